@@ -1,0 +1,50 @@
+# lifecycle: PGXS build
+EXTENSION = lifecycle
+EXTVERSION = 0.1.0
+
+MODULE_big = lifecycle
+OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
+	src/store.o src/functions.o src/shmem.o src/scheduler.o src/stats.o \
+	src/engine.o src/sender.o src/http.o src/store_outbox.o
+
+# The install script is assembled from sql/src/*.sql (numbered parts) so
+# each module's SQL lives beside its peers without one giant file.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-sign-compare -Wno-missing-field-initializers $(LIFECYCLE_CFLAGS)
+SHLIB_LINK = -lcurl
+
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --temp-instance=./tmp_check \
+	--temp-config=test/regress.conf
+
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=./tmp_check_iso \
+	--temp-config=test/regress.conf
+
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql tmp_check tmp_check_iso \
+	results output_iso regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/src/*.sql))
+	cat $^ > $@
+
+# TAP tests (PostgreSQL::Test::Cluster); run against the installed build.
+prove_installcheck:
+	rm -rf $(CURDIR)/tmp_check_tap
+	cd $(srcdir) && TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" \
+		PGPORT='6$(DEF_PGPORT)' top_builddir='$(CURDIR)/$(top_builddir)' \
+		PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
+		$(PROVE) $(PG_PROVE_FLAGS) $(PROVE_FLAGS) \
+		-I $(top_srcdir)/src/test/perl -I $(srcdir)/test/perl \
+		$(or $(PROVE_TESTS),test/t/*.pl)
+
+bench:
+	bash bench/run.sh
+
+.PHONY: prove_installcheck bench

@@ -1,0 +1,1 @@
+-- lifecycle: channels and message delivery (filled in by the messages work).

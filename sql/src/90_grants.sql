@@ -1,0 +1,61 @@
+-- lifecycle: privileges.  PUBLIC may call nothing; each role gets exactly
+-- what DESIGN.md grants it.
+
+DO $grants$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid::regprocedure
+		  FROM pg_catalog.pg_proc p
+		  JOIN pg_catalog.pg_depend d
+			ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND d.objid = p.oid AND d.deptype = 'e'
+		  JOIN pg_catalog.pg_extension e
+			ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid = e.oid AND e.extname = 'lifecycle'
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$grants$;
+
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_invite(text, text, text, text, text, jsonb),
+	@extschema@.lifecycle_register(text, text),
+	@extschema@.lifecycle_touch(text, text),
+	@extschema@.lifecycle_complete(text, text),
+	@extschema@.lifecycle_restore(text, text),
+	@extschema@.lifecycle_erase(text, text, text)
+TO lifecycle_app;
+
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_status(text, text),
+	@extschema@.lifecycle_history(text, text),
+	@extschema@.lifecycle_now(),
+	lifecycle._tenant_visible(text)
+TO lifecycle_app, lifecycle_auditor;
+
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_graph(text),
+	lifecycle._worker_stats()
+TO lifecycle_auditor;
+
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_define_policy(text, jsonb),
+	lifecycle._define_policy(text, jsonb, name[]),
+	@extschema@.lifecycle_archive(text, text),
+	@extschema@.lifecycle_hold(text, text, text, timestamptz),
+	@extschema@.lifecycle_release(text, text),
+	@extschema@.lifecycle_tick(int),
+	@extschema@.lifecycle_travel(interval),
+	lifecycle._machine_step(text, text, boolean, text)
+TO lifecycle_admin;
+
+GRANT SELECT ON
+	lifecycle.retention_report, lifecycle.overdue, lifecycle.violations,
+	lifecycle.erasures, lifecycle.holds, lifecycle.worker_stats
+TO lifecycle_auditor;
+
+-- The default policy, version 1, with DESIGN.md's values.
+SELECT lifecycle._define_policy('default', '{}', '{}');

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * clock.c
+ *	  The lifecycle clock: now() (the transaction's start) plus the offset
+ *	  that lifecycle_travel() stores in lifecycle.clock.
+ *
+ * Every time the extension compares or stores goes through clock_now(), so
+ * one offset moves timers, holds, history and metrics together, for every
+ * session and the workers.  The offset is read once per transaction.
+ * Callers are connected to SPI.
+ *
+ * IDENTIFICATION
+ *	  src/clock.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "clock.h"
+#include "guc.h"
+#include "machine.h"
+#include "shmem.h"
+#include "store.h"
+
+/* The offset as read in one transaction. */
+typedef struct ClockCache
+{
+	LocalTransactionId lxid;
+	Interval	offset;
+} ClockCache;
+
+static ClockCache clock_cache = {InvalidLocalTransactionId};
+
+static const Interval *clock_offset(void);
+
+/*
+ * The travel offset, read once per transaction.
+ */
+static const Interval *
+clock_offset(void)
+{
+	if (clock_cache.lxid != MyProc->lxid ||
+		clock_cache.lxid == InvalidLocalTransactionId)
+	{
+		clock_cache.offset = *store_clock_offset();
+		clock_cache.lxid = MyProc->lxid;
+	}
+	return &clock_cache.offset;
+}
+
+/*
+ * Now on the lifecycle clock.
+ */
+TimestampTz
+clock_now(void)
+{
+	return machine_add(GetCurrentTransactionStartTimestamp(), clock_offset());
+}
+
+/*
+ * Convert a lifecycle time to wall-clock time (for sleeping until it).
+ */
+TimestampTz
+clock_to_real(TimestampTz lifecycle_time)
+{
+	return machine_sub(lifecycle_time, clock_offset());
+}
+
+/*
+ * Move the lifecycle clock forward (or back) by "by"; returns the new now.
+ * Refused unless lifecycle.allow_time_travel.
+ */
+TimestampTz
+clock_travel(Interval *by)
+{
+	Interval   *sum;
+
+	if (!lc_allow_time_travel)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("time travel is disabled"),
+				 errdetail("lifecycle_travel() moves the clock of every session and of the workers."),
+				 errhint("Set lifecycle.allow_time_travel = on in postgresql.conf (or ALTER SYSTEM) and reload; never in production.")));
+
+	sum = DatumGetIntervalP(DirectFunctionCall2(interval_pl,
+												IntervalPGetDatum(clock_offset()),
+												IntervalPGetDatum(by)));
+	store_clock_set(sum);
+	clock_cache.offset = *sum;
+	clock_cache.lxid = MyProc->lxid;
+	/* Timers may have fallen due: wake the scheduler at commit. */
+	shmem_note_timer(DT_NOBEGIN + 1);
+	return clock_now();
+}

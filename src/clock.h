@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * clock.h
+ *	  The lifecycle clock: the only source of "now" for lifecycle
+ *	  decisions.
+ *
+ * IDENTIFICATION
+ *	  src/clock.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_CLOCK_H
+#define LIFECYCLE_CLOCK_H
+
+#include "datatype/timestamp.h"
+
+extern TimestampTz clock_now(void);
+extern TimestampTz clock_travel(Interval *by);
+extern TimestampTz clock_to_real(TimestampTz lifecycle_time);
+
+#endif							/* LIFECYCLE_CLOCK_H */

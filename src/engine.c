@@ -1,0 +1,231 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  Carry out transitions decided by the machine.
+ *
+ * engine_tick_batch() is the heart of advancing timers: it locks a batch
+ * of due users (FOR UPDATE SKIP LOCKED), runs the machine on each in
+ * memory, and writes every plain transition with one statement.  Users
+ * whose transition calls a hook or erases data are carried out one by one,
+ * each in a subtransaction, so a failing hook rolls back that user only:
+ * the user stays due, is retried with exponential backoff (1 minute
+ * doubling to 1 hour, lifecycle clock), and the error is recorded.
+ *
+ * Callers are connected to SPI and inside a transaction.
+ *
+ * IDENTIFICATION
+ *	  src/engine.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "engine.h"
+#include "policy.h"
+
+static void engine_call_hook(LcPolicy *policy, LcHook hook,
+							 const LcUserRow *row);
+static TimestampTz engine_backoff(TimestampTz now, int retries);
+
+/*
+ * Fill a change (the row update, history and message) from an outcome.
+ */
+void
+engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
+			  LcEvent event, const LcOutcome *o, TimestampTz due_at)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = row->id;
+	c->from = row->user.state;
+	c->to = o->to;
+	c->state_since = o->state_since;
+	c->last_seen = o->last_seen;
+	c->step = o->step;
+	c->held = o->release ? false : row->user.held;
+	c->hold_reason = o->release ? NULL : row->hold_reason;
+	c->hold_until = o->release ? 0 : row->user.hold_until;
+	c->next_at = o->next_at;
+	c->next_event = o->next_event;
+	c->event = o->transition ? machine_event_name(event) : NULL;
+	c->due_at = due_at;
+	c->message = o->message;
+	c->channel = policy->channel;
+	c->archive_at = o->archive_at;
+	c->detail = NULL;
+}
+
+/*
+ * Call one of the application's hooks with (subject, tenant).  Its result
+ * is ignored; its error propagates.
+ */
+static void
+engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
+{
+	Oid			fn = policy_hook_oid(policy, hook);
+	FmgrInfo	flinfo;
+
+	LOCAL_FCINFO(fcinfo, 2);
+
+	if (!OidIsValid(fn))
+		return;
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, DEFAULT_COLLATION_OID,
+							 NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(row->subject);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = CStringGetTextDatum(row->tenant);
+	fcinfo->args[1].isnull = false;
+	(void) FunctionCallInvoke(fcinfo);
+}
+
+/*
+ * The side effects that follow a written transition: the hook, and for an
+ * erasure the removal of personal data (after the erase hook, which still
+ * needs the subject).  Returns the evidence id of an erasure, else 0.
+ */
+int64
+engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
+			   const char *reason, const char *actor, TimestampTz now)
+{
+	if (o->hook != LC_HOOK_NONE)
+		engine_call_hook(policy, o->hook, row);
+	if (o->erase)
+		return store_erase(row->id, row->user.state, reason, actor, now);
+	return 0;
+}
+
+/*
+ * Next attempt after a failed transition: 1 minute doubling to 1 hour.
+ */
+static TimestampTz
+engine_backoff(TimestampTz now, int retries)
+{
+	int64		secs = 60;
+
+	for (int i = 0; i < retries && secs < 3600; i++)
+		secs *= 2;
+	return now + Min(secs, 3600) * USECS_PER_SEC;
+}
+
+/*
+ * Advance up to "limit" users due at "now".
+ */
+void
+engine_tick_batch(TimestampTz now, int limit, const char *actor,
+				  LcTickResult *result)
+{
+	LcUserRow  *rows;
+	LcChange   *bulk;
+	LcOutcome  *outcomes;
+	LcPolicy  **policies;
+	int		   *special;
+	int			nbulk = 0;
+	int			nspecial = 0;
+	int			n;
+
+	memset(result, 0, sizeof(*result));
+	n = store_due_users(now, limit, &rows);
+	result->selected = n;
+	if (n == 0)
+		return;
+
+	bulk = palloc(sizeof(LcChange) * n);
+	outcomes = palloc(sizeof(LcOutcome) * n);
+	policies = palloc(sizeof(LcPolicy *) * n);
+	special = palloc(sizeof(int) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		LcUserRow  *row = &rows[i];
+		LcOutcome  *o = &outcomes[i];
+
+		CHECK_FOR_INTERRUPTS();
+		policies[i] = policy_get(row->policy, row->policy_version);
+		machine_apply(policies[i], &row->user, row->next_event, now, o);
+		if (!o->allowed)
+		{
+			/* A stale timer: re-arm from the state, write no history. */
+			memset(o, 0, sizeof(*o));
+			o->allowed = true;
+			o->to = row->user.state;
+			o->hook = LC_HOOK_NONE;
+			o->state_since = row->user.state_since;
+			o->last_seen = row->user.last_seen;
+			o->step = row->user.step;
+			machine_next_timer(policies[i], row->user.state,
+							   row->user.state_since, row->user.last_seen,
+							   row->user.step, row->user.held,
+							   row->user.hold_until, &o->next_at,
+							   &o->next_event);
+			if (o->next_at != 0 && o->next_at <= row->next_at)
+				o->next_at = 0; /* never loop on the same instant */
+		}
+		if (o->hook != LC_HOOK_NONE || o->erase)
+			special[nspecial++] = i;
+		else
+		{
+			engine_change(&bulk[nbulk++], row, policies[i], row->next_event,
+						  o, row->next_at);
+			if (o->transition)
+				result->transitions++;
+		}
+	}
+
+	store_apply(bulk, nbulk, now, actor);
+
+	for (int k = 0; k < nspecial; k++)
+	{
+		int			i = special[k];
+		LcUserRow  *row = &rows[i];
+		LcChange	change;
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		CHECK_FOR_INTERRUPTS();
+		engine_change(&change, row, policies[i], row->next_event,
+					  &outcomes[i], row->next_at);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			store_apply(&change, 1, now, actor);
+			(void) engine_effects(row, policies[i], &outcomes[i],
+								  "retention policy", actor, now);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			result->transitions++;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+
+			store_record_failure(row->id, engine_backoff(now, row->retries),
+								 edata->message);
+			result->errors++;
+			result->last_error = psprintf("user " INT64_FORMAT ": %s",
+										  row->id, edata->message);
+			ereport(DEBUG1,
+					(errmsg("lifecycle transition of user " INT64_FORMAT " failed: %s",
+							row->id, edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+}

@@ -1,0 +1,2 @@
+/* placeholder: libcurl deliveries are issue 5 */
+#include "postgres.h"

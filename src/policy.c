@@ -1,0 +1,598 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.c
+ *	  Parse and validate retention policies; keep parsed versions cached.
+ *
+ * A policy is a JSON document (DESIGN.md, "Policies").  Every error a user
+ * can cause is SQLSTATE 22023 with the offending key in the message.
+ * Versions are immutable once committed, so parsed policies are cached per
+ * backend by (name, version); the cache is dropped when a definition is
+ * made in this backend (it might roll back) and on DROP EXTENSION
+ * (relcache invalidation of the policies table).
+ *
+ * IDENTIFICATION
+ *	  src/policy.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/regproc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "policy.h"
+#include "store.h"
+
+typedef struct PolicyCacheKey
+{
+	char		name[NAMEDATALEN * 2];
+	int			version;
+} PolicyCacheKey;
+
+typedef struct PolicyCacheEntry
+{
+	PolicyCacheKey key;
+	LcPolicy   *policy;
+} PolicyCacheEntry;
+
+typedef struct PolicyState
+{
+	HTAB	   *cache;
+	MemoryContext cxt;
+	bool		callback_registered;
+} PolicyState;
+
+static PolicyState policy_state;
+
+static const char *const policy_hook_names[LC_NUM_HOOKS] = {
+	"archive", "restore", "erase"
+};
+
+static const char *const policy_keys[] = {
+	"invite_reminders", "invite_expires_after", "dormant_after",
+	"archive_after", "archive_reminders", "erase_after",
+	"expired_erase_after", "touch_granularity", "history_retention",
+	"channel", "hooks"
+};
+
+static void policy_invalid(const char *key, const char *fmt,...) pg_attribute_printf(2, 3);
+static void policy_parse_interval(const char *key, JsonbValue *v, Interval *out);
+static int	policy_parse_reminders(const char *key, JsonbValue *v,
+								   Interval *out);
+static char *policy_resolve_hook(const char *key, const char *fname,
+								 List *search_schemas, Oid *oid);
+static void policy_relcache_callback(Datum arg, Oid relid);
+static void policy_syscache_callback(Datum arg, int cacheid, uint32 hashvalue);
+static int	policy_interval_cmp(const Interval *a, const Interval *b);
+static Interval *policy_try_interval(const char *str);
+static List *policy_try_names(const char *str);
+
+/*
+ * interval_in, or NULL when the text is not an interval.  interval_in is
+ * pure, so its error can be caught and dropped without a subtransaction.
+ */
+static Interval *
+policy_try_interval(const char *str)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Interval   *volatile iv = NULL;
+
+	PG_TRY();
+	{
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												   CStringGetDatum(str),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		iv = NULL;
+	}
+	PG_END_TRY();
+	return iv;
+}
+
+/*
+ * A possibly qualified name split into its parts, or NIL when malformed.
+ */
+static List *
+policy_try_names(const char *str)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	List	   *volatile names = NIL;
+
+	PG_TRY();
+	{
+		names = stringToQualifiedNameList(str);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		names = NIL;
+	}
+	PG_END_TRY();
+	return names;
+}
+
+/*
+ * Name of a hook as in the policy's "hooks" object.
+ */
+const char *
+policy_hook_name(LcHook hook)
+{
+	Assert(hook >= 0 && hook < LC_NUM_HOOKS);
+	return policy_hook_names[hook];
+}
+
+/*
+ * Raise 22023 for an invalid policy, naming the key.
+ */
+static void
+policy_invalid(const char *key, const char *fmt,...)
+{
+	StringInfoData buf;
+	va_list		args;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid policy key \"%s\": %s", key, buf.data),
+			 errhint("See the \"Policies\" section of the lifecycle README.")));
+}
+
+/*
+ * interval_cmp without fmgr noise.
+ */
+static int
+policy_interval_cmp(const Interval *a, const Interval *b)
+{
+	return DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											 IntervalPGetDatum(a),
+											 IntervalPGetDatum(b)));
+}
+
+/*
+ * Parse one interval value: a string, positive, under 200 years (so that
+ * timestamps computed from it stay in range).
+ */
+static void
+policy_parse_interval(const char *key, JsonbValue *v, Interval *out)
+{
+	Interval   *iv;
+	Interval	zero;
+	Interval   *limit;
+	char	   *str;
+
+	if (v->type != jbvString)
+		policy_invalid(key, "expected an interval string such as \"30 days\"");
+
+	str = pnstrdup(v->val.string.val, v->val.string.len);
+
+	iv = policy_try_interval(str);
+	if (iv == NULL)
+		policy_invalid(key, "\"%s\" is not an interval", str);
+
+	memset(&zero, 0, sizeof(zero));
+	if (policy_interval_cmp(iv, &zero) <= 0 ||
+		iv->month < 0 || iv->day < 0 || iv->time < 0)
+		policy_invalid(key, "interval \"%s\" must be positive", str);
+
+	limit = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												  CStringGetDatum("200 years"),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)));
+	if (policy_interval_cmp(iv, limit) >= 0)
+		policy_invalid(key, "interval \"%s\" must be less than 200 years", str);
+
+	*out = *iv;
+}
+
+/*
+ * Parse an array of reminder intervals; returns how many.
+ */
+static int
+policy_parse_reminders(const char *key, JsonbValue *v, Interval *out)
+{
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (v->type != jbvBinary ||
+		!JsonContainerIsArray(v->val.binary.data) ||
+		JsonContainerIsScalar(v->val.binary.data))
+		policy_invalid(key, "expected an array of interval strings");
+
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (n >= LC_MAX_REMINDERS)
+			policy_invalid(key, "at most %d reminders are allowed",
+						   LC_MAX_REMINDERS);
+		policy_parse_interval(key, &elem, &out[n]);
+		for (int i = 0; i < n; i++)
+			if (policy_interval_cmp(&out[i], &out[n]) == 0)
+				policy_invalid(key, "reminders must be distinct");
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Resolve a hook to a function taking (text, text): schema-qualified names
+ * directly, unqualified ones in the caller's search_path schemas.  Returns
+ * the quoted qualified name that is stored.
+ */
+static char *
+policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
+					Oid *oid)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	List	   *names;
+	Oid			fn = InvalidOid;
+
+	if (fname[0] == '\0')
+		policy_invalid(key, "expected a function name");
+
+	names = policy_try_names(fname);
+
+	if (names == NIL || list_length(names) > 2)
+		policy_invalid(key, "\"%s\" is not a function name", fname);
+
+	if (list_length(names) == 2)
+	{
+		if (OidIsValid(get_namespace_oid(strVal(linitial(names)), true)))
+			fn = LookupFuncName(names, 2, argtypes, true);
+	}
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, search_schemas)
+		{
+			char	   *schema = (char *) lfirst(lc);
+			List	   *q;
+
+			if (!OidIsValid(get_namespace_oid(schema, true)))
+				continue;
+			q = list_make2(makeString(schema), linitial(names));
+			fn = LookupFuncName(q, 2, argtypes, true);
+			if (OidIsValid(fn))
+				break;
+		}
+	}
+
+	if (!OidIsValid(fn) || get_func_prokind(fn) != PROKIND_FUNCTION)
+		policy_invalid(key, "\"%s\" is not a function with arguments (subject text, tenant text)",
+					   fname);
+
+	*oid = fn;
+	return quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
+									  get_func_name(fn));
+}
+
+/*
+ * The built-in defaults of DESIGN.md, used for the first version of the
+ * "default" policy.
+ */
+Jsonb *
+policy_builtin_default(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+																		"{\"invite_reminders\": [\"3 days\", \"7 days\"],"
+																		" \"invite_expires_after\": \"14 days\","
+																		" \"dormant_after\": \"90 days\","
+																		" \"archive_after\": \"30 days\","
+																		" \"archive_reminders\": [\"7 days\", \"1 day\"],"
+																		" \"erase_after\": \"365 days\","
+																		" \"expired_erase_after\": \"30 days\","
+																		" \"touch_granularity\": \"1 hour\","
+																		" \"history_retention\": \"3 years\","
+																		" \"channel\": null,"
+																		" \"hooks\": {}}")));
+}
+
+/*
+ * base || overlay at the top level: keys of the overlay win.
+ */
+Jsonb *
+policy_merge(Jsonb *base, Jsonb *overlay)
+{
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(base),
+											  JsonbPGetDatum(overlay)));
+}
+
+/*
+ * Parse and validate a complete definition.  Hooks are resolved; when
+ * "normalized" is given it receives the definition with hooks written as
+ * qualified names, which is what gets stored.
+ */
+LcPolicy *
+policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
+			 Jsonb **normalized)
+{
+	LcPolicy   *p = palloc0(sizeof(LcPolicy));
+	bool		seen[lengthof(policy_keys)] = {0};
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData hooks_json;
+	bool		first_hook = true;
+
+	p->name = pstrdup(name);
+	p->version = version;
+
+	if (!JB_ROOT_IS_OBJECT(def) || JB_ROOT_IS_SCALAR(def))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid policy: the definition must be a JSON object")));
+
+	initStringInfo(&hooks_json);
+	appendStringInfoChar(&hooks_json, '{');
+
+	it = JsonbIteratorInit(&def->root);
+	tok = JsonbIteratorNext(&it, &k, false);	/* WJB_BEGIN_OBJECT */
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *key;
+		int			ki = -1;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+
+		for (int i = 0; i < lengthof(policy_keys); i++)
+			if (strcmp(policy_keys[i], key) == 0)
+				ki = i;
+		if (ki < 0)
+			policy_invalid(key, "unknown key");
+		seen[ki] = true;
+
+		if (strcmp(key, "invite_reminders") == 0)
+			p->n_invite_reminders = policy_parse_reminders(key, &v, p->invite_reminders);
+		else if (strcmp(key, "archive_reminders") == 0)
+			p->n_archive_reminders = policy_parse_reminders(key, &v, p->archive_reminders);
+		else if (strcmp(key, "invite_expires_after") == 0)
+			policy_parse_interval(key, &v, &p->invite_expires_after);
+		else if (strcmp(key, "dormant_after") == 0)
+			policy_parse_interval(key, &v, &p->dormant_after);
+		else if (strcmp(key, "archive_after") == 0)
+			policy_parse_interval(key, &v, &p->archive_after);
+		else if (strcmp(key, "erase_after") == 0)
+			policy_parse_interval(key, &v, &p->erase_after);
+		else if (strcmp(key, "expired_erase_after") == 0)
+			policy_parse_interval(key, &v, &p->expired_erase_after);
+		else if (strcmp(key, "touch_granularity") == 0)
+			policy_parse_interval(key, &v, &p->touch_granularity);
+		else if (strcmp(key, "history_retention") == 0)
+			policy_parse_interval(key, &v, &p->history_retention);
+		else if (strcmp(key, "channel") == 0)
+		{
+			if (v.type == jbvNull)
+				p->channel = NULL;
+			else if (v.type == jbvString && v.val.string.len > 0)
+				p->channel = pnstrdup(v.val.string.val, v.val.string.len);
+			else
+				policy_invalid(key, "expected a channel name or null");
+		}
+		else if (strcmp(key, "hooks") == 0)
+		{
+			JsonbIterator *hit;
+			JsonbValue	hk;
+			JsonbValue	hv;
+			JsonbIteratorToken htok;
+
+			if (v.type != jbvBinary ||
+				!JsonContainerIsObject(v.val.binary.data))
+				policy_invalid(key, "expected an object mapping archive, restore, erase to functions");
+
+			hit = JsonbIteratorInit(v.val.binary.data);
+			while ((htok = JsonbIteratorNext(&hit, &hk, true)) != WJB_DONE)
+			{
+				char	   *hname;
+				char	   *fullkey;
+				int			hi = -1;
+
+				if (htok != WJB_KEY)
+					continue;
+				hname = pnstrdup(hk.val.string.val, hk.val.string.len);
+				fullkey = psprintf("hooks.%s", hname);
+				htok = JsonbIteratorNext(&hit, &hv, true);
+				for (int i = 0; i < LC_NUM_HOOKS; i++)
+					if (strcmp(policy_hook_names[i], hname) == 0)
+						hi = i;
+				if (hi < 0)
+					policy_invalid(fullkey, "unknown hook (expected archive, restore or erase)");
+				if (hv.type == jbvNull)
+					continue;
+				if (hv.type != jbvString)
+					policy_invalid(fullkey, "expected a function name");
+				p->hooks[hi] = policy_resolve_hook(fullkey,
+												   pnstrdup(hv.val.string.val, hv.val.string.len),
+												   search_schemas,
+												   &p->hook_oids[hi]);
+				if (!first_hook)
+					appendStringInfoString(&hooks_json, ", ");
+				first_hook = false;
+				escape_json(&hooks_json, hname);
+				appendStringInfoString(&hooks_json, ": ");
+				escape_json(&hooks_json, p->hooks[hi]);
+			}
+		}
+	}
+
+	for (int i = 0; i < lengthof(policy_keys); i++)
+		if (!seen[i])
+			policy_invalid(policy_keys[i], "missing");
+
+	for (int i = 0; i < p->n_invite_reminders; i++)
+		if (policy_interval_cmp(&p->invite_reminders[i], &p->invite_expires_after) >= 0)
+			policy_invalid("invite_reminders",
+						   "each reminder must come before invite_expires_after");
+	for (int i = 0; i < p->n_archive_reminders; i++)
+		if (policy_interval_cmp(&p->archive_reminders[i], &p->archive_after) >= 0)
+			policy_invalid("archive_reminders",
+						   "each reminder must be shorter than archive_after");
+
+	/* Invite reminders fire in ascending order, archive ones descending. */
+	for (int i = 1; i < p->n_invite_reminders; i++)
+		for (int j = i; j > 0 && policy_interval_cmp(&p->invite_reminders[j - 1], &p->invite_reminders[j]) > 0; j--)
+		{
+			Interval	t = p->invite_reminders[j];
+
+			p->invite_reminders[j] = p->invite_reminders[j - 1];
+			p->invite_reminders[j - 1] = t;
+		}
+	for (int i = 1; i < p->n_archive_reminders; i++)
+		for (int j = i; j > 0 && policy_interval_cmp(&p->archive_reminders[j - 1], &p->archive_reminders[j]) < 0; j--)
+		{
+			Interval	t = p->archive_reminders[j];
+
+			p->archive_reminders[j] = p->archive_reminders[j - 1];
+			p->archive_reminders[j - 1] = t;
+		}
+
+	if (normalized != NULL)
+	{
+		Jsonb	   *hooks;
+
+		appendStringInfoString(&hooks_json, "}");
+		hooks = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(psprintf("{\"hooks\": %s}", hooks_json.data))));
+		*normalized = policy_merge(def, hooks);
+	}
+	return p;
+}
+
+/*
+ * Drop every cached policy (a definition in this transaction may roll
+ * back; the extension may have been dropped).
+ */
+void
+policy_cache_reset(void)
+{
+	if (policy_state.cxt != NULL)
+		MemoryContextDelete(policy_state.cxt);
+	policy_state.cxt = NULL;
+	policy_state.cache = NULL;
+}
+
+/*
+ * Relcache invalidation: any change to lifecycle's tables (or a full
+ * reset) may mean a dropped and recreated extension.
+ */
+static void
+policy_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == store_policies_relid())
+		policy_cache_reset();
+}
+
+/*
+ * A function was changed or dropped: cached hook OIDs may be stale.
+ */
+static void
+policy_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	policy_cache_reset();
+}
+
+/*
+ * A parsed policy version, from the cache or loaded through store.c.
+ * Raises 42704 for an unknown policy.
+ */
+LcPolicy *
+policy_get(const char *name, int version)
+{
+	PolicyCacheKey key;
+	PolicyCacheEntry *entry;
+	bool		found;
+	MemoryContext oldcxt;
+	Jsonb	   *def;
+	LcPolicy   *p;
+
+	if (!policy_state.callback_registered)
+	{
+		CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, policy_syscache_callback, (Datum) 0);
+		policy_state.callback_registered = true;
+	}
+	if (policy_state.cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		policy_state.cxt = AllocSetContextCreate(TopMemoryContext,
+												 "lifecycle policy cache",
+												 ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(PolicyCacheKey);
+		ctl.entrysize = sizeof(PolicyCacheEntry);
+		ctl.hcxt = policy_state.cxt;
+		policy_state.cache = hash_create("lifecycle policies", 16, &ctl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, sizeof(key.name));
+	key.version = version;
+	entry = hash_search(policy_state.cache, &key, HASH_FIND, &found);
+	if (found)
+		return entry->policy;
+
+	def = store_policy_load(name, version);
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" version %d does not exist", name, version)));
+
+	oldcxt = MemoryContextSwitchTo(policy_state.cxt);
+	def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) def);
+	/* Stored hooks are qualified already: no search path needed. */
+	p = policy_parse(name, version, def, NIL, NULL);
+	MemoryContextSwitchTo(oldcxt);
+
+	entry = hash_search(policy_state.cache, &key, HASH_ENTER, &found);
+	entry->policy = p;
+	return p;
+}
+
+/*
+ * The function OID of a hook, or InvalidOid when the policy has none.
+ */
+Oid
+policy_hook_oid(LcPolicy *policy, LcHook hook)
+{
+	return policy->hooks[hook] != NULL ? policy->hook_oids[hook] : InvalidOid;
+}

@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *	  The scheduler background worker: sleeps on its latch until the
+ *	  earliest timer (capped by lifecycle.max_sleep), then advances due
+ *	  users in batches of lifecycle.batch_size, one short transaction per
+ *	  batch, with the same code as lifecycle_tick().
+ *
+ * A commit that creates an earlier timer sets the latch (shmem.c), so new
+ * timers never wait for a poll.  A crash loses nothing and fires nothing
+ * twice: each batch's state change, history and messages commit together,
+ * and rows are locked with SKIP LOCKED.  Registered with
+ * BgWorkerStart_RecoveryFinished, it waits on a standby and starts after
+ * promotion; overdue timers then fire at once, oldest first.  An error in a
+ * batch is logged, counted, and retried after a backoff; a failing hook
+ * only holds back its own user (engine.c).
+ *
+ * IDENTIFICATION
+ *	  src/scheduler.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "clock.h"
+#include "engine.h"
+#include "guc.h"
+#include "scheduler.h"
+#include "shmem.h"
+#include "stats.h"
+#include "store.h"
+
+/* What one pass did. */
+typedef struct SchedulerPass
+{
+	int			batches;
+	int			transitions;
+	int			errors;
+	bool		more;			/* a full batch: go again at once */
+	long		sleep_ms;		/* until the next timer */
+	TimestampTz next_due;		/* lifecycle clock, 0: none */
+	int64		lag_us;
+} SchedulerPass;
+
+static void scheduler_batch(MemoryContext cxt, SchedulerPass *pass);
+static void scheduler_plan(SchedulerPass *pass);
+
+/*
+ * Register the worker (when preloaded).
+ */
+void
+scheduler_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "lifecycle");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "lifecycle_scheduler_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "lifecycle scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "lifecycle scheduler");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * One batch in its own transaction.
+ */
+static void
+scheduler_batch(MemoryContext cxt, SchedulerPass *pass)
+{
+	LcTickResult r;
+	TimestampTz now;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "lifecycle: advancing due users");
+
+	now = clock_now();
+	engine_tick_batch(now, lc_batch_size, LC_WORKER_ACTOR, &r);
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (r.selected > 0)
+	{
+		pass->batches++;
+		pass->transitions += r.transitions;
+		pass->errors += r.errors;
+		stats_count(LC_WORKER_SCHEDULER, 1, r.transitions, 0, r.errors,
+					r.last_error, -1);
+	}
+	pass->more = (r.selected >= lc_batch_size && r.selected > r.errors);
+}
+
+/*
+ * When is the next timer?  Sets sleep_ms (capped by max_sleep), next_due
+ * and the lag of users due but not fired (they wait for a retry).
+ */
+static void
+scheduler_plan(SchedulerPass *pass)
+{
+	TimestampTz next;
+	TimestampTz now;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	now = clock_now();
+	next = store_next_due();
+	pass->next_due = next;
+	pass->sleep_ms = lc_max_sleep;
+	pass->lag_us = 0;
+	if (next != 0)
+	{
+		/* Lifecycle time to wait, measured from the real clock now. */
+		int64		wait_us = (next - now) -
+			(GetCurrentTimestamp() - GetCurrentTransactionStartTimestamp());
+
+		if (wait_us <= 0)
+		{
+			pass->lag_us = now - next;
+			pass->sleep_ms = 0;
+		}
+		else
+			pass->sleep_ms = Min((long) ((wait_us + 999) / 1000), (long) lc_max_sleep);
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Main loop.
+ */
+void
+lifecycle_scheduler_main(Datum arg)
+{
+	MemoryContext loop_cxt;
+	volatile long error_backoff_ms = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(lc_database,
+										 (lc_role && lc_role[0]) ? lc_role : NULL,
+										 0);
+	pgstat_report_appname("lifecycle scheduler");
+
+	if (!stats_register(LC_WORKER_SCHEDULER))
+	{
+		ereport(LOG,
+				(errmsg("lifecycle scheduler already running, exiting")));
+		proc_exit(0);
+	}
+
+	/* Nothing the worker runs may be redirected by objects in public. */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	ereport(LOG,
+			(errmsg("lifecycle scheduler started in database \"%s\"", lc_database)));
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "lifecycle scheduler loop",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		SchedulerPass pass;
+		TimestampTz minute_start = GetCurrentTimestamp();
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		memset(&pass, 0, sizeof(pass));
+		pass.sleep_ms = lc_max_sleep;
+
+		if (lc_enabled)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(loop_cxt);
+
+			PG_TRY();
+			{
+				do
+				{
+					CHECK_FOR_INTERRUPTS();
+					scheduler_batch(loop_cxt, &pass);
+					MemoryContextReset(loop_cxt);
+				} while (pass.more && !ConfigReloadPending);
+				scheduler_plan(&pass);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				/* Log it, count it, roll back, and retry after a backoff. */
+				MemoryContextSwitchTo(loop_cxt);
+				edata = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				stats_count(LC_WORKER_SCHEDULER, 0, 0, 0, 1, edata->message, -1);
+				MemoryContextSwitchTo(TopMemoryContext);
+				MemoryContextReset(loop_cxt);
+				error_backoff_ms = error_backoff_ms == 0 ? 1000 :
+					Min(error_backoff_ms * 2, 60000);
+				pass.sleep_ms = error_backoff_ms;
+				pass.next_due = 0;
+				pass.more = false;
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(oldcxt);
+			if (pass.next_due != 0 || pass.batches > 0)
+				error_backoff_ms = 0;
+
+			if (pass.batches > 0)
+				stats_count(LC_WORKER_SCHEDULER, 0, 0, 0, 0, NULL, pass.lag_us);
+			if (pass.transitions > 0 &&
+				TimestampDifferenceExceeds(minute_start, GetCurrentTimestamp(), 1000))
+				ereport(LOG,
+						(errmsg("lifecycle scheduler advanced %d users in %d batches",
+								pass.transitions, pass.batches)));
+			if (pass.errors > 0)
+				ereport(LOG,
+						(errmsg("lifecycle scheduler: %d transitions failed and will be retried",
+								pass.errors)));
+		}
+
+		stats_wake(LC_WORKER_SCHEDULER, pass.next_due);
+		if (pass.sleep_ms <= 0)
+			continue;
+
+		rc = WaitLatch(MyLatch,
+					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   pass.sleep_ms,
+					   PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		(void) rc;
+	}
+}

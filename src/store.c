@@ -1,0 +1,709 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  Every SQL statement the extension runs on its tables (but the outbox
+ *	  delivery queries of store_outbox.c), each a saved plan with
+ *	  parameters: no value is ever formatted into SQL text.
+ *
+ * Advancing users is set-based: store_due_users() locks a batch with FOR
+ * UPDATE SKIP LOCKED, and store_apply() writes the whole batch (users
+ * UPDATE, history and outbox INSERTs) in one statement from arrays.  The
+ * application calls use the same store_apply() with a batch of one, so a
+ * transition is written the same way whoever fires it.
+ *
+ * Callers are connected to SPI.  Results are copied into the caller's
+ * memory context (the one current before SPI_connect).
+ *
+ * IDENTIFICATION
+ *	  src/store.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "shmem.h"
+#include "store.h"
+
+typedef enum StorePlan
+{
+	SP_POLICY_LOAD,
+	SP_POLICY_LATEST,
+	SP_POLICY_INSERT,
+	SP_CHANNEL_EXISTS,
+	SP_CLOCK_GET,
+	SP_CLOCK_SET,
+	SP_USER_LOOKUP,
+	SP_USER_LOOKUP_LOCK,
+	SP_USER_INSERT,
+	SP_USER_REINVITE,
+	SP_DUE_USERS,
+	SP_APPLY,
+	SP_ERASE,
+	SP_FAILURE,
+	SP_NEXT_DUE,
+	SP_TENANT_ALLOWED,
+	SP_NUM_PLANS
+} StorePlan;
+
+typedef struct StoreState
+{
+	SPIPlanPtr	plans[SP_NUM_PLANS];
+} StoreState;
+
+static StoreState store_state;
+
+/* The message payload, shared by invitations and transitions. */
+#define STORE_PAYLOAD(u) \
+	"pg_catalog.jsonb_build_object('subject', " u ".subject, 'tenant', " u ".tenant, " \
+	"'email', " u ".email, 'region', " u ".region, 'policy', " u ".policy, " \
+	"'attrs', " u ".attrs"
+
+#define STORE_USER_COLUMNS \
+	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
+	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, retries"
+
+static SPIPlanPtr store_plan(StorePlan which, const char *sql, int nargs,
+							 const Oid *argtypes);
+static void store_exec(StorePlan which, const char *sql, int nargs,
+					   const Oid *argtypes, Datum *values, const char *nulls,
+					   bool read_only, long count, int expected);
+static Datum store_array(Datum *vals, bool *nulls, int n, Oid elemtype);
+static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
+							MemoryContext cxt);
+static char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
+						  MemoryContext cxt);
+static MemoryContext store_result_cxt(void);
+
+/*
+ * The caller's memory context (the one current at SPI_connect), where
+ * results that outlive SPI_finish are allocated.
+ */
+static MemoryContext
+store_result_cxt(void)
+{
+	void	   *p = SPI_palloc(1);
+	MemoryContext cxt = GetMemoryChunkContext(p);
+
+	pfree(p);
+	return cxt;
+}
+
+/*
+ * Prepare and save a plan once per backend.
+ */
+static SPIPlanPtr
+store_plan(StorePlan which, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (store_state.plans[which] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for lifecycle statement %d: %s",
+				 (int) which, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		store_state.plans[which] = plan;
+	}
+	return store_state.plans[which];
+}
+
+/*
+ * Run a saved plan; check the result code.
+ */
+static void
+store_exec(StorePlan which, const char *sql, int nargs, const Oid *argtypes,
+		   Datum *values, const char *nulls, bool read_only, long count,
+		   int expected)
+{
+	SPIPlanPtr	plan = store_plan(which, sql, nargs, argtypes);
+	int			rc;
+
+	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	if (rc != expected)
+		elog(ERROR, "lifecycle statement %d failed: %s", (int) which,
+			 SPI_result_code_string(rc));
+}
+
+/*
+ * A one-dimensional array of n elements; nulls may be NULL.
+ */
+static Datum
+store_array(Datum *vals, bool *nulls, int n, Oid elemtype)
+{
+	int			dims[1];
+	int			lbs[1];
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	dims[0] = n;
+	lbs[0] = 1;
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(elemtype));
+	return PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
+ * Column as a C string copied into cxt, or NULL.
+ */
+static char *
+store_getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (isnull)
+		return NULL;
+	return MemoryContextStrdup(cxt, TextDatumGetCString(d));
+}
+
+/*
+ * Decode STORE_USER_COLUMNS.
+ */
+static void
+store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
+				MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *s;
+
+	row->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	row->tenant = store_getstr(tup, desc, 2, cxt);
+	row->subject = store_getstr(tup, desc, 3, cxt);
+	row->policy = store_getstr(tup, desc, 4, cxt);
+	row->policy_version = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	s = store_getstr(tup, desc, 6, CurrentMemoryContext);
+	row->user.state = machine_state_from_name(s);
+	row->user.state_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	row->user.last_seen = isnull ? 0 : DatumGetTimestampTz(d);
+	row->user.step = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+	row->user.held = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	row->user.hold_until = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	row->next_at = isnull ? 0 : DatumGetTimestampTz(d);
+	s = store_getstr(tup, desc, 13, CurrentMemoryContext);
+	row->next_event = s ? machine_event_from_name(s) : LC_EV_NONE;
+	row->hold_reason = store_getstr(tup, desc, 14, cxt);
+	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+}
+
+/*
+ * OID of lifecycle.policies, or InvalidOid when the extension is not
+ * installed in this database.
+ */
+Oid
+store_policies_relid(void)
+{
+	Oid			nsp = get_namespace_oid("lifecycle", true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid("policies", nsp);
+}
+
+/*
+ * The stored definition of a policy version, or NULL.
+ */
+Jsonb *
+store_policy_load(const char *name, int version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		vals[2];
+	bool		isnull;
+	Datum		d;
+
+	vals[0] = CStringGetTextDatum(name);
+	vals[1] = Int32GetDatum(version);
+	store_exec(SP_POLICY_LOAD,
+			   "SELECT definition FROM lifecycle.policies WHERE name = $1 AND version = $2",
+			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return NULL;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return (Jsonb *) SPI_datumTransfer(d, false, -1);
+}
+
+/*
+ * The latest version of a policy (0 when none) and its definition.
+ */
+int
+store_policy_latest(const char *name, Jsonb **def)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	bool		isnull;
+	Datum		d;
+
+	vals[0] = CStringGetTextDatum(name);
+	store_exec(SP_POLICY_LATEST,
+			   "SELECT version, definition FROM lifecycle.policies WHERE name = $1 "
+			   "ORDER BY version DESC LIMIT 1",
+			   1, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		if (def)
+			*def = NULL;
+		return 0;
+	}
+	if (def)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*def = (Jsonb *) SPI_datumTransfer(d, false, -1);
+	}
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Insert the next version of a policy; returns it.  The row lock on the
+ * latest version serialises concurrent definitions of one name, and the
+ * primary key catches the rest.
+ */
+int
+store_policy_insert(const char *name, Jsonb *def, TimestampTz now)
+{
+	Oid			types[3] = {TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		vals[3];
+	bool		isnull;
+
+	vals[0] = CStringGetTextDatum(name);
+	vals[1] = JsonbPGetDatum(def);
+	vals[2] = TimestampTzGetDatum(now);
+	store_exec(SP_POLICY_INSERT,
+			   "INSERT INTO lifecycle.policies (name, version, definition, created_at) "
+			   "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3 "
+			   "FROM lifecycle.policies WHERE name = $1 RETURNING version",
+			   3, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Does a channel of this name exist?
+ */
+bool
+store_channel_exists(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+
+	vals[0] = CStringGetTextDatum(name);
+	store_exec(SP_CHANNEL_EXISTS,
+			   "SELECT 1 FROM lifecycle.channels WHERE name = $1",
+			   1, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
+ * The travel offset of the lifecycle clock (zero when never travelled).
+ */
+Interval *
+store_clock_offset(void)
+{
+	Interval   *iv = MemoryContextAllocZero(store_result_cxt(), sizeof(Interval));
+	bool		isnull;
+	Datum		d;
+
+	store_exec(SP_CLOCK_GET, "SELECT offset_by FROM lifecycle.clock",
+			   0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return iv;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*iv = *DatumGetIntervalP(d);
+	return iv;
+}
+
+/*
+ * Store a new travel offset.
+ */
+void
+store_clock_set(Interval *offset)
+{
+	Oid			types[1] = {INTERVALOID};
+	Datum		vals[1];
+
+	vals[0] = IntervalPGetDatum(offset);
+	store_exec(SP_CLOCK_SET,
+			   "INSERT INTO lifecycle.clock (one, offset_by) VALUES (true, $1) "
+			   "ON CONFLICT (one) DO UPDATE SET offset_by = EXCLUDED.offset_by",
+			   1, types, vals, NULL, false, 0, SPI_OK_INSERT);
+}
+
+/*
+ * Find a subject, optionally locking its row.  False when unknown.
+ */
+bool
+store_user_lookup(const char *tenant, const char *subject, bool for_update,
+				  LcUserRow *row)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		vals[2];
+	MemoryContext cxt = store_result_cxt();
+
+	vals[0] = CStringGetTextDatum(tenant);
+	vals[1] = CStringGetTextDatum(subject);
+	if (for_update)
+		store_exec(SP_USER_LOOKUP_LOCK,
+				   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
+				   "WHERE tenant = $1 AND subject = $2 FOR UPDATE",
+				   2, types, vals, NULL, false, 1, SPI_OK_SELECT);
+	else
+		store_exec(SP_USER_LOOKUP,
+				   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
+				   "WHERE tenant = $1 AND subject = $2",
+				   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	store_read_user(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
+	return true;
+}
+
+/*
+ * Insert a new invited user, its history row and its invite message in
+ * one statement.  Returns the new id, or 0 when the subject exists (a
+ * concurrent invitation won: the caller looks it up).
+ */
+int64
+store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
+{
+	Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[12];
+	char		nulls[12];
+	bool		isnull;
+
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = CStringGetTextDatum(inv->tenant);
+	vals[1] = CStringGetTextDatum(inv->subject);
+	vals[2] = CStringGetTextDatum(inv->email);
+	vals[3] = JsonbPGetDatum(inv->attrs);
+	if (inv->region)
+		vals[4] = CStringGetTextDatum(inv->region);
+	else
+		nulls[4] = 'n';
+	vals[5] = CStringGetTextDatum(inv->policy);
+	vals[6] = Int32GetDatum(inv->policy_version);
+	vals[7] = TimestampTzGetDatum(now);
+	vals[8] = TimestampTzGetDatum(inv->next_at);
+	vals[9] = CStringGetTextDatum(machine_event_name(inv->next_event));
+	vals[10] = CStringGetTextDatum(actor);
+	if (inv->channel)
+		vals[11] = CStringGetTextDatum(inv->channel);
+	else
+		nulls[11] = 'n';
+
+	store_exec(SP_USER_INSERT,
+			   "WITH u AS ("
+			   " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
+			   "  policy, policy_version, state, state_since, step, next_at, next_event,"
+			   "  created_at)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, 'invited', $8, 0, $9, $10, $8)"
+			   " ON CONFLICT (tenant, subject) DO NOTHING"
+			   " RETURNING *),"
+			   " h AS ("
+			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
+			   " SELECT id, $8, NULL, 'invited', 'invite', $11 FROM u),"
+			   " o AS ("
+			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status,"
+			   "  next_attempt_at, created_at)"
+			   " SELECT id, $12, 'invite', " STORE_PAYLOAD("u") ", 'state', 'invited'),"
+			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
+			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u)"
+			   " SELECT id FROM u",
+			   12, types, vals, nulls, false, 0, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return 0;
+	shmem_note_timer(inv->next_at);
+	if (inv->channel)
+		shmem_note_message();
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * An expired subject is invited again: take the new address, attributes
+ * and policy (the transition itself goes through store_apply()).
+ */
+void
+store_user_reinvite(int64 id, const LcInvite *inv)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		vals[6];
+	char		nulls[6];
+
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = Int64GetDatum(id);
+	vals[1] = CStringGetTextDatum(inv->email);
+	vals[2] = JsonbPGetDatum(inv->attrs);
+	if (inv->region)
+		vals[3] = CStringGetTextDatum(inv->region);
+	else
+		nulls[3] = 'n';
+	vals[4] = CStringGetTextDatum(inv->policy);
+	vals[5] = Int32GetDatum(inv->policy_version);
+	store_exec(SP_USER_REINVITE,
+			   "UPDATE lifecycle.users SET email = $2, attrs = $3, region = $4,"
+			   " policy = $5, policy_version = $6 WHERE id = $1",
+			   6, types, vals, nulls, false, 0, SPI_OK_UPDATE);
+}
+
+/*
+ * Lock up to limit users due at now, oldest first, skipping rows another
+ * transaction holds.  Rows are allocated in the caller's context.
+ */
+int
+store_due_users(TimestampTz now, int limit, LcUserRow **rows)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		vals[2];
+	MemoryContext cxt = store_result_cxt();
+	LcUserRow  *out;
+	int			n;
+
+	vals[0] = TimestampTzGetDatum(now);
+	vals[1] = Int32GetDatum(limit);
+	store_exec(SP_DUE_USERS,
+			   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
+			   "WHERE next_at <= $1 AND (retry_at IS NULL OR retry_at <= $1) "
+			   "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+			   2, types, vals, NULL, false, 0, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
+	*rows = out;
+	return n;
+}
+
+/*
+ * Write a batch of changes: the users UPDATE, one history row per change
+ * that has an event, one outbox row per message, all in one statement.
+ */
+void
+store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
+{
+	Oid			types[19] = {
+		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID, INT4ARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID
+	};
+	Datum		vals[19];
+	Datum	   *d[17];
+	bool	   *nl[17];
+	bool		messages = false;
+	TimestampTz earliest = 0;
+
+	if (n == 0)
+		return;
+
+	for (int k = 0; k < 17; k++)
+	{
+		d[k] = palloc(sizeof(Datum) * n);
+		nl[k] = palloc0(sizeof(bool) * n);
+	}
+
+#define SET_TS(k, v) do { if ((v) == 0) nl[k][i] = true; else d[k][i] = TimestampTzGetDatum(v); } while (0)
+#define SET_STR(k, v) do { if ((v) == NULL) nl[k][i] = true; else d[k][i] = CStringGetTextDatum(v); } while (0)
+
+	for (int i = 0; i < n; i++)
+	{
+		d[0][i] = Int64GetDatum(c[i].id);
+		SET_STR(1, c[i].from == LC_NONE ? NULL : machine_state_name(c[i].from));
+		SET_STR(2, machine_state_name(c[i].to));
+		SET_TS(3, c[i].state_since);
+		SET_TS(4, c[i].last_seen);
+		d[5][i] = Int32GetDatum(c[i].step);
+		d[6][i] = BoolGetDatum(c[i].held);
+		SET_STR(7, c[i].hold_reason);
+		SET_TS(8, c[i].hold_until);
+		SET_TS(9, c[i].next_at);
+		SET_STR(10, c[i].next_event == LC_EV_NONE ? NULL : machine_event_name(c[i].next_event));
+		SET_STR(11, c[i].event);
+		SET_TS(12, c[i].due_at);
+		SET_STR(13, c[i].message == LC_MSG_NONE ? NULL : machine_message_name(c[i].message));
+		SET_STR(14, c[i].message == LC_MSG_NONE ? NULL : c[i].channel);
+		SET_TS(15, c[i].archive_at);
+		SET_STR(16, c[i].detail);
+
+		if (c[i].message != LC_MSG_NONE && c[i].channel != NULL)
+			messages = true;
+		if (c[i].next_at != 0 && (earliest == 0 || c[i].next_at < earliest))
+			earliest = c[i].next_at;
+	}
+#undef SET_TS
+#undef SET_STR
+
+	vals[0] = store_array(d[0], nl[0], n, INT8OID);
+	vals[1] = store_array(d[1], nl[1], n, TEXTOID);
+	vals[2] = store_array(d[2], nl[2], n, TEXTOID);
+	vals[3] = store_array(d[3], nl[3], n, TIMESTAMPTZOID);
+	vals[4] = store_array(d[4], nl[4], n, TIMESTAMPTZOID);
+	vals[5] = store_array(d[5], nl[5], n, INT4OID);
+	vals[6] = store_array(d[6], nl[6], n, BOOLOID);
+	vals[7] = store_array(d[7], nl[7], n, TEXTOID);
+	vals[8] = store_array(d[8], nl[8], n, TIMESTAMPTZOID);
+	vals[9] = store_array(d[9], nl[9], n, TIMESTAMPTZOID);
+	vals[10] = store_array(d[10], nl[10], n, TEXTOID);
+	vals[11] = store_array(d[11], nl[11], n, TEXTOID);
+	vals[12] = store_array(d[12], nl[12], n, TIMESTAMPTZOID);
+	vals[13] = store_array(d[13], nl[13], n, TEXTOID);
+	vals[14] = store_array(d[14], nl[14], n, TEXTOID);
+	vals[15] = store_array(d[15], nl[15], n, TIMESTAMPTZOID);
+	vals[16] = store_array(d[16], nl[16], n, TEXTOID);
+	vals[17] = TimestampTzGetDatum(now);
+	vals[18] = CStringGetTextDatum(actor);
+
+	store_exec(SP_APPLY,
+			   "WITH v AS ("
+			   " SELECT * FROM unnest($1, $2::lifecycle.state[], $3::lifecycle.state[],"
+			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+			   " AS v(id, from_state, to_state, since, last_seen, step, held,"
+			   "  hold_reason, hold_until, next_at, next_event, event, due_at,"
+			   "  message, channel, archive_at, detail)),"
+			   " u AS ("
+			   " UPDATE lifecycle.users AS u SET state = v.to_state,"
+			   "  state_since = v.since, last_seen = v.last_seen, step = v.step,"
+			   "  held = v.held, hold_reason = v.hold_reason, hold_until = v.hold_until,"
+			   "  next_at = v.next_at, next_event = v.next_event,"
+			   "  retry_at = NULL, retries = 0, last_error = NULL"
+			   " FROM v WHERE u.id = v.id"
+			   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
+			   "  u.policy, v.from_state, v.to_state, v.event, v.due_at, v.message,"
+			   "  v.channel, v.archive_at, v.detail),"
+			   " h AS ("
+			   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
+			   "  to_state, event, actor, detail)"
+			   " SELECT id, $18, due_at, from_state, to_state, event, $19,"
+			   "  detail::jsonb FROM u WHERE event IS NOT NULL)"
+			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
+			   "  status, next_attempt_at, created_at)"
+			   " SELECT id, channel, message, " STORE_PAYLOAD("u")
+			   ", 'state', to_state, 'archive_at', archive_at),"
+			   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
+			   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
+			   " FROM u WHERE message IS NOT NULL",
+			   19, types, vals, NULL, false, 0, SPI_OK_INSERT);
+
+	if (earliest != 0)
+		shmem_note_timer(earliest);
+	if (messages)
+		shmem_note_message();
+}
+
+/*
+ * Remove the personal data of a user who has just been erased: subject,
+ * e-mail and attrs from users, payloads from outbox (undelivered messages
+ * are cancelled); write the evidence row.  Returns the evidence id.
+ */
+int64
+store_erase(int64 id, LcState before, const char *reason, const char *actor,
+			TimestampTz now)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[5];
+	bool		isnull;
+
+	vals[0] = Int64GetDatum(id);
+	vals[1] = CStringGetTextDatum(reason);
+	vals[2] = CStringGetTextDatum(actor);
+	vals[3] = TimestampTzGetDatum(now);
+	vals[4] = CStringGetTextDatum(machine_state_name(before));
+	store_exec(SP_ERASE,
+			   "WITH u AS ("
+			   " UPDATE lifecycle.users SET subject = NULL, email = NULL,"
+			   "  attrs = '{}', hold_reason = NULL, last_error = NULL"
+			   " WHERE id = $1 RETURNING id, tenant, policy),"
+			   " o AS ("
+			   " UPDATE lifecycle.outbox SET payload = '{}', last_error = NULL,"
+			   "  status = CASE WHEN status IN ('pending', 'unrouted', 'blocked')"
+			   "   THEN 'cancelled' ELSE status END"
+			   " WHERE user_id = $1)"
+			   " INSERT INTO lifecycle.erasures (user_id, tenant, policy, reason,"
+			   "  state_before, requested_by, erased_at)"
+			   " SELECT u.id, u.tenant, u.policy, $2, $5::lifecycle.state, $3, $4"
+			   " FROM u RETURNING id",
+			   5, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "erasure of lifecycle user " INT64_FORMAT " wrote no evidence", id);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * A transition failed (its hook raised): leave the user due, retry after
+ * retry_at, and keep the error for lifecycle.overdue.
+ */
+void
+store_record_failure(int64 id, TimestampTz retry_at, const char *error)
+{
+	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[3];
+
+	vals[0] = Int64GetDatum(id);
+	vals[1] = TimestampTzGetDatum(retry_at);
+	vals[2] = CStringGetTextDatum(error);
+	store_exec(SP_FAILURE,
+			   "UPDATE lifecycle.users SET retry_at = $2, retries = retries + 1,"
+			   " last_error = $3 WHERE id = $1",
+			   3, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+}
+
+/*
+ * The earliest pending timer (0: none), for the scheduler's sleep.
+ */
+TimestampTz
+store_next_due(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	store_exec(SP_NEXT_DUE,
+			   "SELECT min(GREATEST(next_at, retry_at)) FROM ("
+			   " SELECT next_at, retry_at FROM lifecycle.users"
+			   " WHERE next_at IS NOT NULL ORDER BY next_at LIMIT 100) s",
+			   0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/*
+ * May this role act on this tenant?  Roles without rows in
+ * lifecycle.tenant_grants are not limited.
+ */
+bool
+store_tenant_allowed(const char *role, const char *tenant)
+{
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		vals[2];
+	bool		isnull;
+
+	vals[0] = DirectFunctionCall1(namein, CStringGetDatum(role));
+	vals[1] = CStringGetTextDatum(tenant);
+	store_exec(SP_TENANT_ALLOWED,
+			   "SELECT NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
+			   "  WHERE pg_catalog.pg_has_role($1, g.role_name, 'MEMBER'))"
+			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
+			   "  WHERE pg_catalog.pg_has_role($1, g.role_name, 'MEMBER')"
+			   "  AND g.tenant = $2)",
+			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}

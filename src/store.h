@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *	  All SQL the extension runs on users, history, policies and the clock,
+ *	  as saved plans with parameters.  Callers are connected to SPI.
+ *
+ * IDENTIFICATION
+ *	  src/store.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_STORE_H
+#define LIFECYCLE_STORE_H
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "machine.h"
+
+/* A user row as the state machine and the API need it. */
+typedef struct LcUserRow
+{
+	int64		id;
+	char	   *tenant;
+	char	   *subject;
+	char	   *policy;
+	int			policy_version;
+	LcUser		user;
+	TimestampTz next_at;		/* 0: none */
+	LcEvent		next_event;
+	char	   *hold_reason;
+	int			retries;
+} LcUserRow;
+
+/* One change to one user: the row update, its history row, its message. */
+typedef struct LcChange
+{
+	int64		id;
+	LcState		from;			/* LC_NONE for a new user */
+	LcState		to;
+	TimestampTz state_since;
+	TimestampTz last_seen;		/* 0: NULL */
+	int			step;
+	bool		held;
+	const char *hold_reason;
+	TimestampTz hold_until;		/* 0: NULL */
+	TimestampTz next_at;		/* 0: NULL */
+	LcEvent		next_event;
+	const char *event;			/* history event; NULL: no history row */
+	TimestampTz due_at;			/* 0: NULL (calls) */
+	LcMessage	message;
+	const char *channel;		/* NULL: unrouted */
+	TimestampTz archive_at;		/* 0: NULL */
+	const char *detail;			/* jsonb text or NULL */
+} LcChange;
+
+/* A new invitation. */
+typedef struct LcInvite
+{
+	const char *tenant;
+	const char *subject;
+	const char *email;
+	Jsonb	   *attrs;
+	const char *region;
+	const char *policy;
+	int			policy_version;
+	const char *channel;
+	TimestampTz next_at;
+	LcEvent		next_event;
+} LcInvite;
+
+extern Oid	store_policies_relid(void);
+extern Jsonb *store_policy_load(const char *name, int version);
+extern int	store_policy_latest(const char *name, Jsonb **def);
+extern int	store_policy_insert(const char *name, Jsonb *def, TimestampTz now);
+extern bool store_channel_exists(const char *name);
+
+extern Interval *store_clock_offset(void);
+extern void store_clock_set(Interval *offset);
+
+extern bool store_user_lookup(const char *tenant, const char *subject,
+							  bool for_update, LcUserRow *row);
+extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
+							   const char *actor);
+extern void store_user_reinvite(int64 id, const LcInvite *inv);
+extern int	store_due_users(TimestampTz now, int limit, LcUserRow **rows);
+extern void store_apply(const LcChange *changes, int n, TimestampTz now,
+						const char *actor);
+extern int64 store_erase(int64 id, LcState before, const char *reason,
+						 const char *actor, TimestampTz now);
+extern void store_record_failure(int64 id, TimestampTz retry_at,
+								 const char *error);
+extern TimestampTz store_next_due(void);
+extern bool store_tenant_allowed(const char *role, const char *tenant);
+
+#endif							/* LIFECYCLE_STORE_H */

@@ -1,0 +1,2 @@
+/* placeholder: outbox SQL is issue 5 */
+#include "postgres.h"

@@ -34,17 +34,27 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/src/*.sql))
 	cat $^ > $@
 
-# TAP tests (PostgreSQL::Test::Cluster); run against the installed build.
+# pg_regress and pg_isolation_regress suites separately (PGXS's
+# installcheck runs both).
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+# TAP tests (PostgreSQL::Test::Cluster) against the installed build; each
+# test starts its own clusters.
 prove_installcheck:
 	rm -rf $(CURDIR)/tmp_check_tap
-	cd $(srcdir) && TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" \
-		PGPORT='6$(DEF_PGPORT)' top_builddir='$(CURDIR)/$(top_builddir)' \
+	mkdir -p $(CURDIR)/tmp_check_tap
+	cd $(srcdir) && TESTDIR='$(CURDIR)/tmp_check_tap' PATH="$(bindir):$$PATH" \
+		PGPORT='6$(DEF_PGPORT)' \
 		PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
 		$(PROVE) $(PG_PROVE_FLAGS) $(PROVE_FLAGS) \
-		-I $(top_srcdir)/src/test/perl -I $(srcdir)/test/perl \
+		-I $(top_builddir)/src/test/perl -I $(srcdir)/test/perl \
 		$(or $(PROVE_TESTS),test/t/*.pl)
 
 bench:
 	bash bench/run.sh
 
-.PHONY: prove_installcheck bench
+.PHONY: installcheck-regress installcheck-isolation prove_installcheck bench

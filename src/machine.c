@@ -337,7 +337,8 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 	/* The lapse of a hold is orthogonal to state. */
 	if (event == LC_EV_HOLD_LAPSE)
 	{
-		if (!user->held)
+		if (!user->held || user->state == LC_NONE ||
+			user->state == LC_ERASED)
 		{
 			out->allowed = false;
 			out->hint = machine_hint(user->state, event);
@@ -349,14 +350,6 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 		machine_next_timer(policy, user->state, user->state_since,
 						   user->last_seen, user->step, false, 0,
 						   &out->next_at, &out->next_event);
-		return;
-	}
-
-	/* While held no timer fires, and erasure is refused. */
-	if (user->held && (machine_is_timer(event) || event == LC_EV_ERASE))
-	{
-		out->allowed = false;
-		out->hint = "Use lifecycle_release() to end the legal hold first.";
 		return;
 	}
 
@@ -385,6 +378,18 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 	{
 		out->allowed = false;
 		out->hint = machine_hint(user->state, event);
+		return;
+	}
+
+	/*
+	 * While held no timer fires, and erasure is refused (checked after the
+	 * graph, so that the HINT names lifecycle_release() only when releasing
+	 * would make the event possible).
+	 */
+	if (user->held && (machine_is_timer(event) || event == LC_EV_ERASE))
+	{
+		out->allowed = false;
+		out->hint = "Use lifecycle_release() to end the legal hold first.";
 		return;
 	}
 

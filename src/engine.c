@@ -44,6 +44,7 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 {
 	memset(c, 0, sizeof(*c));
 	c->id = row->id;
+	c->ctid = row->ctid;
 	c->from = row->user.state;
 	c->to = o->to;
 	c->state_since = o->state_since;

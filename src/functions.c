@@ -392,7 +392,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 				PG_RETURN_INT64(row.id);
 			}
 			/* Expired: invited again with the policy and address given. */
-			store_user_reinvite(row.id, &inv);
+			store_user_reinvite(&row, &inv);
 			machine_apply(policy, &row.user, LC_EV_INVITE, now, &o);
 			engine_change(&change, &row, policy, LC_EV_INVITE, &o, 0);
 			store_apply(&change, 1, now, actor);
@@ -497,6 +497,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 
 	memset(&c, 0, sizeof(c));
 	c.id = row.id;
+	c.ctid = row.ctid;
 	c.from = row.user.state;
 	c.to = row.user.state;
 	c.state_since = row.user.state_since;

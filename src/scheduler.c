@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -52,6 +53,7 @@ typedef struct SchedulerPass
 	int			transitions;
 	int			errors;
 	bool		more;			/* a full batch: go again at once */
+	bool		installed;		/* the extension exists in the database */
 	long		sleep_ms;		/* until the next timer */
 	TimestampTz next_due;		/* lifecycle clock, 0: none */
 	int64		lag_us;
@@ -90,6 +92,15 @@ scheduler_batch(MemoryContext cxt, SchedulerPass *pass)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("lifecycle", true)))
+	{
+		/* Not installed (yet) in this database: wait quietly. */
+		CommitTransactionCommand();
+		pass->more = false;
+		pass->installed = false;
+		return;
+	}
+	pass->installed = true;
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "lifecycle: advancing due users");
@@ -216,7 +227,8 @@ lifecycle_scheduler_main(Datum arg)
 					scheduler_batch(loop_cxt, &pass);
 					MemoryContextReset(loop_cxt);
 				} while (pass.more && !ConfigReloadPending);
-				scheduler_plan(&pass);
+				if (pass.installed)
+					scheduler_plan(&pass);
 			}
 			PG_CATCH();
 			{

@@ -69,7 +69,7 @@ static StoreState store_state;
 
 #define STORE_USER_COLUMNS \
 	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
-	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, retries"
+	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, retries, ctid"
 
 static SPIPlanPtr store_plan(StorePlan which, const char *sql, int nargs,
 							 const Oid *argtypes);
@@ -201,6 +201,7 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 	row->next_event = s ? machine_event_from_name(s) : LC_EV_NONE;
 	row->hold_reason = store_getstr(tup, desc, 14, cxt);
 	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
 }
 
 /*
@@ -441,14 +442,15 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
  * and policy (the transition itself goes through store_apply()).
  */
 void
-store_user_reinvite(int64 id, const LcInvite *inv)
+store_user_reinvite(LcUserRow *row, const LcInvite *inv)
 {
+	bool		isnull;
 	Oid			types[6] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID};
 	Datum		vals[6];
 	char		nulls[6];
 
 	memset(nulls, ' ', sizeof(nulls));
-	vals[0] = Int64GetDatum(id);
+	vals[0] = Int64GetDatum(row->id);
 	vals[1] = CStringGetTextDatum(inv->email);
 	vals[2] = JsonbPGetDatum(inv->attrs);
 	if (inv->region)
@@ -459,8 +461,11 @@ store_user_reinvite(int64 id, const LcInvite *inv)
 	vals[5] = Int32GetDatum(inv->policy_version);
 	store_exec(SP_USER_REINVITE,
 			   "UPDATE lifecycle.users SET email = $2, attrs = $3, region = $4,"
-			   " policy = $5, policy_version = $6 WHERE id = $1",
-			   6, types, vals, nulls, false, 0, SPI_OK_UPDATE);
+			   " policy = $5, policy_version = $6 WHERE id = $1 RETURNING ctid",
+			   6, types, vals, nulls, false, 0, SPI_OK_UPDATE_RETURNING);
+	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 1, &isnull));
 }
 
 /*
@@ -498,14 +503,16 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 void
 store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 {
-	Oid			types[19] = {
+	Oid			types[20] = {
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 		TIMESTAMPTZARRAYOID, INT4ARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID
+		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID, TIDARRAYOID
 	};
-	Datum		vals[19];
+	Datum		vals[20];
+	Datum	   *tids;
+	bool		isnull;
 	Datum	   *d[17];
 	bool	   *nl[17];
 	bool		messages = false;
@@ -519,6 +526,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		d[k] = palloc(sizeof(Datum) * n);
 		nl[k] = palloc0(sizeof(bool) * n);
 	}
+	tids = palloc(sizeof(Datum) * n);
 
 #define SET_TS(k, v) do { if ((v) == 0) nl[k][i] = true; else d[k][i] = TimestampTzGetDatum(v); } while (0)
 #define SET_STR(k, v) do { if ((v) == NULL) nl[k][i] = true; else d[k][i] = CStringGetTextDatum(v); } while (0)
@@ -526,6 +534,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	for (int i = 0; i < n; i++)
 	{
 		d[0][i] = Int64GetDatum(c[i].id);
+		tids[i] = PointerGetDatum(&c[i].ctid);
 		SET_STR(1, c[i].from == LC_NONE ? NULL : machine_state_name(c[i].from));
 		SET_STR(2, machine_state_name(c[i].to));
 		SET_TS(3, c[i].state_since);
@@ -570,6 +579,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	vals[16] = store_array(d[16], nl[16], n, TEXTOID);
 	vals[17] = TimestampTzGetDatum(now);
 	vals[18] = CStringGetTextDatum(actor);
+	vals[19] = store_array(tids, NULL, n, TIDOID);
 
 	store_exec(SP_APPLY,
 			   "WITH v AS ("
@@ -584,7 +594,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 			   "  held = v.held, hold_reason = v.hold_reason, hold_until = v.hold_until,"
 			   "  next_at = v.next_at, next_event = v.next_event,"
 			   "  retry_at = NULL, retries = 0, last_error = NULL"
-			   " FROM v WHERE u.id = v.id"
+			   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
 			   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
 			   "  u.policy, v.from_state, v.to_state, v.event, v.due_at, v.message,"
 			   "  v.channel, v.archive_at, v.detail),"
@@ -592,15 +602,20 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 			   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
 			   "  to_state, event, actor, detail)"
 			   " SELECT id, $18, due_at, from_state, to_state, event, $19,"
-			   "  detail::jsonb FROM u WHERE event IS NOT NULL)"
+			   "  detail::jsonb FROM u WHERE event IS NOT NULL),"
+			   " o AS ("
 			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
 			   "  status, next_attempt_at, created_at)"
 			   " SELECT id, channel, message, " STORE_PAYLOAD("u")
 			   ", 'state', to_state, 'archive_at', archive_at),"
 			   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
 			   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
-			   " FROM u WHERE message IS NOT NULL",
-			   19, types, vals, NULL, false, 0, SPI_OK_INSERT);
+			   " FROM u WHERE message IS NOT NULL)"
+			   " SELECT count(*) FROM u",
+			   20, types, vals, NULL, false, 0, SPI_OK_SELECT);
+	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)) != n)
+		elog(ERROR, "lifecycle: %d locked users changed under the lock", n);
 
 	if (earliest != 0)
 		shmem_note_timer(earliest);

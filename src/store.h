@@ -13,6 +13,7 @@
 #define LIFECYCLE_STORE_H
 
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 #include "utils/jsonb.h"
 
 #include "machine.h"
@@ -21,6 +22,7 @@
 typedef struct LcUserRow
 {
 	int64		id;
+	ItemPointerData ctid;		/* valid while the row lock is held */
 	char	   *tenant;
 	char	   *subject;
 	char	   *policy;
@@ -36,6 +38,7 @@ typedef struct LcUserRow
 typedef struct LcChange
 {
 	int64		id;
+	ItemPointerData ctid;		/* of the locked row: the UPDATE is a TID scan */
 	LcState		from;			/* LC_NONE for a new user */
 	LcState		to;
 	TimestampTz state_since;
@@ -82,7 +85,7 @@ extern bool store_user_lookup(const char *tenant, const char *subject,
 							  bool for_update, LcUserRow *row);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
 							   const char *actor);
-extern void store_user_reinvite(int64 id, const LcInvite *inv);
+extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);
 extern int	store_due_users(TimestampTz now, int limit, LcUserRow **rows);
 extern void store_apply(const LcChange *changes, int n, TimestampTz now,
 						const char *actor);

@@ -20,13 +20,16 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 
 #include "engine.h"
 #include "policy.h"
@@ -65,18 +68,33 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 
 /*
  * Call one of the application's hooks with (subject, tenant).  Its result
- * is ignored; its error propagates.
+ * is ignored; its error propagates.  It runs as the role owning the hook
+ * function, never as the extension's owner (lifecycle_define_policy()
+ * requires the definer to own it), so a hook cannot gain privileges; an
+ * error restores the user id at (sub)transaction abort.
  */
 static void
 engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
 {
 	Oid			fn = policy_hook_oid(policy, hook);
 	FmgrInfo	flinfo;
+	HeapTuple	proctup;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	LOCAL_FCINFO(fcinfo, 2);
 
 	if (!OidIsValid(fn))
 		return;
+	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(proctup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("hook function %u of policy \"%s\" does not exist",
+						fn, policy->name)));
+	owner = ((Form_pg_proc) GETSTRUCT(proctup))->proowner;
+	ReleaseSysCache(proctup);
 	fmgr_info(fn, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, DEFAULT_COLLATION_OID,
 							 NULL, NULL);
@@ -84,7 +102,11 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
 	fcinfo->args[0].isnull = false;
 	fcinfo->args[1].value = CStringGetTextDatum(row->tenant);
 	fcinfo->args[1].isnull = false;
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	(void) FunctionCallInvoke(fcinfo);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*

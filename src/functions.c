@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -29,6 +31,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "clock.h"
@@ -78,6 +81,7 @@ static Datum fn_state_datum(FunctionCallInfo fcinfo, LcState state);
 static LcState fn_event(FunctionCallInfo fcinfo, LcEvent event,
 						const char *reason, int64 *evidence);
 static Datum fn_simple_event(FunctionCallInfo fcinfo, LcEvent event);
+static void fn_check_hook_owner(LcPolicy *p);
 
 /*
  * A required text argument: not NULL (22004), not empty or blank, not
@@ -246,13 +250,24 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 	TimestampTz now;
 
 	SPI_connect();
-	fn_check_tenant(actor, tenant);
-	now = clock_now();
 
-	/* Touch first looks without a lock: most touches change nothing. */
 	if (event == LC_EV_TOUCH)
 	{
-		fn_find(tenant, subject, false, &row);
+		/*
+		 * Touch first looks without a lock, reading row, clock and tenant
+		 * grant in one statement: most touches change nothing.
+		 */
+		Interval	offset;
+		bool		allowed;
+		bool		found;
+
+		found = store_user_peek(tenant, subject, actor, &row, &allowed, &offset);
+		clock_prime(&offset);
+		if (!allowed)
+			fn_check_tenant(actor, tenant); /* superuser, or 42501 */
+		now = clock_now();
+		if (!found)
+			fn_find(tenant, subject, false, &row);	/* 42704 */
 		policy = policy_get(row.policy, row.policy_version);
 		machine_apply(policy, &row.user, event, now, &o);
 		if (o.allowed && o.noop)
@@ -260,6 +275,11 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 			SPI_finish();
 			return row.user.state;
 		}
+	}
+	else
+	{
+		fn_check_tenant(actor, tenant);
+		now = clock_now();
 	}
 
 	fn_find(tenant, subject, true, &row);
@@ -560,6 +580,40 @@ lifecycle_release(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Hooks run as the owner of their function (engine_call_hook()): only a
+ * role with the privileges of that owner may name it, else any admin could
+ * run a superuser's function, or its own as the extension's owner.
+ */
+static void
+fn_check_hook_owner(LcPolicy *p)
+{
+	const char *actor = fn_actor();
+	Oid			roleid = get_role_oid(actor, false);
+
+	for (int i = 0; i < LC_NUM_HOOKS; i++)
+	{
+		Oid			fn = policy_hook_oid(p, i);
+		HeapTuple	tup;
+		Oid			owner;
+
+		if (!OidIsValid(fn))
+			continue;
+		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+		ReleaseSysCache(tup);
+		if (!has_privs_of_role(roleid, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("invalid policy: hooks.%s: role \"%s\" does not own function %s",
+							policy_hook_name(i), actor, p->hooks[i]),
+					 errdetail("A hook runs with the privileges of its function's owner."),
+					 errhint("Create the hook function as this role, or define the policy as its owner.")));
+	}
+}
+
+/*
  * lifecycle._define_policy(name, definition, search_schemas) -> version
  *
  * Keys left out are taken from the latest "default"; the merged document
@@ -607,6 +661,7 @@ lifecycle_define_policy_internal(PG_FUNCTION_ARGS)
 		base = policy_builtin_default();
 	merged = policy_merge(base, def);
 	p = policy_parse(name, 0, merged, schemas, &normalized);
+	fn_check_hook_owner(p);
 	if (p->channel != NULL && !store_channel_exists(p->channel))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -1,0 +1,57 @@
+-- lifecycle: retention of the audit trail.
+--
+-- lifecycle.history keeps one row per transition (no e-mail, no attrs).
+-- Once a subject is erased, its trail is kept for the "history_retention"
+-- of the policy version it ran under, counted from the erasure, and then
+-- deleted by lifecycle_prune_history().  The evidence row in
+-- lifecycle.erasures (when, why, by whom; not who) is kept: it is the
+-- proof that the erasure happened.
+--
+-- The scheduler should call it now and then (e.g. hourly) in a short
+-- transaction of its own, not inside a tick batch; without the worker,
+-- schedule it with pg_cron next to lifecycle_tick().
+
+CREATE FUNCTION @extschema@.lifecycle_prune_history()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	now_ timestamptz := @extschema@.lifecycle_now();
+	n bigint;
+BEGIN
+	-- The cutoff is computed as now - retention (not erased_at + retention)
+	-- and guarded, so an extreme clock cannot overflow the comparison.
+	-- One cutoff per policy version.
+	WITH c AS MATERIALIZED (
+		SELECT p.name, p.version,
+			   lifecycle._minus(now_, (p.definition OPERATOR(pg_catalog.->>)
+						'history_retention')::pg_catalog.interval) AS cutoff
+		  FROM lifecycle.policies p)
+	DELETE FROM lifecycle.history h
+	 USING lifecycle.users u, c
+	 WHERE h.user_id OPERATOR(pg_catalog.=) u.id
+	   AND u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
+	   AND c.name OPERATOR(pg_catalog.=) u.policy
+	   AND c.version OPERATOR(pg_catalog.=) u.policy_version
+	   AND u.state_since OPERATOR(pg_catalog.<=) c.cutoff
+	   AND lifecycle._tenant_visible(u.tenant);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- ts - iv, or -infinity when that falls before the earliest timestamp.
+CREATE FUNCTION lifecycle._minus(ts timestamptz, iv interval)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN ts OPERATOR(pg_catalog.-) iv;
+EXCEPTION WHEN datetime_field_overflow THEN
+	RETURN '-infinity'::timestamptz;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.lifecycle_prune_history() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lifecycle._minus(timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_history() TO lifecycle_admin;

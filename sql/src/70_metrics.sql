@@ -1,0 +1,140 @@
+-- lifecycle: metrics for Prometheus.
+--
+-- lifecycle.metrics has one row per Prometheus sample: name, labels (jsonb,
+-- every value a string) and value.  Each name is exactly the sample name
+-- that contrib/prometheus-postgres-exporter/lifecycle-queries.yaml makes
+-- the exporter publish, so a scrape can be checked against this view.
+--
+--   lifecycle_state_users{tenant,policy,state}   users per state (gauge)
+--   lifecycle_state_held{tenant,policy,state}    of which on legal hold (gauge)
+--   lifecycle_transitions_total{event}           history rows per event (counter)
+--   lifecycle_timers_overdue                     timers due, not fired, not held
+--   lifecycle_timers_lag_seconds                 age of the oldest of them (0: none)
+--   lifecycle_timers_violations                  rows of lifecycle.violations
+--   lifecycle_outbox_messages{channel,status}    messages (channel "" = none)
+--   lifecycle_dead_letters{channel}              messages with status dead
+--   lifecycle_worker_up{worker}                  1 while the worker runs, else 0
+--   lifecycle_worker_pid{worker}                 its pid (0: down); a change = restart
+--   lifecycle_worker_batches_total{worker}       from shared memory (reset at
+--   lifecycle_worker_transitions_total{worker}     server start; Prometheus
+--   lifecycle_worker_failed_total{worker}          handles counter resets)
+--   lifecycle_worker_errors_total{worker}
+--   lifecycle_worker_lag_seconds{worker}         lag the worker saw at its last pass
+--
+-- Cost: the state and transition families are one aggregate pass each over
+-- users and history, the outbox families one over outbox; the timer family
+-- reads the partial index on users.next_at and only the due rows; the
+-- worker family reads shared memory.  A query that filters on name (as
+-- each exporter query does) runs only the branches of that name: every
+-- name below is a constant, so the planner drops the others.  Hot counters
+-- (the worker's transitions, batches, errors) come from shared memory.
+-- The per-event totals come from history so that they count application
+-- calls as well as timers and survive restarts; on very large histories,
+-- scrape them rarely (the exporter file caches them) or use
+-- lifecycle_worker_transitions_total.
+--
+-- Rows of tenants the acting role may not see are left out of the
+-- per-tenant families and of the timer counts; each is grouped by tenant
+-- first so the visibility check runs once per tenant, not once per row.
+-- Channels, messages and workers are not per tenant.
+
+CREATE VIEW lifecycle.metrics AS
+WITH states AS MATERIALIZED (
+	SELECT u.tenant, u.policy, u.state::text AS state,
+		   count(*) AS users, count(*) FILTER (WHERE u.held) AS held
+	  FROM lifecycle.users u
+	 GROUP BY u.tenant, u.policy, u.state
+), visible_states AS MATERIALIZED (
+	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
+), due AS MATERIALIZED (
+	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest,
+		   count(*) FILTER (WHERE u.next_event IN ('expire', 'archive', 'erase')
+			   AND u.next_at < @extschema@.lifecycle_now() - interval '1 minute')
+			   AS violations
+	  FROM lifecycle.users u
+	 WHERE u.next_at <= @extschema@.lifecycle_now()
+	   AND NOT u.held
+	 GROUP BY u.tenant
+), visible_due AS MATERIALIZED (
+	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
+), outbox AS MATERIALIZED (
+	SELECT coalesce(o.channel, '') AS channel, o.status, count(*) AS messages
+	  FROM lifecycle.outbox o
+	 GROUP BY 1, 2
+), workers AS MATERIALIZED (
+	SELECT w.* FROM lifecycle._worker_stats() w
+)
+SELECT 'lifecycle_state_users'::text AS name,
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state) AS labels,
+	   s.users::float8 AS value
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_state_held',
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state),
+	   s.held::float8
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_transitions_total',
+	   pg_catalog.jsonb_build_object('event', t.event),
+	   t.n::float8
+  FROM (SELECT h.event, count(*) AS n FROM lifecycle.history h
+		 GROUP BY h.event) t
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
+	   coalesce(sum(d.overdue), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb,
+	   coalesce(sum(d.violations), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_outbox_messages',
+	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
+	   o.messages::float8
+  FROM outbox o
+UNION ALL
+SELECT 'lifecycle_dead_letters',
+	   pg_catalog.jsonb_build_object('channel', o.channel),
+	   o.messages::float8
+  FROM outbox o
+ WHERE o.status = 'dead'
+UNION ALL
+SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
+	   (w.pid IS NOT NULL)::int::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(w.pid, 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_batches_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_transitions_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_failed_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_errors_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_lag_seconds',
+	   pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(extract(epoch FROM w.lag), 0)::float8
+  FROM workers w;
+
+COMMENT ON VIEW lifecycle.metrics IS
+	'One row per Prometheus sample (name, labels, value); see contrib/prometheus-postgres-exporter/.';
+
+GRANT SELECT ON lifecycle.metrics TO lifecycle_auditor;

@@ -54,6 +54,17 @@ clock_offset(void)
 }
 
 /*
+ * The offset was read along with other data in this transaction (the
+ * touch fast path): keep it, saving a query.
+ */
+void
+clock_prime(const Interval *offset)
+{
+	clock_cache.offset = *offset;
+	clock_cache.lxid = MyProc->lxid;
+}
+
+/*
  * Now on the lifecycle clock.
  */
 TimestampTz

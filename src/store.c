@@ -43,6 +43,7 @@ typedef enum StorePlan
 	SP_CLOCK_SET,
 	SP_USER_LOOKUP,
 	SP_USER_LOOKUP_LOCK,
+	SP_USER_PEEK,
 	SP_USER_INSERT,
 	SP_USER_REINVITE,
 	SP_DUE_USERS,
@@ -67,9 +68,12 @@ static StoreState store_state;
 	"'email', " u ".email, 'region', " u ".region, 'policy', " u ".policy, " \
 	"'attrs', " u ".attrs"
 
-#define STORE_USER_COLUMNS \
-	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
-	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, retries, ctid"
+#define STORE_USER_COLUMNS_OF(u) \
+	u ".id, " u ".tenant, " u ".subject, " u ".policy, " u ".policy_version, " \
+	u ".state::text, " u ".state_since, " u ".last_seen, " u ".step, " \
+	u ".held, " u ".hold_until, " u ".next_at, " u ".next_event, " \
+	u ".hold_reason, " u ".retries, " u ".ctid"
+#define STORE_USER_COLUMNS STORE_USER_COLUMNS_OF("users")
 
 static SPIPlanPtr store_plan(StorePlan which, const char *sql, int nargs,
 							 const Oid *argtypes);
@@ -372,6 +376,51 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 	if (SPI_processed == 0)
 		return false;
 	store_read_user(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
+	return true;
+}
+
+/*
+ * The hot path of lifecycle_touch(), in one statement: the subject's row
+ * (unlocked), the clock offset, and whether the role may act on the
+ * tenant.  Returns false when the subject is unknown.
+ */
+bool
+store_user_peek(const char *tenant, const char *subject, const char *role,
+				LcUserRow *row, bool *allowed, Interval *clock_offset)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, NAMEOID};
+	Datum		vals[3];
+	MemoryContext cxt = store_result_cxt();
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	vals[0] = CStringGetTextDatum(tenant);
+	vals[1] = CStringGetTextDatum(subject);
+	vals[2] = DirectFunctionCall1(namein, CStringGetDatum(role));
+	store_exec(SP_USER_PEEK,
+			   "SELECT " STORE_USER_COLUMNS_OF("u") ","
+			   " (SELECT c.offset_by FROM lifecycle.clock c),"
+			   " NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
+			   "  WHERE pg_catalog.pg_has_role($3, g.role_name, 'MEMBER'))"
+			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
+			   "  WHERE pg_catalog.pg_has_role($3, g.role_name, 'MEMBER')"
+			   "  AND g.tenant = $1)"
+			   " FROM (SELECT 1) AS one LEFT JOIN lifecycle.users u"
+			   "  ON u.tenant = $1 AND u.subject = $2",
+			   3, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 17, &isnull);
+	memset(clock_offset, 0, sizeof(Interval));
+	if (!isnull)
+		*clock_offset = *DatumGetIntervalP(d);
+	*allowed = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+	(void) SPI_getbinval(tup, desc, 1, &isnull);
+	if (isnull)
+		return false;
+	store_read_user(tup, desc, row, cxt);
 	return true;
 }
 
@@ -701,7 +750,8 @@ store_next_due(void)
 
 /*
  * May this role act on this tenant?  Roles without rows in
- * lifecycle.tenant_grants are not limited.
+ * lifecycle.tenant_grants are not limited.  Rows of dropped roles are
+ * ignored (pg_has_role() of an unknown name would raise).
  */
 bool
 store_tenant_allowed(const char *role, const char *tenant)
@@ -714,9 +764,11 @@ store_tenant_allowed(const char *role, const char *tenant)
 	vals[1] = CStringGetTextDatum(tenant);
 	store_exec(SP_TENANT_ALLOWED,
 			   "SELECT NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  WHERE pg_catalog.pg_has_role($1, g.role_name, 'MEMBER'))"
+			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
+			   "  WHERE pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))"
 			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  WHERE pg_catalog.pg_has_role($1, g.role_name, 'MEMBER')"
+			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
+			   "  WHERE pg_catalog.pg_has_role($1, r.oid, 'MEMBER')"
 			   "  AND g.tenant = $2)",
 			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],

@@ -83,6 +83,9 @@ extern void store_clock_set(Interval *offset);
 
 extern bool store_user_lookup(const char *tenant, const char *subject,
 							  bool for_update, LcUserRow *row);
+extern bool store_user_peek(const char *tenant, const char *subject,
+							const char *role, LcUserRow *row, bool *allowed,
+							Interval *clock_offset);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
 							   const char *actor);
 extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);

@@ -403,9 +403,11 @@ store_user_peek(const char *tenant, const char *subject, const char *role,
 			   "SELECT " STORE_USER_COLUMNS_OF("u") ","
 			   " (SELECT c.offset_by FROM lifecycle.clock c),"
 			   " NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  WHERE pg_catalog.pg_has_role($3, g.role_name, 'MEMBER'))"
+			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
+			   "  WHERE pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))"
 			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  WHERE pg_catalog.pg_has_role($3, g.role_name, 'MEMBER')"
+			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
+			   "  WHERE pg_catalog.pg_has_role($3, r.oid, 'MEMBER')"
 			   "  AND g.tenant = $1)"
 			   " FROM (SELECT 1) AS one LEFT JOIN lifecycle.users u"
 			   "  ON u.tenant = $1 AND u.subject = $2",

@@ -60,6 +60,7 @@ typedef struct SchedulerPass
 } SchedulerPass;
 
 static void scheduler_batch(MemoryContext cxt, SchedulerPass *pass);
+static void scheduler_prune(TimestampTz *last_prune);
 static void scheduler_plan(SchedulerPass *pass);
 
 /*
@@ -166,6 +167,37 @@ scheduler_plan(SchedulerPass *pass)
 }
 
 /*
+ * Once an hour of the lifecycle clock, delete the history of erased
+ * subjects past their policy's history_retention, in its own transaction.
+ */
+static void
+scheduler_prune(TimestampTz *last_prune)
+{
+	TimestampTz now;
+	int64		pruned = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	now = clock_now();
+	if (*last_prune == 0 || now - *last_prune >= USECS_PER_HOUR || now < *last_prune)
+	{
+		pgstat_report_activity(STATE_RUNNING, "lifecycle: pruning history");
+		pruned = store_prune_history();
+		*last_prune = now;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (pruned > 0)
+		ereport(LOG,
+				(errmsg("lifecycle scheduler pruned " INT64_FORMAT " history rows of erased subjects",
+						pruned)));
+}
+
+/*
  * Main loop.
  */
 void
@@ -173,6 +205,7 @@ lifecycle_scheduler_main(Datum arg)
 {
 	MemoryContext loop_cxt;
 	volatile long error_backoff_ms = 0;
+	volatile TimestampTz last_prune = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -228,7 +261,13 @@ lifecycle_scheduler_main(Datum arg)
 					MemoryContextReset(loop_cxt);
 				} while (pass.more && !ConfigReloadPending);
 				if (pass.installed)
+				{
+					TimestampTz lp = last_prune;
+
+					scheduler_prune(&lp);
+					last_prune = lp;
 					scheduler_plan(&pass);
+				}
 			}
 			PG_CATCH();
 			{

@@ -751,6 +751,34 @@ store_next_due(void)
 }
 
 /*
+ * Delete the history of erased subjects past their history_retention
+ * (lifecycle_prune_history(), in the extension's schema).  Returns the
+ * rows deleted.  Run rarely (hourly), so the statement is not saved.
+ */
+int64
+store_prune_history(void)
+{
+	char	   *sql;
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e"
+					 " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+					 " WHERE e.extname = 'lifecycle'", true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "extension lifecycle is not installed");
+	sql = psprintf("SELECT %s.lifecycle_prune_history()",
+				   quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1)));
+	rc = SPI_execute(sql, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "lifecycle_prune_history() failed: %s",
+			 SPI_result_code_string(rc));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * May this role act on this tenant?  Roles without rows in
  * lifecycle.tenant_grants are not limited.  Rows of dropped roles are
  * ignored (pg_has_role() of an unknown name would raise).

@@ -22,7 +22,8 @@
 --   lifecycle_worker_lag_seconds{worker}         lag the worker saw at its last pass
 --
 -- Cost: the state and transition families are one aggregate pass each over
--- users and history, the outbox families one over outbox; the timer family
+-- users and history, the outbox families one over outbox joined to users
+-- (hash join); the timer family
 -- reads the partial index on users.next_at and only the due rows; the
 -- worker family reads shared memory.  A query that filters on name (as
 -- each exporter query does) runs only the branches of that name: every
@@ -33,10 +34,11 @@
 -- scrape them rarely (the exporter file caches them) or use
 -- lifecycle_worker_transitions_total.
 --
--- Rows of tenants the acting role may not see are left out of the
--- per-tenant families and of the timer counts; each is grouped by tenant
--- first so the visibility check runs once per tenant, not once per row.
--- Channels, messages and workers are not per tenant.
+-- Rows of tenants the acting role may not see are left out of the user,
+-- timer and message families (as in lifecycle.retention_report,
+-- lifecycle.overdue, lifecycle.comms and lifecycle.dead_letters); each is
+-- grouped by tenant first so the visibility check runs once per tenant,
+-- not once per row.  History counts and the workers are not per tenant.
 
 CREATE VIEW lifecycle.metrics AS
 WITH states AS MATERIALIZED (
@@ -57,9 +59,16 @@ WITH states AS MATERIALIZED (
 	 GROUP BY u.tenant
 ), visible_due AS MATERIALIZED (
 	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
-), outbox AS MATERIALIZED (
-	SELECT coalesce(o.channel, '') AS channel, o.status, count(*) AS messages
+), outbox_by_tenant AS MATERIALIZED (
+	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
+		   count(*) AS messages
 	  FROM lifecycle.outbox o
+	  JOIN lifecycle.users u ON u.id = o.user_id
+	 GROUP BY 1, 2, 3
+), outbox AS MATERIALIZED (
+	SELECT o.channel, o.status, sum(o.messages) AS messages
+	  FROM outbox_by_tenant o
+	 WHERE lifecycle._tenant_visible(o.tenant)
 	 GROUP BY 1, 2
 ), workers AS MATERIALIZED (
 	SELECT w.* FROM lifecycle._worker_stats() w

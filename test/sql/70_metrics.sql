@@ -109,6 +109,8 @@ SELECT labels ->> 'tenant' AS tenant, labels ->> 'state' AS state, value
   FROM lifecycle.metrics WHERE name = 'lifecycle_state_users' ORDER BY 1, 2;
 SELECT value AS overdue_seen FROM lifecycle.metrics
  WHERE name = 'lifecycle_timers_overdue';
+SELECT labels ->> 'status' AS status, value AS messages_seen FROM lifecycle.metrics
+ WHERE name = 'lifecycle_outbox_messages' ORDER BY 1;
 RESET ROLE;
 DELETE FROM lifecycle.tenant_grants WHERE role_name = 'regress_metrics_scoped';
 -- After a tick the reminders have fired and are counted.

@@ -206,6 +206,7 @@ lifecycle_scheduler_main(Datum arg)
 	MemoryContext loop_cxt;
 	volatile long error_backoff_ms = 0;
 	volatile TimestampTz last_prune = 0;
+	bool		first_pass = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -295,6 +296,11 @@ lifecycle_scheduler_main(Datum arg)
 
 			if (pass.batches > 0)
 				stats_count(LC_WORKER_SCHEDULER, 0, 0, 0, 0, NULL, pass.lag_us);
+			if (first_pass && pass.transitions > 0)
+				ereport(LOG,
+						(errmsg("lifecycle scheduler caught up on %d overdue transitions at start",
+								pass.transitions)));
+			first_pass = false;
 			if (pass.transitions > 0 &&
 				TimestampDifferenceExceeds(minute_start, GetCurrentTimestamp(), 1000))
 				ereport(LOG,

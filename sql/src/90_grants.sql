@@ -59,3 +59,17 @@ TO lifecycle_auditor;
 
 -- The default policy, version 1, with DESIGN.md's values.
 SELECT lifecycle._define_policy('default', '{}', '{}');
+
+-- The workers serve one database: elsewhere timers need lifecycle_tick().
+DO $where$
+BEGIN
+	IF pg_catalog.current_setting('lifecycle.database', true) IS NULL THEN
+		RAISE WARNING 'lifecycle is not in shared_preload_libraries: no worker will advance timers'
+			USING HINT = 'Schedule SELECT lifecycle_tick() with pg_cron, or preload lifecycle and set lifecycle.database.';
+	ELSIF pg_catalog.current_setting('lifecycle.database') OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+		RAISE WARNING 'the lifecycle workers serve database "%", not "%"',
+			pg_catalog.current_setting('lifecycle.database'), pg_catalog.current_database()
+			USING HINT = 'Schedule SELECT lifecycle_tick() with pg_cron in this database.';
+	END IF;
+END
+$where$;

@@ -206,7 +206,7 @@ lifecycle_scheduler_main(Datum arg)
 	MemoryContext loop_cxt;
 	volatile long error_backoff_ms = 0;
 	volatile TimestampTz last_prune = 0;
-	bool		first_pass = true;
+	volatile bool first_pass = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);

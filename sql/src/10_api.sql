@@ -146,7 +146,7 @@ CREATE FUNCTION lifecycle._machine_step(state text, event text, held boolean,
 	OUT allowed boolean, OUT noop boolean, OUT to_state text, OUT message text,
 	OUT hook text, OUT erase boolean, OUT next_event text, OUT hint text)
 AS 'MODULE_PATHNAME', 'lifecycle_machine_step'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION lifecycle._worker_stats(
 	OUT worker text, OUT pid int, OUT started timestamptz, OUT last_wake timestamptz,

@@ -11,6 +11,9 @@
 #ifndef LIFECYCLE_SENDER_H
 #define LIFECYCLE_SENDER_H
 
+#include "fmgr.h"
+
 extern void sender_register(void);
+extern PGDLLEXPORT void lifecycle_sender_main(Datum arg);
 
 #endif							/* LIFECYCLE_SENDER_H */

@@ -1,2 +1,429 @@
-/* placeholder: outbox SQL is issue 5 */
+/*-------------------------------------------------------------------------
+ *
+ * store_outbox.c
+ *	  The SQL of message delivery: the sender's claim and record
+ *	  statements, channels, dead letters.  Saved plans with parameters, as
+ *	  in store.c.
+ *
+ * A claim is one statement: due pending messages of enabled channels,
+ * oldest first, locked with FOR UPDATE SKIP LOCKED, are marked in flight
+ * (claimed_at, attempts + 1, next_attempt_at pushed out by a lease) and
+ * returned with their channel and the webhook body.  Messages for a region
+ * the channel does not serve become 'blocked' in the same statement.  The
+ * results of a batch are written by one statement from arrays; a message
+ * that is no longer pending (cancelled by an erasure while in flight)
+ * keeps its status.
+ *
+ * Callers are connected to SPI.  Results are copied into the caller's
+ * memory context (the one current before SPI_connect).
+ *
+ * IDENTIFICATION
+ *	  src/store_outbox.c
+ *
+ *-------------------------------------------------------------------------
+ */
 #include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "store_outbox.h"
+
+typedef enum OutboxPlan
+{
+	OP_RECLAIM,
+	OP_CLAIM,
+	OP_RECORD,
+	OP_DISABLE,
+	OP_NEXT_DUE,
+	OP_UPSERT_CHANNEL,
+	OP_RETRY_DEAD,
+	OP_NUM_PLANS
+} OutboxPlan;
+
+typedef struct OutboxState
+{
+	SPIPlanPtr	plans[OP_NUM_PLANS];
+} OutboxState;
+
+static OutboxState outbox_state;
+
+static void outbox_exec(OutboxPlan which, const char *sql, int nargs,
+						const Oid *argtypes, Datum *values, const char *nulls,
+						bool read_only, long count, int expected);
+static MemoryContext outbox_result_cxt(void);
+static char *outbox_text(HeapTuple tup, TupleDesc desc, int col,
+						 MemoryContext cxt);
+static Jsonb *outbox_jsonb(HeapTuple tup, TupleDesc desc, int col,
+						   MemoryContext cxt);
+static Datum outbox_array(Datum *vals, bool *nulls, int n, Oid elemtype);
+
+/*
+ * The caller's memory context (the one current at SPI_connect).
+ */
+static MemoryContext
+outbox_result_cxt(void)
+{
+	void	   *p = SPI_palloc(1);
+	MemoryContext cxt = GetMemoryChunkContext(p);
+
+	pfree(p);
+	return cxt;
+}
+
+/*
+ * Run a saved plan (prepared once per backend); check the result code.
+ */
+static void
+outbox_exec(OutboxPlan which, const char *sql, int nargs, const Oid *argtypes,
+			Datum *values, const char *nulls, bool read_only, long count,
+			int expected)
+{
+	int			rc;
+
+	if (outbox_state.plans[which] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for lifecycle outbox statement %d: %s",
+				 (int) which, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		outbox_state.plans[which] = plan;
+	}
+	rc = SPI_execute_plan(outbox_state.plans[which], values, nulls, read_only,
+						  count);
+	if (rc != expected)
+		elog(ERROR, "lifecycle outbox statement %d failed: %s", (int) which,
+			 SPI_result_code_string(rc));
+}
+
+/*
+ * A text column copied into cxt, NULL for SQL NULL.
+ */
+static char *
+outbox_text(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	MemoryContext old;
+	char	   *s;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	s = TextDatumGetCString(d);
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+/*
+ * A jsonb column, detoasted and copied into cxt; NULL for SQL NULL.
+ */
+static Jsonb *
+outbox_jsonb(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	MemoryContext old;
+	Jsonb	   *j;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	j = DatumGetJsonbPCopy(d);
+	MemoryContextSwitchTo(old);
+	return j;
+}
+
+/*
+ * A one-dimensional array of n elements; nulls may be NULL.
+ */
+static Datum
+outbox_array(Datum *vals, bool *nulls, int n, Oid elemtype)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
+ * A sender starts: messages a previous sender claimed but never recorded
+ * (it crashed, or the server did) become due at once; they will be sent
+ * again with the same id.  Returns how many.
+ */
+int
+store_outbox_reclaim(TimestampTz now)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		vals[1];
+
+	vals[0] = TimestampTzGetDatum(now);
+	outbox_exec(OP_RECLAIM,
+				"UPDATE lifecycle.outbox SET claimed_at = NULL,"
+				" next_attempt_at = CASE WHEN status = 'pending'"
+				"  THEN LEAST(next_attempt_at, $1) ELSE next_attempt_at END"
+				" WHERE claimed_at IS NOT NULL",
+				1, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+	return (int) SPI_processed;
+}
+
+/*
+ * Claim up to limit due messages of enabled channels, oldest first, and
+ * mark them in flight until lease_until.  Messages for a region their
+ * channel does not serve become 'blocked' and come back with blocked set.
+ * Rows are allocated in the caller's context.
+ */
+int
+store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
+				   LcOutboxRow **rows)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		vals[3];
+	MemoryContext cxt = outbox_result_cxt();
+	LcOutboxRow *out;
+	int			n;
+
+	vals[0] = TimestampTzGetDatum(now);
+	vals[1] = TimestampTzGetDatum(lease_until);
+	vals[2] = Int32GetDatum(limit);
+	outbox_exec(OP_CLAIM,
+				"WITH c AS ("
+				" SELECT o.id, o.next_attempt_at AS due, ch.kind, ch.target,"
+				"  ch.secret, ch.options,"
+				"  (ch.options ? 'regions' AND NOT coalesce("
+				"   (ch.options -> 'regions') ? (o.payload ->> 'region'), false))"
+				"   AS blocked"
+				" FROM lifecycle.outbox o"
+				" JOIN lifecycle.channels ch ON ch.name = o.channel"
+				" WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
+				"  AND ch.enabled"
+				" ORDER BY o.next_attempt_at, o.id"
+				" LIMIT $3"
+				" FOR UPDATE OF o SKIP LOCKED)"
+				" UPDATE lifecycle.outbox o SET"
+				"  status = CASE WHEN c.blocked THEN 'blocked' ELSE 'pending' END,"
+				"  attempts = o.attempts + CASE WHEN c.blocked THEN 0 ELSE 1 END,"
+				"  next_attempt_at = CASE WHEN c.blocked THEN NULL ELSE $2 END,"
+				"  claimed_at = CASE WHEN c.blocked THEN NULL ELSE $1 END,"
+				"  last_attempt_at = CASE WHEN c.blocked THEN $1"
+				"   ELSE o.last_attempt_at END,"
+				"  last_error = CASE WHEN NOT c.blocked THEN o.last_error"
+				"   WHEN o.payload ->> 'region' IS NULL THEN pg_catalog.format("
+				"    'the user has no region; channel \"%s\" serves only regions %s',"
+				"    o.channel, c.options -> 'regions')"
+				"   ELSE pg_catalog.format("
+				"    'region \"%s\" is not served by channel \"%s\" (regions %s)',"
+				"    o.payload ->> 'region', o.channel, c.options -> 'regions') END"
+				" FROM c WHERE o.id = c.id"
+				" RETURNING o.id, o.channel, c.kind, c.target, c.secret, c.options,"
+				"  o.message, o.payload,"
+				"  pg_catalog.jsonb_build_object('type', o.message, 'id', o.id::text,"
+				"   'timestamp', o.created_at, 'data', o.payload)::text,"
+				"  o.attempts, c.blocked, c.due",
+				3, types, vals, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
+
+	n = (int) SPI_processed;
+	out = (LcOutboxRow *) MemoryContextAllocZero(cxt, sizeof(LcOutboxRow) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		out[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		out[i].channel = outbox_text(tup, desc, 2, cxt);
+		out[i].kind = outbox_text(tup, desc, 3, cxt);
+		out[i].target = outbox_text(tup, desc, 4, cxt);
+		out[i].secret = outbox_text(tup, desc, 5, cxt);
+		out[i].options = outbox_jsonb(tup, desc, 6, cxt);
+		out[i].message = outbox_text(tup, desc, 7, cxt);
+		out[i].payload = outbox_jsonb(tup, desc, 8, cxt);
+		out[i].body = outbox_text(tup, desc, 9, cxt);
+		out[i].attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+		out[i].blocked = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+		out[i].due = DatumGetTimestampTz(SPI_getbinval(tup, desc, 12, &isnull));
+	}
+	*rows = out;
+	return n;
+}
+
+/*
+ * Write the results of a batch in one statement.
+ */
+void
+store_outbox_record(const LcOutboxResult *r, int n, TimestampTz now)
+{
+	Oid			types[6] = {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+	TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZOID};
+	Datum		vals[6];
+	Datum	   *d[5];
+	bool	   *nl[5];
+
+	if (n == 0)
+		return;
+	for (int k = 0; k < 5; k++)
+	{
+		d[k] = palloc(sizeof(Datum) * n);
+		nl[k] = palloc0(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		d[0][i] = Int64GetDatum(r[i].id);
+		d[1][i] = CStringGetTextDatum(r[i].status);
+		if (r[i].next_attempt_at == 0)
+			nl[2][i] = true;
+		else
+			d[2][i] = TimestampTzGetDatum(r[i].next_attempt_at);
+		if (r[i].error == NULL)
+			nl[3][i] = true;
+		else
+			d[3][i] = CStringGetTextDatum(r[i].error);
+		d[4][i] = BoolGetDatum(r[i].uncount);
+	}
+	vals[0] = outbox_array(d[0], nl[0], n, INT8OID);
+	vals[1] = outbox_array(d[1], nl[1], n, TEXTOID);
+	vals[2] = outbox_array(d[2], nl[2], n, TIMESTAMPTZOID);
+	vals[3] = outbox_array(d[3], nl[3], n, TEXTOID);
+	vals[4] = outbox_array(d[4], nl[4], n, BOOLOID);
+	vals[5] = TimestampTzGetDatum(now);
+
+	outbox_exec(OP_RECORD,
+				"WITH r AS ("
+				" SELECT * FROM unnest($1, $2, $3, $4, $5)"
+				"  AS r(id, status, next_at, error, uncount))"
+				" UPDATE lifecycle.outbox o SET"
+				"  status = CASE WHEN o.status = 'pending' THEN r.status"
+				"   ELSE o.status END,"
+				"  next_attempt_at = CASE WHEN o.status <> 'pending' THEN o.next_attempt_at"
+				"   WHEN r.status = 'pending' THEN r.next_at END,"
+				"  last_error = CASE WHEN o.status = 'pending' THEN r.error"
+				"   ELSE o.last_error END,"
+				"  sent_at = CASE WHEN o.status = 'pending' AND r.status = 'sent'"
+				"   THEN $6 ELSE o.sent_at END,"
+				"  attempts = o.attempts - CASE WHEN r.uncount THEN 1 ELSE 0 END,"
+				"  claimed_at = NULL,"
+				"  last_attempt_at = $6"
+				" FROM r WHERE o.id = r.id",
+				6, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+}
+
+/*
+ * The receiver answered 410: disable the channel.  True if it was enabled.
+ */
+bool
+store_outbox_disable_channel(const char *name, const char *reason)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		vals[2];
+
+	vals[0] = CStringGetTextDatum(name);
+	vals[1] = CStringGetTextDatum(reason);
+	outbox_exec(OP_DISABLE,
+				"UPDATE lifecycle.channels SET enabled = false, disabled_reason = $2"
+				" WHERE name = $1 AND enabled",
+				2, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+	return SPI_processed > 0;
+}
+
+/*
+ * When the next pending message of an enabled channel falls due (0: none),
+ * for the sender's sleep.
+ */
+TimestampTz
+store_outbox_next_due(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	outbox_exec(OP_NEXT_DUE,
+				"SELECT o.next_attempt_at FROM lifecycle.outbox o"
+				" WHERE o.status = 'pending' AND o.next_attempt_at IS NOT NULL"
+				"  AND EXISTS (SELECT 1 FROM lifecycle.channels c"
+				"   WHERE c.name = o.channel AND c.enabled)"
+				" ORDER BY o.next_attempt_at LIMIT 1",
+				0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/*
+ * Add a channel or replace the one of that name (enabling it again).
+ * True if it is new.
+ */
+bool
+store_outbox_upsert_channel(const char *name, const char *kind,
+							const char *target, const char *secret,
+							Jsonb *options)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		vals[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	vals[0] = CStringGetTextDatum(name);
+	vals[1] = CStringGetTextDatum(kind);
+	vals[2] = CStringGetTextDatum(target);
+	if (secret != NULL)
+		vals[3] = CStringGetTextDatum(secret);
+	else
+		nulls[3] = 'n';
+	vals[4] = JsonbPGetDatum(options);
+	outbox_exec(OP_UPSERT_CHANNEL,
+				"INSERT INTO lifecycle.channels AS c (name, kind, target, secret,"
+				"  options, enabled, disabled_reason)"
+				" VALUES ($1, $2, $3, $4, $5, true, NULL)"
+				" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
+				"  target = excluded.target, secret = excluded.secret,"
+				"  options = excluded.options, enabled = true, disabled_reason = NULL"
+				" RETURNING (c.xmax = 0)",
+				5, types, vals, nulls, false, 0, SPI_OK_INSERT_RETURNING);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Put dead letters (of channel, or all when NULL) that the acting role may
+ * see back in the queue, due now, with a fresh set of attempts.  Messages
+ * of erased users stay dead (their payload is gone).  Returns how many.
+ */
+int
+store_outbox_retry_dead(const char *channel, TimestampTz now)
+{
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		vals[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (channel != NULL)
+		vals[0] = CStringGetTextDatum(channel);
+	else
+		nulls[0] = 'n';
+	vals[1] = TimestampTzGetDatum(now);
+	outbox_exec(OP_RETRY_DEAD,
+				"UPDATE lifecycle.outbox o SET status = 'pending', attempts = 0,"
+				" next_attempt_at = $2, claimed_at = NULL"
+				" FROM lifecycle.users u"
+				" WHERE o.status = 'dead' AND u.id = o.user_id"
+				"  AND u.state <> 'erased'"
+				"  AND ($1::text IS NULL OR o.channel = $1)"
+				"  AND lifecycle._tenant_visible(u.tenant)",
+				2, types, vals, nulls, false, 0, SPI_OK_UPDATE);
+	return (int) SPI_processed;
+}

@@ -1,1 +1,90 @@
--- lifecycle: channels and message delivery (filled in by the messages work).
+-- lifecycle: delivery channels, the sender's bookkeeping, and the views on
+-- message delivery (src/channels.c, src/sender.c, src/http.c,
+-- src/store_outbox.c).
+
+-- claimed_at is set while the sender has a message in flight and cleared
+-- when it records the result; a sender that starts after a crash finds the
+-- claims left behind and delivers them again, with the same webhook-id.
+-- last_attempt_at is when the last delivery attempt was recorded.
+ALTER TABLE lifecycle.outbox
+	ADD COLUMN claimed_at timestamptz,
+	ADD COLUMN last_attempt_at timestamptz;
+CREATE INDEX outbox_claimed ON lifecycle.outbox (id) WHERE claimed_at IS NOT NULL;
+
+-- Add a channel, or replace one of the same name (new target, secret or
+-- options; a channel disabled by a 410 is enabled again).  Validated in C:
+-- kind webhook (http/https target, secret whsec_<base64>) or smtp
+-- (smtp/smtps target, options.from); unknown option keys are refused.
+CREATE FUNCTION @extschema@.lifecycle_add_channel(name text, kind text,
+	target text, secret text = NULL, options jsonb = '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'lifecycle_add_channel'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Put dead letters (of one channel, or all) back in the queue with a fresh
+-- set of attempts; messages of erased users stay where they are.
+CREATE FUNCTION @extschema@.lifecycle_retry_dead(channel text = NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'lifecycle_retry_dead'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The webhook-signature header value of a message, for tests against the
+-- Standard Webhooks examples and for receivers written in SQL.
+CREATE FUNCTION lifecycle._webhook_signature(secret text, id text,
+	ts bigint, body text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_webhook_signature'
+LANGUAGE C IMMUTABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION
+	@extschema@.lifecycle_add_channel(text, text, text, text, jsonb),
+	@extschema@.lifecycle_retry_dead(text),
+	lifecycle._webhook_signature(text, text, bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_add_channel(text, text, text, text, jsonb),
+	@extschema@.lifecycle_retry_dead(text),
+	lifecycle._webhook_signature(text, text, bigint, text)
+TO lifecycle_admin;
+
+-- Channel secrets are readable by the owner only: admins may see every
+-- other column of lifecycle.channels, nobody else any.
+REVOKE ALL ON lifecycle.channels FROM PUBLIC;
+GRANT SELECT (name, kind, target, options, enabled, disabled_reason, created_at)
+	ON lifecycle.channels TO lifecycle_admin;
+
+-- Delivery status per channel and status: how many messages, the oldest,
+-- the next retry, the latest error.  No target, secret, payload, e-mail or
+-- attrs.  A channel disabled by a 410 shows enabled = false with the
+-- reason; its messages stay pending until it is added again.
+CREATE VIEW lifecycle.comms WITH (security_barrier) AS
+SELECT o.channel, c.kind, c.enabled, c.disabled_reason, o.status,
+	   count(*) AS messages,
+	   count(*) FILTER (WHERE o.claimed_at IS NOT NULL) AS in_flight,
+	   min(o.created_at) AS oldest,
+	   min(o.created_at) FILTER (WHERE o.status = 'pending') AS oldest_pending,
+	   min(o.next_attempt_at) FILTER (WHERE o.status = 'pending') AS next_attempt_at,
+	   max(o.sent_at) AS last_sent_at,
+	   max(o.last_attempt_at) AS last_attempt_at,
+	   sum(o.attempts) AS attempts,
+	   (pg_catalog.array_agg(o.last_error
+			ORDER BY o.last_attempt_at DESC NULLS LAST, o.id DESC)
+		 FILTER (WHERE o.last_error IS NOT NULL))[1] AS last_error
+  FROM lifecycle.outbox o
+  JOIN lifecycle.users u ON u.id = o.user_id
+  LEFT JOIN lifecycle.channels c ON c.name = o.channel
+ WHERE lifecycle._tenant_visible(u.tenant)
+ GROUP BY o.channel, c.kind, c.enabled, c.disabled_reason, o.status;
+
+-- Messages that used up lifecycle.max_attempts, or whose destination is
+-- refused (lifecycle.allow_private_targets); lifecycle_retry_dead()
+-- requeues them.
+CREATE VIEW lifecycle.dead_letters WITH (security_barrier) AS
+SELECT o.id, o.user_id, u.tenant, u.subject, o.channel, o.message,
+	   o.attempts, o.last_error, o.created_at, o.last_attempt_at
+  FROM lifecycle.outbox o
+  JOIN lifecycle.users u ON u.id = o.user_id
+ WHERE o.status = 'dead'
+   AND lifecycle._tenant_visible(u.tenant);
+
+GRANT SELECT ON lifecycle.comms, lifecycle.dead_letters TO lifecycle_auditor;

@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * render.h
+ *	  E-mail of a message: templates with {{placeholders}}, headers.
+ *
+ * IDENTIFICATION
+ *	  src/render.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_RENDER_H
+#define LIFECYCLE_RENDER_H
+
+#include "utils/jsonb.h"
+
+extern char *render_mail(const char *message, int64 id, Jsonb *payload,
+						 Jsonb *options, const char *from, size_t *len);
+extern const char *render_check_templates(Jsonb *templates, bool by_policy);
+extern const char *render_check_address(const char *address);
+
+#endif							/* LIFECYCLE_RENDER_H */

@@ -38,9 +38,14 @@ work=$(mktemp -d /tmp/lifecycle-demo.XXXXXX)
 chmod 755 "$work"
 png=/tmp/lifecycle-demo-graph.png
 sink_pid=""
+exporter_pid=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if [ -n "$exporter_pid" ] && kill -0 "$exporter_pid" 2>/dev/null; then
+		kill "$exporter_pid" 2>/dev/null || true
+		wait "$exporter_pid" 2>/dev/null || true
+	fi
 	if [ -n "$sink_pid" ] && kill -0 "$sink_pid" 2>/dev/null; then
 		kill "$sink_pid" 2>/dev/null || true
 		wait "$sink_pid" 2>/dev/null || true
@@ -240,9 +245,17 @@ END
 \$\$;
 EOF
 
-# Fixed timestamps in the progress line come from the lifecycle clock.
+# The scheduler started with the server, before the database existed; it
+# retries every 5 s.  Wait for it (bounded) rather than for a timeout.
+for _ in $(seq 200); do
+	up=$(psql_demo -At -c "SELECT count(*) FROM lifecycle.worker_stats WHERE worker = 'scheduler' AND pid IS NOT NULL")
+	[ "$up" = 1 ] && break
+	sleep 0.05
+done
+[ "$up" = 1 ] || { echo "the scheduler worker did not start" >&2; exit 1; }
+
 weekly=$(( (USERS * 4 / 5) / WEEKS ))
-first=$(( USERS - weekly * WEEKS ))
+first=$(( USERS - weekly * (WEEKS - 1) ))
 say "$USERS users, $WEEKS weeks on the lifecycle clock, the real worker advancing them"
 k=1
 sim_start=$(date +%s.%N)
@@ -313,6 +326,27 @@ psql_demo -P footer=off -c "SELECT name, labels, value FROM lifecycle.metrics
 				   'lifecycle_worker_up', 'lifecycle_worker_transitions_total')
 	   OR (name = 'lifecycle_state_users' AND labels->>'tenant' = 'acme')
 	ORDER BY name, labels::text"
+exporter=/usr/bin/prometheus-postgres-exporter
+EXPORTER_PORT=${DEMO_EXPORTER_PORT:-7522}
+if [ -x "$exporter" ] && ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$EXPORTER_PORT "; then
+	say "prometheus-postgres-exporter with contrib/prometheus-postgres-exporter/lifecycle-queries.yaml"
+	runuser -u postgres -- env DATA_SOURCE_NAME="host=$work port=$PORT user=postgres dbname=demo sslmode=disable" \
+		"$exporter" --extend.query-path="$work/src/contrib/prometheus-postgres-exporter/lifecycle-queries.yaml" \
+		--web.listen-address="127.0.0.1:$EXPORTER_PORT" --disable-default-metrics \
+		--disable-settings-metrics --log.level=warn >"$work/exporter.log" 2>&1 &
+	exporter_pid=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$EXPORTER_PORT/metrics" -o "$work/metrics.txt" && break
+		sleep 0.1
+	done
+	echo "curl http://127.0.0.1:$EXPORTER_PORT/metrics | grep '^lifecycle_' (some of them):"
+	grep -E '^lifecycle_(state_users\{[^}]*tenant="acme"|transitions_total|timers_|dead_letters|outbox_messages\{[^}]*status="(unrouted|pending|sent|dead)"|worker_(up|transitions_total|errors_total))' \
+		"$work/metrics.txt" | sed -E 's/,?server="[^"]*"//; s/\{,/{/; s/\{\}//' | head -n 40 || true
+	kill "$exporter_pid" 2>/dev/null || true
+	wait "$exporter_pid" 2>/dev/null || true
+	exporter_pid=""
+fi
+
 say "the application's table agrees (hooks ran in the same transactions)"
 psql_demo -P footer=off -c "SELECT count(*) FILTER (WHERE NOT a.archived AND u.state = 'archived') AS archived_not_flagged,
 		count(*) FILTER (WHERE a.archived AND u.state <> 'archived') AS flagged_not_archived,

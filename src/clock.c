@@ -16,7 +16,10 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+
 #include "access/xact.h"
+#include "common/int.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -26,6 +29,13 @@
 #include "machine.h"
 #include "shmem.h"
 #include "store.h"
+
+/*
+ * lifecycle_travel() keeps the clock within 1970-01-01 .. 9999-12-31 (in
+ * days from the PostgreSQL epoch, 2000-01-01).
+ */
+#define CLOCK_MIN_DAYS	(-10957)
+#define CLOCK_MAX_DAYS	2921940
 
 /* The offset as read in one transaction. */
 typedef struct ClockCache
@@ -97,6 +107,32 @@ clock_travel(Interval *by)
 				 errmsg("time travel is disabled"),
 				 errdetail("lifecycle_travel() moves the clock of every session and of the workers."),
 				 errhint("Set lifecycle.allow_time_travel = on in postgresql.conf (or ALTER SYSTEM) and reload; never in production.")));
+
+	/*
+	 * Keep the clock where every timer (now plus a policy interval under
+	 * 200 years) can still be computed: an out-of-range clock would make
+	 * every later call fail with "timestamp out of range".
+	 */
+	{
+		const Interval *cur = clock_offset();
+		Interval	tmp;
+		double		at;
+
+		if (pg_add_s32_overflow(cur->month, by->month, &tmp.month) ||
+			pg_add_s32_overflow(cur->day, by->day, &tmp.day) ||
+			pg_add_s64_overflow(cur->time, by->time, &tmp.time))
+			at = -DBL_MAX;
+		else
+			at = (double) GetCurrentTransactionStartTimestamp() +
+				((double) tmp.month * DAYS_PER_YEAR / MONTHS_PER_YEAR + tmp.day) * USECS_PER_DAY +
+				(double) tmp.time;
+		if (at < CLOCK_MIN_DAYS * (double) USECS_PER_DAY ||
+			at >= CLOCK_MAX_DAYS * (double) USECS_PER_DAY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lifecycle_travel() would move the lifecycle clock out of range"),
+					 errdetail("The lifecycle clock must stay between the years 1970 and 9999.")));
+	}
 
 	sum = DatumGetIntervalP(DirectFunctionCall2(interval_pl,
 												IntervalPGetDatum(clock_offset()),

@@ -41,6 +41,7 @@
 typedef struct ClockCache
 {
 	LocalTransactionId lxid;
+	SubTransactionId subxid;	/* a rolled-back travel must not linger */
 	Interval	offset;
 } ClockCache;
 
@@ -55,10 +56,12 @@ static const Interval *
 clock_offset(void)
 {
 	if (clock_cache.lxid != MyProc->lxid ||
-		clock_cache.lxid == InvalidLocalTransactionId)
+		clock_cache.lxid == InvalidLocalTransactionId ||
+		clock_cache.subxid != GetCurrentSubTransactionId())
 	{
 		clock_cache.offset = *store_clock_offset();
 		clock_cache.lxid = MyProc->lxid;
+		clock_cache.subxid = GetCurrentSubTransactionId();
 	}
 	return &clock_cache.offset;
 }
@@ -72,6 +75,7 @@ clock_prime(const Interval *offset)
 {
 	clock_cache.offset = *offset;
 	clock_cache.lxid = MyProc->lxid;
+	clock_cache.subxid = GetCurrentSubTransactionId();
 }
 
 /*
@@ -140,6 +144,7 @@ clock_travel(Interval *by)
 	store_clock_set(sum);
 	clock_cache.offset = *sum;
 	clock_cache.lxid = MyProc->lxid;
+	clock_cache.subxid = GetCurrentSubTransactionId();
 	/* Timers may have fallen due: wake the scheduler at commit. */
 	shmem_note_timer(DT_NOBEGIN + 1);
 	return clock_now();

@@ -145,7 +145,8 @@ clock_travel(Interval *by)
 	clock_cache.offset = *sum;
 	clock_cache.lxid = MyProc->lxid;
 	clock_cache.subxid = GetCurrentSubTransactionId();
-	/* Timers may have fallen due: wake the scheduler at commit. */
+	/* Timers and message retries may have fallen due: wake both workers. */
 	shmem_note_timer(DT_NOBEGIN + 1);
+	shmem_note_message();
 	return clock_now();
 }

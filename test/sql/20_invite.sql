@@ -96,9 +96,10 @@ SELECT count(*) AS rows_for_ann FROM lifecycle.users WHERE tenant = 't20'
 
 -- Invited users may be archived by an admin (covered in 22_admin) or
 -- registered (21_active); with a channel the message is "pending" at once.
--- (The channel row stands in for lifecycle_add_channel(); no sender runs.)
-INSERT INTO lifecycle.channels (name, kind, target)
-VALUES ('t20-hook', 'webhook', 'https://hooks.example.com/t20');
+-- (lifecycle.enabled is off: no sender runs.)
+SELECT count(*) AS channels_added
+  FROM lifecycle_add_channel('t20-hook', 'webhook', 'https://hooks.example.com/t20',
+							 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
 SELECT lifecycle_define_policy('t20-routed', '{"channel": "t20-hook"}') AS version;
 SELECT lifecycle_invite('bob', 'bob@example.com', 't20', 't20-routed', 'eu',
 						'{"name": "Bob"}') > 0 AS invited;

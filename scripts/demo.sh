@@ -101,16 +101,14 @@ as_pg "$BIN/createdb" -h "$work" -p "$PORT" demo
 # The local webhook sink (test/sinks/), if the tree has one.
 channel=null
 sink=""
-for f in test/sinks/webhook_sink.py test/sinks/webhook.py test/sinks/sink.py; do
-	[ -f "$f" ] && { sink=$f; break; }
-done
+[ -f test/sinks/webhook_sink.py ] && sink=test/sinks/webhook_sink.py
 secret="whsec_$(head -c 24 /dev/urandom | base64)"
 if [ -n "$sink" ]; then
 	if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$SINK_PORT "; then
 		echo "port $SINK_PORT is taken: running without the webhook sink"
 	else
-		python3 "$sink" --host 127.0.0.1 --port "$SINK_PORT" --secret "$secret" \
-			>"$work/sink.log" 2>&1 &
+		python3 "$sink" --port "$SINK_PORT" --secret "$secret" \
+			--log "$work/sink.jsonl" >"$work/sink.log" 2>&1 &
 		sink_pid=$!
 		for _ in $(seq 50); do
 			ss -ltn 2>/dev/null | grep -q "127.0.0.1:$SINK_PORT " && break
@@ -275,22 +273,25 @@ for week in $(seq 0 "$WEEKS"); do
 			   count(*) FILTER (WHERE state = 'expired'),
 			   count(*) FILTER (WHERE state = 'erased'),
 			   (SELECT count(*) FROM lifecycle.history),
-			   (SELECT count(*) FROM lifecycle.outbox)
+			   (SELECT count(*) FROM lifecycle.outbox),
+			   (SELECT count(*) FROM lifecycle.outbox WHERE status = 'sent')
 		  FROM lifecycle.users")
-	read -r day inv act dor com arc exp era hist msgs <<<"$line"
-	printf '\r\033[Kweek %3d/%d  %s  invited %5d  active %5d  dormant %5d  completed %4d  archived %5d  expired %4d  erased %5d  | %6d transitions  %6d messages' \
-		"$week" "$WEEKS" "$day" "$inv" "$act" "$dor" "$com" "$arc" "$exp" "$era" "$hist" "$msgs"
+	read -r day inv act dor com arc exp era hist msgs sent <<<"$line"
+	printf '\r\033[Kweek %3d/%d %s  invited %4d active %4d dormant %4d completed %3d archived %4d expired %3d erased %4d | %5d transitions %5d messages (%5d sent)' \
+		"$week" "$WEEKS" "$day" "$inv" "$act" "$dor" "$com" "$arc" "$exp" "$era" "$hist" "$msgs" "$sent"
 done
 sim_end=$(date +%s.%N)
 echo
 
-# Give the sender a moment to drain the outbox (if it runs).
+# Let the sender drain the outbox (bounded).
 if [ -n "$sink_pid" ]; then
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		pending=$(psql_demo -At -c "SELECT count(*) FROM lifecycle.outbox WHERE status = 'pending'")
+		printf '\r\033[Kmessages still pending: %s' "$pending"
 		[ "$pending" = 0 ] && break
 		sleep 0.1
 	done
+	echo
 fi
 
 say "retention report (lifecycle.retention_report)"
@@ -315,7 +316,23 @@ else
 		FROM lifecycle.outbox GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 fi
 if [ -n "$sink_pid" ]; then
-	echo "webhook sink: $(grep -c . "$work/sink.log" 2>/dev/null || echo 0) log lines ($sink)"
+	python3 - "$work/sink.jsonl" <<'PY'
+import collections, json, sys
+n = valid = 0
+types = collections.Counter()
+try:
+    with open(sys.argv[1]) as f:
+        for line in f:
+            r = json.loads(line)
+            n += 1
+            valid += bool(r.get("valid"))
+            types[r.get("type")] += 1
+except FileNotFoundError:
+    pass
+print("the webhook sink received %d requests, %d with a valid signature" % (n, valid))
+for t, c in sorted(types.items(), key=lambda x: str(x[0])):
+    print("  %-20s %6d" % (t, c))
+PY
 fi
 say "workers (lifecycle.worker_stats)"
 psql_demo -P footer=off -c "SELECT worker, pid, batches, transitions_total, failed_total, errors_total,

@@ -820,6 +820,19 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown event \"%s\"", event)));
 
+	if (strcmp(state, "none") != 0)
+	{
+		bool		known = false;
+
+		for (int i = 0; i < LC_NUM_STATES; i++)
+			if (strcmp(machine_state_name(i), state) == 0)
+				known = true;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown state \"%s\"", state)));
+	}
+
 	SPI_connect();
 	version = store_policy_latest(policy_name, NULL);
 	if (version == 0)

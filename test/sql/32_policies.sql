@@ -46,6 +46,16 @@ SELECT lifecycle_invite('u4', 'u4@example.com', 't32', 't32-order') > 0 AS invit
 SELECT next_at - state_since AS first_reminder_after FROM lifecycle.users
  WHERE tenant = 't32' AND subject = 'u4';
 
+-- An expired invitation invited again starts over on the latest version.
+SELECT rt.travel('14 days 1 minute');
+SELECT lifecycle_tick() AS transitions;
+SELECT subject, state, policy_version FROM lifecycle.users
+ WHERE tenant = 't32' AND subject IN ('u3', 'u4') ORDER BY subject;
+SELECT lifecycle_define_policy('t32', '{"invite_reminders": ["1 day"]}') AS version;
+SELECT lifecycle_invite('u3', 'u3@example.com', 't32', 't32') > 0 AS invited_again;
+SELECT state, policy_version, next_at - state_since AS first_reminder_after
+  FROM lifecycle.users WHERE tenant = 't32' AND subject = 'u3';
+
 -- Invalid definitions.
 SELECT lifecycle_define_policy('t32-bad', '{"dormant_afer": "10 days"}');
 \echo :LAST_ERROR_SQLSTATE

@@ -148,5 +148,24 @@ is($node->safe_psql('dst',
 # The source is untouched by all of this.
 is(rows('src', 'users'), $before{users}, 'the source database is unchanged');
 
+# lifecycle_travel() is refused once lifecycle.allow_time_travel is off
+# (a SIGHUP setting: no session may turn it back on for itself).
+$node->append_conf('postgresql.conf', 'lifecycle.allow_time_travel = off');
+$node->reload;
+$node->poll_query_until('dst',
+	q{SELECT current_setting('lifecycle.allow_time_travel') = 'off'})
+  or die 'the reload did not take';
+my ($ret, $out, $err) = $node->psql('dst',
+	qq{\\set VERBOSITY verbose\nSELECT lifecycle_travel('1 day')});
+like($err, qr/ERROR:  55000: time travel is disabled/,
+	'lifecycle_travel refused (55000) when time travel is off');
+($ret, $out, $err) = $node->psql('dst',
+	qq{\\set VERBOSITY verbose\nSET lifecycle.allow_time_travel = on});
+like($err, qr/ERROR:  55P02: parameter "lifecycle.allow_time_travel" cannot be changed now/,
+	'a session cannot turn time travel on');
+is($node->safe_psql('dst', 'SELECT offset_by FROM lifecycle.clock'),
+	$node->safe_psql('src', q{SELECT offset_by + interval '41 days' FROM lifecycle.clock}),
+	'the clock did not move');
+
 $node->stop;
 done_testing();

@@ -418,7 +418,7 @@ http_finish(HttpSlot *slot, CURLcode rc)
 	{
 		req->result = HTTP_REFUSED;
 		snprintf(req->error, HTTP_ERROR_LEN,
-				 "destination %s is a %s address: refused (lifecycle.allow_private_targets is off)",
+				 "destination %s refused: %s address (lifecycle.allow_private_targets is off)",
 				 slot->refused_addr, slot->refused_kind);
 		return;
 	}

@@ -86,7 +86,17 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
 	LOCAL_FCINFO(fcinfo, 2);
 
 	if (!OidIsValid(fn))
-		return;
+	{
+		if (policy->hooks[hook] == NULL)
+			return;
+		/* Named by the policy, but dropped since (policy_get()). */
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("%s hook %s of policy \"%s\" version %d does not exist",
+						policy_hook_name(hook), policy->hooks[hook],
+						policy->name, policy->version),
+				 errhint("Create the function again, or define a new version of the policy.")));
+	}
 	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(proctup))
 		ereport(ERROR,

@@ -74,7 +74,7 @@ static void policy_parse_interval(const char *key, JsonbValue *v, Interval *out)
 static int	policy_parse_reminders(const char *key, JsonbValue *v,
 								   Interval *out);
 static char *policy_resolve_hook(const char *key, const char *fname,
-								 List *search_schemas, Oid *oid);
+								 List *search_schemas, bool stored, Oid *oid);
 static void policy_relcache_callback(Datum arg, Oid relid);
 static void policy_syscache_callback(Datum arg, int cacheid, uint32 hashvalue);
 static int	policy_interval_cmp(const Interval *a, const Interval *b);
@@ -255,7 +255,7 @@ policy_parse_reminders(const char *key, JsonbValue *v, Interval *out)
  */
 static char *
 policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
-					Oid *oid)
+					bool stored, Oid *oid)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	List	   *names;
@@ -290,6 +290,19 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 			if (OidIsValid(fn))
 				break;
 		}
+	}
+
+	/*
+	 * A stored version whose hook function was dropped since it was defined
+	 * still loads: the hook then fails when it is called, for that user only
+	 * (engine_call_hook()), instead of every call and every timer of every
+	 * user failing here.
+	 */
+	if (stored && list_length(names) == 2 &&
+		(!OidIsValid(fn) || get_func_prokind(fn) != PROKIND_FUNCTION))
+	{
+		*oid = InvalidOid;
+		return pstrdup(fname);
 	}
 
 	if (!OidIsValid(fn) || get_func_prokind(fn) != PROKIND_FUNCTION)
@@ -336,7 +349,8 @@ policy_merge(Jsonb *base, Jsonb *overlay)
 /*
  * Parse and validate a complete definition.  Hooks are resolved; when
  * "normalized" is given it receives the definition with hooks written as
- * qualified names, which is what gets stored.
+ * qualified names, which is what gets stored.  Without it, a stored version
+ * is being loaded, and a hook function dropped since is left unresolved.
  */
 LcPolicy *
 policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
@@ -443,6 +457,7 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 				p->hooks[hi] = policy_resolve_hook(fullkey,
 												   pnstrdup(hv.val.string.val, hv.val.string.len),
 												   search_schemas,
+												   normalized == NULL,
 												   &p->hook_oids[hi]);
 				if (!first_hook)
 					appendStringInfoString(&hooks_json, ", ");

@@ -180,5 +180,35 @@ SELECT lifecycle_define_policy('t31-bad', '{"hooks": "app31.on_erase"}');
 SELECT count(*) AS bad_versions FROM lifecycle.policies WHERE name = 't31-bad';
 SELECT count(*) AS accounts_table_intact FROM app31.accounts;
 
+-- A hook function dropped after the policy was defined fails the
+-- transitions that call it (42883), for those users only: other calls on
+-- them and other users go on.  Created again, the retry succeeds.
+CREATE FUNCTION app31.gone(subject text, tenant text) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO app31.log (hook, subject, tenant) VALUES ('gone', subject, tenant) $$;
+SELECT lifecycle_define_policy('t31-gone', '{"archive_after": "2 days",
+	"archive_reminders": [], "hooks": {"archive": "app31.gone"}}') AS version;
+SELECT lifecycle_define_policy('t31-plain', '{"archive_after": "2 days",
+	"archive_reminders": []}') AS version;
+SELECT s, lifecycle_invite(s, s || '@example.com', 't31', p) > 0 AS invited
+  FROM (VALUES ('gone1', 't31-gone'), ('gone2', 't31-gone'), ('plain1', 't31-plain')) v(s, p);
+SELECT lifecycle_register(s, 't31') FROM unnest(ARRAY['gone1', 'gone2', 'plain1']) s;
+SELECT lifecycle_complete(s, 't31') FROM unnest(ARRAY['gone1', 'plain1']) s;
+DROP FUNCTION app31.gone(text, text);
+TRUNCATE app31.log;
+SELECT lifecycle_complete('gone2', 't31');
+SELECT lifecycle_archive('gone2', 't31');
+\echo :LAST_ERROR_SQLSTATE
+SELECT rt.travel('2 days 1 minute');
+SELECT lifecycle_tick() AS transitions;
+SELECT subject, state, retries, last_error FROM lifecycle.users
+ WHERE tenant = 't31' AND subject IN ('gone1', 'gone2', 'plain1') ORDER BY subject;
+CREATE FUNCTION app31.gone(subject text, tenant text) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO app31.log (hook, subject, tenant) VALUES ('gone', subject, tenant) $$;
+SELECT rt.travel('2 minutes');
+SELECT lifecycle_tick() AS transitions;
+SELECT subject, state, retries, last_error FROM lifecycle.users
+ WHERE tenant = 't31' AND subject IN ('gone1', 'gone2', 'plain1') ORDER BY subject;
+SELECT hook, subject FROM app31.log ORDER BY subject;
+
 SELECT rt.cleanup('t31') AS erased;
 SELECT count(*) AS pending_timers FROM lifecycle.users WHERE next_at IS NOT NULL;

@@ -99,7 +99,9 @@ SELECT s.state, s.event, m.to_state, m.next_event
 	   LATERAL lifecycle._machine_step(s.state, s.event, s.state = 'dormant', 'm_plain') m
  ORDER BY 1, 2;
 
--- Unknown events and policies.
+-- Unknown states, events and policies.
+SELECT * FROM lifecycle._machine_step('bogus', 'touch', false);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM lifecycle._machine_step('active', 'explode', false);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM lifecycle._machine_step('active', 'touch', false, 'no_such_policy');

@@ -86,7 +86,7 @@ SELECT * FROM rt.pii_scan('+41 79 000 77 81');
 
 -- Erase.
 SELECT count(*) AS history_rows FROM lifecycle.history WHERE user_id = :zq_id \gset
-SELECT lifecycle_erase('Zq-Subject-7781', 't40', 'GDPR art. 17 request') > 0 AS evidence;
+SELECT lifecycle_erase('Zq-Subject-7781', 't40', 'GDPR art. 17 request') AS evidence_id \gset
 
 -- After erasure: nothing, anywhere in schema lifecycle.
 SELECT * FROM rt.pii_scan('Zq-Subject-7781');
@@ -100,7 +100,7 @@ SELECT count(*) AS needle_hits FROM (
 
 -- The evidence remains and identifies no one; history remains (no e-mail,
 -- no attrs); undelivered messages are cancelled, payloads scrubbed.
-SELECT e.user_id = :zq_id AS same_user, e.tenant, e.policy, e.reason, e.state_before,
+SELECT e.id = :evidence_id AS returned_id, e.user_id = :zq_id AS same_user, e.tenant, e.policy, e.reason, e.state_before,
 	   e.requested_by = session_user AS by_caller
   FROM lifecycle.erasures e WHERE e.user_id = :zq_id;
 SELECT count(*) - :history_rows AS new_history_rows FROM lifecycle.history WHERE user_id = :zq_id;

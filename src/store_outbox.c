@@ -213,7 +213,7 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				" JOIN lifecycle.channels ch ON ch.name = o.channel"
 				" WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
 				"  AND ch.enabled"
-				" ORDER BY o.next_attempt_at, o.id"
+				" ORDER BY o.next_attempt_at"
 				" LIMIT $3"
 				" FOR UPDATE OF o SKIP LOCKED)"
 				" UPDATE lifecycle.outbox o SET"

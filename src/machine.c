@@ -189,23 +189,25 @@ machine_is_timer(LcEvent event)
 }
 
 /*
- * ts + iv, with calendar arithmetic (months, days) as SQL does it.
+ * ts + iv, with calendar arithmetic (months, days) done in UTC: a timer
+ * falls due at the same instant whatever the TimeZone of the session or
+ * worker that computes it (timestamp arithmetic on the UTC value).
  */
 TimestampTz
 machine_add(TimestampTz ts, const Interval *iv)
 {
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_pl_interval,
 												   TimestampTzGetDatum(ts),
 												   PointerGetDatum(iv)));
 }
 
 /*
- * ts - iv.
+ * ts - iv, in UTC like machine_add().
  */
 TimestampTz
 machine_sub(TimestampTz ts, const Interval *iv)
 {
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_mi_interval,
 												   TimestampTzGetDatum(ts),
 												   PointerGetDatum(iv)));
 }

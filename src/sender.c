@@ -353,6 +353,8 @@ sender_batch(SenderState *st, SenderPass *pass)
 	int			n;
 	int			m = 0;
 	int			k = 0;
+	int			sent;
+	int			failed;
 
 	n = sender_claim(st, pass, &rows);
 	if (n == 0)
@@ -378,8 +380,13 @@ sender_batch(SenderState *st, SenderPass *pass)
 		if (!rows[i].blocked)
 			reqs[i] = todo[k++];
 
+	sent = pass->sent;
+	failed = pass->failed;
+	pass->last_error[0] = '\0';
 	sender_record(rows, reqs, n, pass);
 	pass->batches++;
+	stats_count(LC_WORKER_SENDER, 1, pass->sent - sent, pass->failed - failed,
+				0, pass->last_error[0] ? pass->last_error : NULL, pass->lag_us);
 }
 
 /*
@@ -485,8 +492,6 @@ lifecycle_sender_main(Datum arg)
 					MemoryContextSwitchTo(st.batch_cxt);
 					sender_batch(&st, &pass);
 					MemoryContextSwitchTo(loop_cxt);
-					if (pass.batches > 0)
-						stats_count(LC_WORKER_SENDER, 0, 0, 0, 0, NULL, pass.lag_us);
 					MemoryContextReset(st.batch_cxt);
 				} while (pass.more && !ConfigReloadPending);
 				if (pass.installed)
@@ -523,10 +528,8 @@ lifecycle_sender_main(Datum arg)
 
 			if (!failed)
 				error_backoff_ms = 0;
-			if (pass.batches > 0)
-				stats_count(LC_WORKER_SENDER, pass.batches, pass.sent,
-							pass.failed, 0,
-							pass.last_error[0] ? pass.last_error : NULL, -1);
+			if (!failed && pass.installed && pass.batches == 0)
+				stats_count(LC_WORKER_SENDER, 0, 0, 0, 0, NULL, 0);
 			if (pass.sent > 0 || pass.failed > 0)
 				ereport(DEBUG1,
 						(errmsg("lifecycle sender: %d delivered, %d failed, %d blocked in %d batches",

@@ -11,14 +11,16 @@ says:
   hang      never answers (until the mode changes or the sink stops)
   slow      answers 200 after --delay seconds
   redirect  302 to --redirect-to
+  throttle  429 with Retry-After: --retry-after seconds
 
 The mode can be changed while it runs:
-  POST /_control {"mode": "fail", "delay": 1.5, "redirect_to": "http://..."}
+  POST /_control {"mode": "fail", "delay": 1.5, "redirect_to": "http://...",
+                  "retry_after": 3600}
   GET  /_stats   -> {"requests": n, "valid": n, "invalid": n, "ok_ids": [...]}
 
 Usage:
   webhook_sink.py --secret whsec_... --log FILE [--port 0] [--port-file F]
-                  [--mode ok] [--delay 1] [--redirect-to URL]
+                  [--mode ok] [--delay 1] [--redirect-to URL] [--retry-after 3600]
 """
 import argparse
 import base64
@@ -38,6 +40,7 @@ class State:
         self.mode = args.mode
         self.delay = args.delay
         self.redirect_to = args.redirect_to
+        self.retry_after = args.retry_after
         self.secret = args.secret
         self.log_path = args.log
         self.requests = 0
@@ -111,6 +114,8 @@ def make_handler(state):
                         state.delay = float(cmd["delay"])
                     if "redirect_to" in cmd:
                         state.redirect_to = cmd["redirect_to"]
+                    if "retry_after" in cmd:
+                        state.retry_after = int(cmd["retry_after"])
                     # hanging requests end when the mode changes
                     old = state.release
                     state.release = threading.Event()
@@ -129,6 +134,7 @@ def make_handler(state):
                 mode = state.mode
                 delay = state.delay
                 redirect_to = state.redirect_to
+                retry_after = state.retry_after
                 release = state.release
                 state.requests += 1
                 if valid:
@@ -136,7 +142,7 @@ def make_handler(state):
                 else:
                     state.invalid += 1
             status = {"ok": 200, "fail": 500, "gone": 410, "hang": 0,
-                      "slow": 200, "redirect": 302}.get(mode, 500)
+                      "slow": 200, "redirect": 302, "throttle": 429}.get(mode, 500)
             record = {"id": msg_id, "timestamp": ts, "valid": valid, "path": self.path,
                       "mode": mode, "status": status, "at": time.time(),
                       "type": doc.get("type") if isinstance(doc, dict) else None,
@@ -149,6 +155,9 @@ def make_handler(state):
                 return
             if mode == "slow":
                 time.sleep(delay)
+            if status == 429:
+                self.reply(429, b"slow down", {"Retry-After": str(retry_after)})
+                return
             if status == 302:
                 self.reply(302, b"", {"Location": redirect_to or "http://127.0.0.1:1/"})
                 return
@@ -169,6 +178,7 @@ def main():
     p.add_argument("--mode", default="ok")
     p.add_argument("--delay", type=float, default=1.0)
     p.add_argument("--redirect-to", default=None)
+    p.add_argument("--retry-after", type=int, default=3600)
     args = p.parse_args()
 
     state = State(args)

@@ -84,6 +84,28 @@ is( $node->safe_psql(
 is($node->safe_psql('postgres', q{SELECT count(*) FROM lifecycle.dead_letters}),
 	'0', 'no dead letters left');
 
+# --- 429 with Retry-After: the receiver decides when to come back ---------
+$sink->control(mode => 'throttle', retry_after => 7200);
+$node->safe_psql('postgres',
+	q{SELECT lifecycle_invite('t1', 't1@example.com', policy => 'p')});
+$node->poll_query_until('postgres',
+	q{SELECT attempts = 1 AND claimed_at IS NULL AND status = 'pending'
+	  FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
+	  WHERE u.subject = 't1'})
+  or die 'throttled message not attempted';
+is( $node->safe_psql(
+		'postgres', q{SELECT o.last_error || ', retry after ' || (o.next_attempt_at - o.last_attempt_at)
+		FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
+		WHERE u.subject = 't1'}),
+	'HTTP 429, retry after 02:00:00',
+	'429: the retry waits for Retry-After (longer than the backoff)');
+$sink->control(mode => 'ok');
+$node->safe_psql('postgres', q{SELECT lifecycle_travel('2 hours')});
+$node->poll_query_until('postgres',
+	q{SELECT bool_and(status = 'sent') FROM lifecycle.outbox})
+  or die 'throttled message not delivered';
+pass('delivered after Retry-After');
+
 # --- 410 disables the channel ---------------------------------------------
 my $gone = start_webhook_sink(secret => $secret, mode => 'gone');
 $node->safe_psql(

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# lifecycle_invite() from 8 pgbench clients against a plain single-row
+# INSERT into a table of the same shape as lifecycle.users (same columns,
+# indexes and fillfactor), same clients, same duration.
+# lifecycle_invite() also writes its history row and invite message (three
+# rows, one statement) and checks its arguments, the tenant grant and the
+# policy; the baseline writes one row.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+T=${INVITE_SECONDS:-30}
+C=${INVITE_CLIENTS:-8}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+qf <<'SQL' >/dev/null
+DROP TABLE IF EXISTS bench_invite, bench_invite_history, bench_invite_outbox;
+CREATE TABLE bench_invite (LIKE lifecycle.users INCLUDING ALL) WITH (fillfactor = 80);
+CREATE TABLE bench_invite_history (LIKE lifecycle.history INCLUDING ALL);
+CREATE TABLE bench_invite_outbox (LIKE lifecycle.outbox INCLUDING ALL);
+SQL
+# Unique subjects: client id, then a random part (a rare repeat is an
+# idempotent no-op in lifecycle_invite and an ON CONFLICT no-op below).
+cat > "$dir/invite.sql" <<'SQL'
+\set r random(1, 1000000000000)
+SELECT lifecycle_invite('inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', 'bench-invite', 'default', 'eu', '{"plan": "pro"}');
+SQL
+cat > "$dir/insert.sql" <<'SQL'
+\set r random(1, 1000000000000)
+INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT (tenant, subject) DO NOTHING;
+SQL
+# A second, informative baseline: the same three rows lifecycle_invite()
+# writes (user, history, message), in one plain SQL statement.
+cat > "$dir/insert3.sql" <<'SQL'
+\set r random(1, 1000000000000)
+WITH u AS (INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT (tenant, subject) DO NOTHING RETURNING *), h AS (INSERT INTO bench_invite_history (user_id, at, from_state, to_state, event, actor) SELECT id, now(), NULL, 'invited', 'invite', 'postgres' FROM u) INSERT INTO bench_invite_outbox (user_id, channel, message, payload, status, next_attempt_at, created_at) SELECT id, NULL, 'invite', jsonb_build_object('subject', subject, 'tenant', tenant, 'email', email, 'region', region, 'policy', policy, 'attrs', attrs, 'state', 'invited'), 'unrouted', NULL, now() FROM u;
+SQL
+
+run() {
+	pgbench -n -M prepared -c "$C" -j 2 -T "$T" -f "$1" 2>/dev/null |
+		awk '/^tps = / { printf "%.0f", $3 }'
+}
+set_worker lifecycle.enabled off	# the worker idles (no timer is due anyway)
+q "CHECKPOINT" >/dev/null
+base=$(run "$dir/insert.sql")
+q "CHECKPOINT" >/dev/null
+inv=$(run "$dir/invite.sql")
+q "CHECKPOINT" >/dev/null
+base3=$(run "$dir/insert3.sql")
+set_worker lifecycle.enabled on
+rows=$(q "SELECT count(*) FROM lifecycle.users WHERE tenant = 'bench-invite'")
+report "invite: lifecycle_invite() $inv tps vs plain INSERT $base tps, ratio $(ratio "$inv" "$base") x ($C clients, ${T}s each, $rows users invited)"
+report "invite: same three rows in one plain SQL statement $base3 tps; lifecycle_invite() is $(ratio "$inv" "$base3") x that"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench: build and install lifecycle (as test.sh does, in a temp copy),
+# start a throwaway cluster on port 7301 as the postgres OS user, run every
+# benchmark, stop the cluster.  Results are appended to
+# /tmp/lifecycle-bench-results.txt and copied to bench/results-latest.txt;
+# bench/RESULTS.md discusses them.
+#
+#   make bench                      # everything (about 15 minutes on 2 cores)
+#   BENCHES="touch lag" make bench  # a subset: advance invite touch touch_parts lag
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -eq 0 ]; then
+	bash scripts/deps.sh
+	work=$(mktemp -d /tmp/lifecycle-bench.XXXXXX)
+	trap 'rm -rf "$work"' EXIT
+	rsync -a --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
+		--exclude 'tmp_check*' --exclude results ./ "$work/"
+	make -C "$work" -s >/dev/null
+	make -C "$work" -s install >/dev/null
+	chown -R postgres: "$work"
+	runuser -u postgres -- env BENCHES="${BENCHES:-}" bash "$work/bench/run.sh"
+	cp /tmp/lifecycle-bench-results.txt bench/results-latest.txt
+	exit 0
+fi
+. bench/lib.sh
+: > "$BENCH_OUT"
+report "lifecycle benchmarks, $(date -u +%FT%TZ), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, $(postgres --version)"
+bash bench/cluster.sh start
+trap 'bash bench/cluster.sh stop' EXIT
+for b in ${BENCHES:-advance invite touch lag}; do
+	bash "bench/$b.sh"
+done

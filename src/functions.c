@@ -657,6 +657,15 @@ lifecycle_define_policy_internal(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
+
+	/*
+	 * Policies are shared by every tenant: a role limited to some tenants
+	 * may not change them (42501, raised by the helper in
+	 * sql/src/60_tenants.sql).
+	 */
+	if (SPI_execute("SELECT lifecycle._check_unlimited('define policies')",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not check the tenant limits of the acting role");
 	if (store_policy_latest("default", &base) == 0)
 		base = policy_builtin_default();
 	merged = policy_merge(base, def);

@@ -88,6 +88,9 @@ SELECT lifecycle_release('b2', 'cmp_tB');
 SELECT lifecycle_archive('b1', 'cmp_tB');
 SELECT lifecycle_grant_tenant('cmp_t_admin', 'cmp_tB');
 SELECT lifecycle_revoke_tenant('cmp_t_admin', 'cmp_tA');
+-- Policies are shared by all tenants: a limited admin may not change them.
+SELECT lifecycle_define_policy('cmp_t', '{"erase_after": "1 day"}');
+SELECT lifecycle_define_policy('default', '{}');
 SELECT lifecycle_hold('a1', 'cmp_tA', 'ok for A');
 SELECT lifecycle_release('a1', 'cmp_tA');
 -- The graph counts only tenant A's subjects of the policy.

@@ -62,6 +62,18 @@ typedef struct SchedulerPass
 static void scheduler_batch(MemoryContext cxt, SchedulerPass *pass);
 static void scheduler_prune(TimestampTz *last_prune);
 static void scheduler_plan(SchedulerPass *pass);
+static void scheduler_summary(const SchedulerPass *pass);
+static long scheduler_summary_sleep(long sleep_ms);
+
+/*
+ * Work not yet reported in the log: at most one summary line a busy
+ * minute, never one per user or per batch.
+ */
+#define LC_SUMMARY_MS 60000
+static TimestampTz summary_start = 0;
+static int64 summary_transitions = 0;
+static int64 summary_batches = 0;
+static int64 summary_errors = 0;
 
 /*
  * Register the worker (when preloaded).
@@ -198,6 +210,63 @@ scheduler_prune(TimestampTz *last_prune)
 }
 
 /*
+ * Count a pass into the summary, and log the summary once a minute has
+ * passed since the first pass it counts.
+ */
+static void
+scheduler_summary(const SchedulerPass *pass)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (pass->transitions > 0 || pass->errors > 0)
+	{
+		if (summary_transitions == 0 && summary_errors == 0)
+			summary_start = now;
+		summary_transitions += pass->transitions;
+		summary_batches += pass->batches;
+		summary_errors += pass->errors;
+	}
+	if ((summary_transitions == 0 && summary_errors == 0) ||
+		!TimestampDifferenceExceeds(summary_start, now, LC_SUMMARY_MS))
+		return;
+
+	if (summary_errors > 0)
+		ereport(LOG,
+				(errmsg("lifecycle scheduler advanced " INT64_FORMAT " users in " INT64_FORMAT " batches since %s; " INT64_FORMAT " transitions failed and will be retried",
+						summary_transitions, summary_batches,
+						timestamptz_to_str(summary_start), summary_errors),
+				 errhint("lifecycle.overdue shows the users and their last error.")));
+	else
+		ereport(LOG,
+				(errmsg("lifecycle scheduler advanced " INT64_FORMAT " users in " INT64_FORMAT " batches since %s",
+						summary_transitions, summary_batches,
+						timestamptz_to_str(summary_start))));
+	summary_transitions = 0;
+	summary_batches = 0;
+	summary_errors = 0;
+}
+
+/*
+ * Wake no later than when the pending summary is due, so the last busy
+ * minute before a long sleep is reported on time.
+ */
+static long
+scheduler_summary_sleep(long sleep_ms)
+{
+	long		secs;
+	int			usecs;
+	long		due_ms;
+
+	if (summary_transitions == 0 && summary_errors == 0)
+		return sleep_ms;
+	TimestampDifference(GetCurrentTimestamp(),
+						TimestampTzPlusMilliseconds(summary_start, LC_SUMMARY_MS),
+						&secs, &usecs);
+	due_ms = secs * 1000 + usecs / 1000 + 1;
+	return sleep_ms <= 0 ? sleep_ms : Min(sleep_ms, due_ms);
+}
+
+/*
  * Main loop.
  */
 void
@@ -236,7 +305,6 @@ lifecycle_scheduler_main(Datum arg)
 	for (;;)
 	{
 		SchedulerPass pass;
-		TimestampTz minute_start = GetCurrentTimestamp();
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
@@ -301,15 +369,8 @@ lifecycle_scheduler_main(Datum arg)
 						(errmsg("lifecycle scheduler caught up on %d overdue transitions at start",
 								pass.transitions)));
 			first_pass = false;
-			if (pass.transitions > 0 &&
-				TimestampDifferenceExceeds(minute_start, GetCurrentTimestamp(), 1000))
-				ereport(LOG,
-						(errmsg("lifecycle scheduler advanced %d users in %d batches",
-								pass.transitions, pass.batches)));
-			if (pass.errors > 0)
-				ereport(LOG,
-						(errmsg("lifecycle scheduler: %d transitions failed and will be retried",
-								pass.errors)));
+			scheduler_summary(&pass);
+			pass.sleep_ms = scheduler_summary_sleep(pass.sleep_ms);
 		}
 
 		stats_wake(LC_WORKER_SCHEDULER, pass.next_due);

@@ -124,6 +124,14 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_revoke_tenant(name, text)
 TO lifecycle_admin;
 
+-- The views hide other tenants' rows with lifecycle._tenant_visible():
+-- as security barriers, so that a caller's own (leaky) function in a WHERE
+-- clause cannot be pushed below that filter and see hidden rows.
+ALTER VIEW lifecycle.retention_report SET (security_barrier = true);
+ALTER VIEW lifecycle.overdue SET (security_barrier = true);
+ALTER VIEW lifecycle.violations SET (security_barrier = true);
+ALTER VIEW lifecycle.holds SET (security_barrier = true);
+
 -- Who may see what: auditors (and admins) read the grants of the tenants
 -- they may see; the functions above are the only way to change them.
 ALTER TABLE lifecycle.tenant_grants ENABLE ROW LEVEL SECURITY;

@@ -78,6 +78,25 @@ SELECT role_name, tenant FROM lifecycle.tenant_grants ORDER BY 1, 2;
 SELECT * FROM lifecycle_status('b2', 'cmp_tB');
 SELECT count(*) AS a_history FROM lifecycle_history('a1', 'cmp_tA');
 RESET ROLE;
+-- Not even through a leaky function of the auditor's own, which the
+-- planner would otherwise run below the views' tenant filter.
+CREATE FUNCTION public.cmp_leak(text) RETURNS boolean
+LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+	IF $1 LIKE '%b_' OR $1 = 'cmp_tB' THEN
+		RAISE NOTICE 'leaked: %', $1;
+	END IF;
+	RETURN true;
+END $$;
+SET ROLE cmp_t_auditor;
+SELECT count(*) AS holds FROM lifecycle.holds WHERE cmp_leak(subject);
+SELECT count(*) AS overdue FROM lifecycle.overdue WHERE cmp_leak(subject);
+SELECT count(*) AS violations FROM lifecycle.violations WHERE cmp_leak(subject);
+SELECT count(*) AS report FROM lifecycle.retention_report WHERE cmp_leak(tenant);
+SELECT count(*) AS erasures FROM lifecycle.erasures WHERE cmp_leak(tenant);
+SELECT count(*) AS grants FROM lifecycle.tenant_grants WHERE cmp_leak(tenant);
+RESET ROLE;
+DROP FUNCTION public.cmp_leak(text);
 -- The unlimited superuser sees both.
 SELECT DISTINCT tenant FROM lifecycle.holds WHERE tenant LIKE 'cmp\_t_' ORDER BY 1;
 

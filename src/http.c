@@ -8,7 +8,9 @@
  * batch and the one that records the results: no SPI, no transaction, no
  * catalog access here.  Up to max_in_flight requests run at once on one
  * multi handle that lives as long as the sender, so connections to a
- * receiver are kept alive across batches.  The loop waits in
+ * webhook receiver are kept alive across batches (e-mail gets a fresh
+ * connection per message, so that one channel's TLS and login settings
+ * never ride on another's connection).  The loop waits in
  * curl_multi_poll() for at most HTTP_POLL_MS at a time, checks for
  * interrupts and exits if the postmaster died.
  *
@@ -60,6 +62,7 @@ struct HttpClient
 {
 	CURLM	   *multi;
 	ResourceOwner owner;		/* for pg_hmac outside transactions */
+	bool		allow_private;	/* the setting its connections were made with */
 };
 
 /* One request in flight. */
@@ -140,6 +143,22 @@ http_perform(HttpClient *client, HttpRequest *reqs, int n, int max_in_flight,
 
 	if (n <= 0)
 		return;
+
+	/*
+	 * Connections kept alive from when private targets were allowed must
+	 * not carry requests once they are not: start a new connection cache.
+	 */
+	if (client->allow_private && !allow_private)
+	{
+		curl_multi_cleanup(client->multi);
+		client->multi = curl_multi_init();
+		if (client->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl multi handle")));
+	}
+	client->allow_private = allow_private;
+
 	slots = palloc0(sizeof(HttpSlot) * n);
 
 	PG_TRY();
@@ -372,6 +391,12 @@ http_setup_smtp(HttpSlot *slot, CURL *easy)
 		return false;
 	}
 
+	/*
+	 * A connection per mail: a kept-alive one may lack the TLS or the
+	 * login another channel to the same server requires.
+	 */
+	curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "smtp,smtps");

@@ -117,6 +117,45 @@ is( $node2->safe_psql('postgres', q{SELECT last_error FROM lifecycle.dead_letter
 is(scalar(my @rr = $redirector->records), 1, 'the redirecting receiver got the request');
 is(scalar(my @tr = $target->records), 0, 'the redirect target got nothing');
 
+# --- turning the setting off also closes kept-alive connections ----------
+my $keep = start_webhook_sink(secret => $secret);
+my $node3 = lc_node('keepalive', "lifecycle.max_sleep = '100ms'");
+$node3->safe_psql(
+	'postgres', qq{
+	SELECT lifecycle_add_channel('k', 'webhook', '$keep->{url}', '$secret');
+	SELECT lifecycle_define_policy('k', '{"channel": "k"}');
+	SELECT lifecycle_invite('k1', 'k1\@example.com', policy => 'k');
+});
+$node3->poll_query_until('postgres', q{SELECT status = 'sent' FROM lifecycle.outbox})
+  or die 'first message not sent';
+$node3->safe_psql('postgres',
+	q{ALTER SYSTEM SET lifecycle.allow_private_targets = off; SELECT pg_reload_conf()});
+# A new session sees the new value once the postmaster has reloaded (and
+# signalled the workers); two sender passes later it has reloaded too.
+$node3->poll_query_until('postgres', q{SELECT current_setting('lifecycle.allow_private_targets') = 'off'})
+  or die 'not reloaded';
+for (1 .. 2)
+{
+	my $t = $node3->safe_psql('postgres', 'SELECT clock_timestamp()');
+	$node3->poll_query_until('postgres',
+		qq{SELECT last_wake > '$t' FROM lifecycle.worker_stats WHERE worker = 'sender'})
+	  or die 'sender did not wake';
+}
+$node3->safe_psql('postgres',
+	q{SELECT lifecycle_invite('k2', 'k2@example.com', policy => 'k')});
+$node3->poll_query_until('postgres',
+	q{SELECT status <> 'pending' FROM lifecycle.outbox o JOIN lifecycle.users u
+	  ON u.id = o.user_id WHERE u.subject = 'k2'})
+  or die 'second message not processed';
+like( $node3->safe_psql(
+		'postgres', q{SELECT o.status || ': ' || o.last_error FROM lifecycle.outbox o
+		JOIN lifecycle.users u ON u.id = o.user_id WHERE u.subject = 'k2'}),
+	qr/^dead: destination 127\.0\.0\.1 refused: loopback address/,
+	'no request rides on a connection opened while private targets were allowed');
+is(scalar(my @kr = $keep->records), 1, 'the receiver got only the first message');
+$node3->stop;
+$keep->stop;
+
 $redirector->stop;
 $target->stop;
 $smtp->stop;

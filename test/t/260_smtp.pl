@@ -131,6 +131,34 @@ is($bob->{subject}, 'Your gold plan awaits', 'policy template: subject from attr
 is($bob->{body}, "Dear Bob,\r\nplan gold, unknown [], id $bob_id.\r\n.\r\nEnd.\r\n",
 	'policy template: attrs, unknown placeholder empty, id, a lone dot kept');
 
+# STARTTLS required (explicitly, or because credentials are set): this
+# server offers no TLS, so nothing is sent in clear text.
+$node->safe_psql(
+	'postgres', qq{
+	SELECT lifecycle_add_channel('tls', 'smtp', '$smtp->{url}', NULL,
+		'{"from": "no-reply\@example.com", "starttls": true}');
+	SELECT lifecycle_add_channel('auth', 'smtp', '$smtp->{url}', 'pw',
+		'{"from": "no-reply\@example.com", "username": "lifecycle"}');
+	SELECT lifecycle_define_policy('tls', '{"channel": "tls"}');
+	SELECT lifecycle_define_policy('auth', '{"channel": "auth"}');
+	SELECT lifecycle_invite('carol', 'carol\@example.com', 'acme', 'tls');
+	SELECT lifecycle_invite('dave', 'dave\@example.com', 'acme', 'auth');
+});
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 2 FROM lifecycle.outbox WHERE channel IN ('tls', 'auth')
+	  AND attempts = 1 AND claimed_at IS NULL})
+  or die 'TLS-required mails not attempted';
+is( $node->safe_psql(
+		'postgres', q{SELECT string_agg(channel || ' ' || status, ',' ORDER BY channel)
+		FROM lifecycle.outbox WHERE channel IN ('tls', 'auth')}),
+	'auth pending,tls pending',
+	'mails that require STARTTLS fail (and will be retried)');
+like( $node->safe_psql(
+		'postgres', q{SELECT last_error FROM lifecycle.outbox WHERE channel = 'tls'}),
+	qr/SSL|TLS|STARTTLS/i,
+	'the error says TLS was not available');
+is(scalar(my @all = $smtp->messages), 7, 'nothing was sent in clear text');
+
 $smtp->stop;
 $node->stop;
 done_testing();

@@ -496,6 +496,13 @@ lifecycle_sender_main(Datum arg)
 				} while (pass.more && !ConfigReloadPending);
 				if (pass.installed)
 					sender_plan(&pass);
+
+				/*
+				 * Due messages that could not be claimed are locked by
+				 * another transaction: do not spin, look again shortly.
+				 */
+				if (pass.installed && pass.batches == 0 && pass.sleep_ms == 0)
+					pass.sleep_ms = 100;
 			}
 			PG_CATCH();
 			{

@@ -52,6 +52,18 @@ EXCEPTION WHEN datetime_field_overflow THEN
 END
 $$;
 
+-- The trail for auditors: every history row with its subject's tenant and
+-- current state, erased subjects included (user_id joins
+-- lifecycle.erasures), until pruned.  No subject, e-mail or attrs; rows of
+-- tenants the acting role may not see are hidden.
+CREATE VIEW lifecycle.audit_trail WITH (security_barrier) AS
+SELECT h.id, h.user_id, u.tenant, u.policy, u.state AS current_state,
+	   h.at, h.due_at, h.from_state, h.to_state, h.event, h.actor, h.detail
+  FROM lifecycle.history h
+  JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) h.user_id
+ WHERE lifecycle._tenant_visible(u.tenant);
+GRANT SELECT ON lifecycle.audit_trail TO lifecycle_auditor;
+
 REVOKE ALL ON FUNCTION @extschema@.lifecycle_prune_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lifecycle._minus(timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_history() TO lifecycle_admin;

@@ -55,6 +55,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle.erasures',      '{auditor,admin}', true),
  ('lifecycle.worker_stats',  '{auditor,admin}', true),
  ('lifecycle.tenant_grants', '{auditor,admin}', true),
+ ('lifecycle.audit_trail',   '{auditor,admin}', true),
  ('lifecycle.comms',         '{auditor,admin}', false),
  ('lifecycle.dead_letters',  '{auditor,admin}', false),
  ('lifecycle.metrics',       '{auditor,admin}', false),

@@ -75,6 +75,7 @@ SELECT tenant, subject FROM lifecycle.overdue ORDER BY 1, 2;
 SELECT tenant, subject, reason FROM lifecycle.holds ORDER BY 1, 2;
 SELECT tenant, state_before FROM lifecycle.erasures ORDER BY 1;
 SELECT role_name, tenant FROM lifecycle.tenant_grants ORDER BY 1, 2;
+SELECT DISTINCT tenant FROM lifecycle.audit_trail ORDER BY 1;
 SELECT * FROM lifecycle_status('b2', 'cmp_tB');
 SELECT count(*) AS a_history FROM lifecycle_history('a1', 'cmp_tA');
 RESET ROLE;
@@ -95,6 +96,7 @@ SELECT count(*) AS violations FROM lifecycle.violations WHERE cmp_leak(subject);
 SELECT count(*) AS report FROM lifecycle.retention_report WHERE cmp_leak(tenant);
 SELECT count(*) AS erasures FROM lifecycle.erasures WHERE cmp_leak(tenant);
 SELECT count(*) AS grants FROM lifecycle.tenant_grants WHERE cmp_leak(tenant);
+SELECT count(*) > 0 AS trail FROM lifecycle.audit_trail WHERE cmp_leak(tenant);
 RESET ROLE;
 DROP FUNCTION public.cmp_leak(text);
 -- The unlimited superuser sees both.

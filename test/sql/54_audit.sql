@@ -53,6 +53,14 @@ SELECT c.state_before, h.event, h.actor
 SELECT lifecycle_prune_history() >= 0 AS pruned;
 SELECT count(*) AS erased_trail_rows
   FROM lifecycle.history h JOIN cmp_erased c ON c.user_id = h.user_id;
+-- Auditors read it in lifecycle.audit_trail: who did what and when, with
+-- tenant and current state, no subject; joined to the evidence by user_id.
+CREATE ROLE cmp_h_auditor LOGIN IN ROLE lifecycle_auditor;
+SET ROLE cmp_h_auditor;
+SELECT e.state_before, e.reason, t.event, t.actor, t.current_state
+  FROM lifecycle.erasures e JOIN lifecycle.audit_trail t ON t.user_id = e.user_id
+ WHERE e.tenant = 'cmp_h' ORDER BY e.state_before, t.at, t.id;
+RESET ROLE;
 
 -- 29 days after the later erasure: still kept.  31 days: pruned, with the
 -- evidence rows and the live subject's trail untouched.
@@ -76,4 +84,4 @@ SELECT lifecycle_prune_history() AS pruned_again;
 SET ROLE cmp_h_app;
 SELECT lifecycle_prune_history();
 RESET ROLE;
-DROP ROLE cmp_h_app, cmp_h_admin;
+DROP ROLE cmp_h_app, cmp_h_admin, cmp_h_auditor;

@@ -7,11 +7,15 @@
 -- lifecycle.erasures (when, why, by whom; not who) is kept: it is the
 -- proof that the erasure happened.
 --
--- The scheduler should call it now and then (e.g. hourly) in a short
--- transaction of its own, not inside a tick batch; without the worker,
--- schedule it with pg_cron next to lifecycle_tick().
+-- lifecycle_prune_history() (admin) deletes everything due at once.  The
+-- scheduler should call lifecycle._prune_history(max_rows) now and then
+-- (e.g. hourly), each call in a short transaction of its own and never
+-- inside a tick batch, repeating while it returns max_rows; without the
+-- worker, schedule SELECT lifecycle_prune_history() with pg_cron next to
+-- lifecycle_tick().  The schema "lifecycle" is fixed, so the worker can
+-- call the internal function without knowing the extension's schema.
 
-CREATE FUNCTION @extschema@.lifecycle_prune_history()
+CREATE FUNCTION lifecycle._prune_history(max_rows int = NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -19,6 +23,9 @@ DECLARE
 	now_ timestamptz := @extschema@.lifecycle_now();
 	n bigint;
 BEGIN
+	IF max_rows OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'max_rows must not be negative' USING ERRCODE = '22023';
+	END IF;
 	-- The cutoff is computed as now - retention (not erased_at + retention)
 	-- and guarded, so an extreme clock cannot overflow the comparison.
 	-- One cutoff per policy version.
@@ -26,19 +33,29 @@ BEGIN
 		SELECT p.name, p.version,
 			   lifecycle._minus(now_, (p.definition OPERATOR(pg_catalog.->>)
 						'history_retention')::pg_catalog.interval) AS cutoff
-		  FROM lifecycle.policies p)
+		  FROM lifecycle.policies p),
+	due AS (
+		SELECT h.id
+		  FROM lifecycle.history h
+		  JOIN lifecycle.users u ON h.user_id OPERATOR(pg_catalog.=) u.id
+		  JOIN c ON c.name OPERATOR(pg_catalog.=) u.policy
+				AND c.version OPERATOR(pg_catalog.=) u.policy_version
+		 WHERE u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
+		   AND u.state_since OPERATOR(pg_catalog.<=) c.cutoff
+		   AND lifecycle._tenant_visible(u.tenant)
+		 LIMIT max_rows)
 	DELETE FROM lifecycle.history h
-	 USING lifecycle.users u, c
-	 WHERE h.user_id OPERATOR(pg_catalog.=) u.id
-	   AND u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
-	   AND c.name OPERATOR(pg_catalog.=) u.policy
-	   AND c.version OPERATOR(pg_catalog.=) u.policy_version
-	   AND u.state_since OPERATOR(pg_catalog.<=) c.cutoff
-	   AND lifecycle._tenant_visible(u.tenant);
+	 USING due
+	 WHERE h.id OPERATOR(pg_catalog.=) due.id;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
 $$;
+
+CREATE FUNCTION @extschema@.lifecycle_prune_history()
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT lifecycle._prune_history(NULL) $$;
 
 -- ts - iv, or -infinity when that falls before the earliest timestamp.
 CREATE FUNCTION lifecycle._minus(ts timestamptz, iv interval)
@@ -66,4 +83,5 @@ GRANT SELECT ON lifecycle.audit_trail TO lifecycle_auditor;
 
 REVOKE ALL ON FUNCTION @extschema@.lifecycle_prune_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lifecycle._minus(timestamptz, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lifecycle._prune_history(int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_history() TO lifecycle_admin;

@@ -48,6 +48,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle._actor',        '{}', true),
  ('lifecycle._check_unlimited','{}', true),
  ('lifecycle._minus',        '{}', true),
+ ('lifecycle._prune_history','{}', true),
  ('lifecycle.retention_report','{auditor,admin}', true),
  ('lifecycle.violations',    '{auditor,admin}', true),
  ('lifecycle.overdue',       '{auditor,admin}', true),

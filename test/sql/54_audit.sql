@@ -70,8 +70,12 @@ SELECT c.state_before, count(h.id) AS trail_rows
   FROM cmp_erased c LEFT JOIN lifecycle.history h ON h.user_id = c.user_id
  GROUP BY 1 ORDER BY 1;
 SELECT lifecycle_travel('2 days') IS NOT NULL AS travelled;
+-- The worker's form deletes in bounded batches.
+SELECT lifecycle._prune_history(3) AS first_batch;
+SELECT lifecycle._prune_history(-1);
 SET ROLE cmp_h_admin;
 SELECT lifecycle_prune_history() >= 5 AS pruned;
+SELECT lifecycle._prune_history(1);
 RESET ROLE;
 SELECT count(*) AS erased_trail_rows
   FROM lifecycle.history h JOIN cmp_erased c ON c.user_id = h.user_id;

@@ -149,6 +149,14 @@ SELECT c.relname, r.rolname, p.priv
 			   AND NOT a.attisdropped
 			   AND has_column_privilege(r.rolname, c.oid, a.attnum, p.priv))));
 
+-- Nobody but the owner may create objects in the schema lifecycle (where
+-- they could shadow the extension's own), and only the lifecycle roles
+-- may use it.
+SELECT r.rolname, has_schema_privilege(r.rolname, 'lifecycle', 'CREATE') AS can_create,
+	   has_schema_privilege(r.rolname, 'lifecycle', 'USAGE') AS can_use
+  FROM (VALUES ('lifecycle_app'), ('lifecycle_auditor'), ('lifecycle_admin'),
+			   ('cmp_nobody')) r(rolname) ORDER BY 1;
+
 -- Auditors can read no column that holds e-mail, attrs, payloads or
 -- secrets, in any table or view of the extension; no role but the owner
 -- reads a channel secret.

@@ -147,7 +147,9 @@ CREATE FUNCTION app_restore(subject text, tenant text) RETURNS void
 CREATE FUNCTION app_erase(subject text, tenant text) RETURNS void
 	LANGUAGE sql AS \$\$ DELETE FROM public.app_accounts a
 		WHERE a.tenant = \$2 AND a.subject = \$1 \$\$;
+\o /dev/null
 $( [ "$channel" != null ] && echo "SELECT lifecycle_add_channel('notices', 'webhook', 'http://127.0.0.1:$SINK_PORT/hooks', '$secret');" )
+\o
 SELECT lifecycle_define_policy('saas', '{
 	"dormant_after": "90 days", "archive_after": "30 days",
 	"erase_after": "365 days", "channel": $channel,

@@ -175,12 +175,17 @@ BEGIN
 	IF def IS NULL THEN
 		RAISE EXCEPTION 'policy "%" does not exist', policy USING ERRCODE = '42704';
 	END IF;
-	SELECT coalesce(jsonb_object_agg(s, c), '{}') INTO n FROM (
-		SELECT u.state::text AS s, count(*) AS c FROM lifecycle.users u
-		 WHERE u.policy = lifecycle_graph.policy AND lifecycle._tenant_visible(u.tenant)
-		 GROUP BY u.state) x;
-	out := format(E'digraph lifecycle {\n  label=%s;\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
-				  quote_ident('policy ' || policy));
+	-- Group by tenant first: the visibility check runs once per tenant.
+	WITH g AS MATERIALIZED (
+		SELECT u.state::text AS s, u.tenant AS t, count(*) AS c FROM lifecycle.users u
+		 WHERE u.policy = lifecycle_graph.policy
+		 GROUP BY u.state, u.tenant)
+	SELECT coalesce(jsonb_object_agg(x.s, x.c), '{}') INTO n FROM (
+		SELECT g.s, sum(g.c) AS c FROM g WHERE lifecycle._tenant_visible(g.t)
+		 GROUP BY g.s) x;
+	-- DOT string: escape backslashes and double quotes of the name.
+	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
+				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
 	FOREACH st IN ARRAY enum_range(NULL::lifecycle.state)::text[] LOOP
 		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
 	END LOOP;

@@ -58,6 +58,25 @@ like($default, qr/invited \[label="invited\\n3"\]/, 'default policy: 3 invited')
 $ok = IPC::Run::run([ $dot, '-Tsvg' ], '<', \$default, '>', \$stdout, '2>', \$stderr);
 ok($ok && $stderr eq '', 'default graph renders too') or diag($stderr);
 
+# A tenant-scoped auditor counts only its tenants' users.
+$node->safe_psql('postgres', q{
+	CREATE ROLE graph_scoped LOGIN IN ROLE lifecycle_auditor;
+	INSERT INTO lifecycle.tenant_grants VALUES ('graph_scoped', 'acme');
+});
+my $scoped = $node->safe_psql('postgres', q{SELECT lifecycle_graph('short')},
+	extra_params => [ '-U', 'graph_scoped' ]);
+like($scoped, qr/invited \[label="invited\\n2"\]/, 'scoped auditor: acme users counted');
+$scoped = $node->safe_psql('postgres', q{SELECT lifecycle_graph()},
+	extra_params => [ '-U', 'graph_scoped' ]);
+like($scoped, qr/invited \[label="invited\\n0"\]/, 'scoped auditor: other tenants not counted');
+
+# A policy name is data, not DOT: quotes and backslashes cannot add nodes.
+$node->safe_psql('postgres', q{SELECT lifecycle_define_policy(E'we"ird\\name"; x [label="y', '{}')});
+my $weird = $node->safe_psql('postgres', q{SELECT lifecycle_graph(E'we"ird\\name"; x [label="y')});
+$ok = IPC::Run::run([ $dot, '-Tplain' ], '<', \$weird, '>', \$stdout, '2>', \$stderr);
+ok($ok && $stderr eq '', 'odd policy name renders') or diag($stderr);
+is(scalar(() = $stdout =~ /^node /mg), 7, 'still exactly the 7 state nodes');
+
 # Unknown and NULL policies.
 my ($ret, $out, $err) = $node->psql('postgres', q{SELECT lifecycle_graph('nope')});
 like($err, qr/policy "nope" does not exist/, 'unknown policy: 42704 message');

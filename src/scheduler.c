@@ -180,7 +180,8 @@ scheduler_plan(SchedulerPass *pass)
 
 /*
  * Once an hour of the lifecycle clock, delete the history of erased
- * subjects past their policy's history_retention, in its own transaction.
+ * subjects past their policy's history_retention, in its own transaction,
+ * at most a batch at a time (the rest waits for the next hour).
  */
 static void
 scheduler_prune(TimestampTz *last_prune)
@@ -196,7 +197,7 @@ scheduler_prune(TimestampTz *last_prune)
 	if (*last_prune == 0 || now - *last_prune >= USECS_PER_HOUR || now < *last_prune)
 	{
 		pgstat_report_activity(STATE_RUNNING, "lifecycle: pruning history");
-		pruned = store_prune_history();
+		pruned = store_prune_history(lc_batch_size);
 		*last_prune = now;
 	}
 	SPI_finish();

@@ -51,6 +51,7 @@ typedef enum StorePlan
 	SP_ERASE,
 	SP_FAILURE,
 	SP_NEXT_DUE,
+	SP_PRUNE,
 	SP_TENANT_ALLOWED,
 	SP_NUM_PLANS
 } StorePlan;
@@ -751,29 +752,20 @@ store_next_due(void)
 }
 
 /*
- * Delete the history of erased subjects past their history_retention
- * (lifecycle_prune_history(), in the extension's schema).  Returns the
- * rows deleted.  Run rarely (hourly), so the statement is not saved.
+ * Delete up to max_rows history rows of erased subjects past their
+ * history_retention (lifecycle._prune_history()).  Returns the rows
+ * deleted.
  */
 int64
-store_prune_history(void)
+store_prune_history(int max_rows)
 {
-	char	   *sql;
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1];
 	bool		isnull;
-	int			rc;
 
-	rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e"
-					 " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-					 " WHERE e.extname = 'lifecycle'", true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "extension lifecycle is not installed");
-	sql = psprintf("SELECT %s.lifecycle_prune_history()",
-				   quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1)));
-	rc = SPI_execute(sql, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "lifecycle_prune_history() failed: %s",
-			 SPI_result_code_string(rc));
+	vals[0] = Int32GetDatum(max_rows);
+	store_exec(SP_PRUNE, "SELECT lifecycle._prune_history($1)",
+			   1, types, vals, NULL, false, 1, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

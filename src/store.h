@@ -97,7 +97,7 @@ extern int64 store_erase(int64 id, LcState before, const char *reason,
 extern void store_record_failure(int64 id, TimestampTz retry_at,
 								 const char *error);
 extern TimestampTz store_next_due(void);
-extern int64 store_prune_history(void);
+extern int64 store_prune_history(int max_rows);
 extern bool store_tenant_allowed(const char *role, const char *tenant);
 
 #endif							/* LIFECYCLE_STORE_H */

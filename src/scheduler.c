@@ -181,7 +181,7 @@ scheduler_plan(SchedulerPass *pass)
 /*
  * Once an hour of the lifecycle clock, delete the history of erased
  * subjects past their policy's history_retention, in its own transaction,
- * at most a batch at a time (the rest waits for the next hour).
+ * a batch at a time (a full batch prunes again on the next pass).
  */
 static void
 scheduler_prune(TimestampTz *last_prune)
@@ -198,7 +198,9 @@ scheduler_prune(TimestampTz *last_prune)
 	{
 		pgstat_report_activity(STATE_RUNNING, "lifecycle: pruning history");
 		pruned = store_prune_history(lc_batch_size);
-		*last_prune = now;
+		/* A full batch: more is due, prune again on the next pass. */
+		if (pruned < lc_batch_size)
+			*last_prune = now;
 	}
 	SPI_finish();
 	PopActiveSnapshot();

@@ -29,6 +29,8 @@ SINK_PORT=${DEMO_SINK_PORT:-7521}
 BIN=/usr/lib/postgresql/15/bin
 started=$(date +%s)
 
+# Does something accept connections on 127.0.0.1:$1?  (bash only, no ss)
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 say "dependencies (scripts/deps.sh)"
@@ -104,18 +106,18 @@ sink=""
 [ -f test/sinks/webhook_sink.py ] && sink=test/sinks/webhook_sink.py
 secret="whsec_$(head -c 24 /dev/urandom | base64)"
 if [ -n "$sink" ]; then
-	if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$SINK_PORT "; then
+	if listening "$SINK_PORT"; then
 		echo "port $SINK_PORT is taken: running without the webhook sink"
 	else
 		python3 "$sink" --port "$SINK_PORT" --secret "$secret" \
 			--log "$work/sink.jsonl" >"$work/sink.log" 2>&1 &
 		sink_pid=$!
 		for _ in $(seq 50); do
-			ss -ltn 2>/dev/null | grep -q "127.0.0.1:$SINK_PORT " && break
+			listening "$SINK_PORT" && break
 			kill -0 "$sink_pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$SINK_PORT "; then
+		if listening "$SINK_PORT"; then
 			say "webhook sink $sink on 127.0.0.1:$SINK_PORT"
 			channel='"notices"'
 		else
@@ -347,7 +349,7 @@ psql_demo -P footer=off -c "SELECT name, labels, value FROM lifecycle.metrics
 	ORDER BY name, labels::text"
 exporter=/usr/bin/prometheus-postgres-exporter
 EXPORTER_PORT=${DEMO_EXPORTER_PORT:-7522}
-if [ -x "$exporter" ] && ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$EXPORTER_PORT "; then
+if [ -x "$exporter" ] && ! listening "$EXPORTER_PORT"; then
 	say "prometheus-postgres-exporter with contrib/prometheus-postgres-exporter/lifecycle-queries.yaml"
 	runuser -u postgres -- env DATA_SOURCE_NAME="host=$work port=$PORT user=postgres dbname=demo sslmode=disable" \
 		"$exporter" --extend.query-path="$work/src/contrib/prometheus-postgres-exporter/lifecycle-queries.yaml" \

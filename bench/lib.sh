@@ -12,7 +12,7 @@ export PGHOST=$BENCH_SOCK PGPORT=$BENCH_PORT PGDATABASE=$BENCH_DB
 export PGOPTIONS="-c client_min_messages=warning"
 q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 qf() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
-report() { echo "$*" | tee -a "$BENCH_OUT"; }
+report() { echo "$* [load $(cut -d' ' -f1 /proc/loadavg)]" | tee -a "$BENCH_OUT"; }
 # Seconds since the epoch with microseconds.
 now_s() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }

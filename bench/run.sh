@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
+	BENCH_COMMIT=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 	bash scripts/deps.sh
 	work=$(mktemp -d /tmp/lifecycle-bench.XXXXXX)
 	trap 'rm -rf "$work"' EXIT
@@ -18,13 +19,13 @@ if [ "$(id -u)" -eq 0 ]; then
 	make -C "$work" -s >/dev/null
 	make -C "$work" -s install >/dev/null
 	chown -R postgres: "$work"
-	runuser -u postgres -- env BENCHES="${BENCHES:-}" bash "$work/bench/run.sh"
+	runuser -u postgres -- env BENCHES="${BENCHES:-}" BENCH_COMMIT="$BENCH_COMMIT" bash "$work/bench/run.sh"
 	cp /tmp/lifecycle-bench-results.txt bench/results-latest.txt
 	exit 0
 fi
 . bench/lib.sh
 : > "$BENCH_OUT"
-report "lifecycle benchmarks, $(date -u +%FT%TZ), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, $(postgres --version)"
+report "lifecycle benchmarks, commit ${BENCH_COMMIT:-unknown}, $(date -u +%FT%TZ), $(nproc) cores, load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, $(postgres --version)"
 bash bench/cluster.sh start
 trap 'bash bench/cluster.sh stop' EXIT
 for b in ${BENCHES:-advance invite touch lag}; do

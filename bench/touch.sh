@@ -6,12 +6,16 @@
 # more than the SELECT-only run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-T=${TOUCH_SECONDS:-30}
+T=${TOUCH_SECONDS:-10}
+ROUNDS=${TOUCH_ROUNDS:-3}
 C=${TOUCH_CLIENTS:-8}
 N=${TOUCH_USERS:-100000}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
+# Other load on the machine shifts single runs by tens of percent: the
+# two runs alternate ROUNDS times and each round gives a ratio; the median
+# ratio is the figure.
 # N active users seen just now (loaded directly: active, last_seen = now).
 qf <<SQL >/dev/null
 DELETE FROM lifecycle.users WHERE tenant = 'bench-touch';
@@ -31,22 +35,34 @@ cat > "$dir/select.sql" <<SQL
 SELECT state FROM lifecycle.users WHERE tenant = 'bench-touch' AND subject = 'touch-' || :i;
 SQL
 
-run() {				# run <script>: prints "tps wal_bytes"
-	local l0 l1 tps
-	q "CHECKPOINT" >/dev/null
+run() {				# run <script>: prints "tps wal_bytes xids"
+	local l0 l1 x0 x1 tps
 	l0=$(q "SELECT pg_current_wal_lsn()")
+	x0=$(q "SELECT pg_current_xact_id()")
 	tps=$(pgbench -n -M prepared -c "$C" -j 2 -T "$T" -f "$1" 2>/dev/null |
 		awk '/^tps = / { printf "%.0f", $3 }')
+	x1=$(q "SELECT pg_current_xact_id()")
 	l1=$(q "SELECT pg_current_wal_lsn()")
-	echo "$tps $(q "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
+	echo "$tps $(q "SELECT pg_wal_lsn_diff('$l1', '$l0')") $(q "SELECT '$x1'::xid8::text::bigint - '$x0'::xid8::text::bigint - 1")"
 }
+# No background writer of WAL during the runs: worker idle, autovacuum off,
+# tables vacuumed (hint bits and visibility map set) and a checkpoint first.
 set_worker lifecycle.enabled off
-# Warm both paths once (caches, hint bits) before measuring.
+set_worker autovacuum off
+q "VACUUM ANALYZE lifecycle.users" >/dev/null
+q "CHECKPOINT" >/dev/null
+# Warm both paths once (caches) before measuring.
 pgbench -n -M prepared -c "$C" -j 2 -T 3 -f "$dir/select.sql" >/dev/null 2>&1
 pgbench -n -M prepared -c "$C" -j 2 -T 3 -f "$dir/touch.sql" >/dev/null 2>&1
-read -r sel sel_wal < <(run "$dir/select.sql")
-read -r tch tch_wal < <(run "$dir/touch.sql")
+ratios=""
+for r in $(seq "$ROUNDS"); do
+	read -r sel sel_wal sel_xid < <(run "$dir/select.sql")
+	read -r tch tch_wal tch_xid < <(run "$dir/touch.sql")
+	ratios="$ratios $(ratio "$tch" "$sel")"
+	report "touch round $r: lifecycle_touch() $tch tps vs unique-key SELECT $sel tps, ratio $(ratio "$tch" "$sel") x; WAL touch $tch_wal bytes / SELECT $sel_wal bytes; xids assigned touch $tch_xid / SELECT $sel_xid"
+done
+set_worker autovacuum on
 set_worker lifecycle.enabled on
+median=$(echo $ratios | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 changed=$(q "SELECT count(*) FROM lifecycle.users WHERE tenant = 'bench-touch' AND last_seen <> state_since")
-report "touch: lifecycle_touch() $tch tps vs unique-key SELECT $sel tps, ratio $(ratio "$tch" "$sel") x ($C clients, ${T}s each)"
-report "touch WAL: touch run $tch_wal bytes, SELECT run $sel_wal bytes, difference $((tch_wal - sel_wal)) bytes; users whose last_seen moved: $changed"
+report "touch: median ratio $median x over $ROUNDS rounds ($C clients, ${T}s per run); users whose last_seen moved: $changed"

@@ -21,11 +21,11 @@
 --   lifecycle_worker_errors_total{worker}
 --   lifecycle_worker_lag_seconds{worker}         lag the worker saw at its last pass
 --
--- Cost: the state and transition families are one aggregate pass each over
--- users and history, the outbox families one over outbox joined to users
--- (hash join); the timer family
--- reads the partial index on users.next_at and only the due rows; the
--- worker family reads shared memory.  A query that filters on name (as
+-- Cost: the state and transition families are one aggregate pass each
+-- over users and history (for a tenant-limited role, history joined to
+-- users), the outbox families one over outbox joined to users; the timer
+-- family reads the partial index on users.next_at and only the due rows;
+-- the worker family reads shared memory.  A query that filters on name (as
 -- each exporter query does) runs only the branches of that name: every
 -- name below is a constant, so the planner drops the others.  Hot counters
 -- (the worker's transitions, batches, errors) come from shared memory.
@@ -35,10 +35,10 @@
 -- lifecycle_worker_transitions_total.
 --
 -- Rows of tenants the acting role may not see are left out of the user,
--- timer and message families (as in lifecycle.retention_report,
+-- transition, timer and message families (as in lifecycle.retention_report,
 -- lifecycle.overdue, lifecycle.comms and lifecycle.dead_letters); each is
 -- grouped by tenant first so the visibility check runs once per tenant,
--- not once per row.  History counts and the workers are not per tenant.
+-- not once per row.  The workers are not per tenant.
 
 CREATE VIEW lifecycle.metrics AS
 WITH states AS MATERIALIZED (
@@ -48,6 +48,25 @@ WITH states AS MATERIALIZED (
 	 GROUP BY u.tenant, u.policy, u.state
 ), visible_states AS MATERIALIZED (
 	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
+), limited AS MATERIALIZED (
+	-- Is the acting role kept from some tenant?  Then history is counted
+	-- per tenant (a join with users); else with one pass over history.
+	SELECT EXISTS (SELECT 1 FROM states s
+					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
+), transitions AS MATERIALIZED (
+	SELECT h.event, count(*) AS n
+	  FROM lifecycle.history h
+	 WHERE NOT (SELECT l.yes FROM limited l)
+	 GROUP BY h.event
+	UNION ALL
+	SELECT t.event, sum(t.n)
+	  FROM (SELECT h.event, u.tenant, count(*) AS n
+			  FROM lifecycle.history h
+			  JOIN lifecycle.users u ON u.id = h.user_id
+			 WHERE (SELECT l.yes FROM limited l)
+			 GROUP BY h.event, u.tenant) t
+	 WHERE lifecycle._tenant_visible(t.tenant)
+	 GROUP BY t.event
 ), due AS MATERIALIZED (
 	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest,
 		   count(*) FILTER (WHERE u.next_event IN ('expire', 'archive', 'erase')
@@ -88,8 +107,7 @@ UNION ALL
 SELECT 'lifecycle_transitions_total',
 	   pg_catalog.jsonb_build_object('event', t.event),
 	   t.n::float8
-  FROM (SELECT h.event, count(*) AS n FROM lifecycle.history h
-		 GROUP BY h.event) t
+  FROM transitions t
 UNION ALL
 SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
 	   coalesce(sum(d.overdue), 0)::float8

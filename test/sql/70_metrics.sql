@@ -111,6 +111,8 @@ SELECT value AS overdue_seen FROM lifecycle.metrics
  WHERE name = 'lifecycle_timers_overdue';
 SELECT labels ->> 'status' AS status, value AS messages_seen FROM lifecycle.metrics
  WHERE name = 'lifecycle_outbox_messages' ORDER BY 1;
+SELECT labels ->> 'event' AS event, value AS transitions_seen FROM lifecycle.metrics
+ WHERE name = 'lifecycle_transitions_total' ORDER BY 1;
 RESET ROLE;
 DELETE FROM lifecycle.tenant_grants WHERE role_name = 'regress_metrics_scoped';
 -- After a tick the reminders have fired and are counted.

@@ -160,6 +160,26 @@ is( $node->safe_psql(
 		WHERE worker = 'sender' AND done >= } . scalar(keys %got)),
 	'1', 'worker_stats counts the deliveries');
 
+# --- a policy without channel: unrouted, never touched by the sender ------
+$node->safe_psql('postgres',
+	q{SELECT lifecycle_invite('nochannel', 'nochannel@example.com')});
+$node->safe_psql('postgres',
+	q{SELECT lifecycle_invite('after_unrouted', 'au@example.com', policy => 'fast')});
+$node->poll_query_until('postgres',
+	q{SELECT o.status = 'sent' FROM lifecycle.outbox o JOIN lifecycle.users u
+	  ON u.id = o.user_id WHERE u.subject = 'after_unrouted'})
+  or die 'routed message not sent';
+is( $node->safe_psql(
+		'postgres', q{SELECT o.status || ' ' || o.attempts || ' ' || (o.channel IS NULL)
+		FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
+		WHERE u.subject = 'nochannel'}),
+	'unrouted 0 true',
+	'a message without channel stays unrouted, for the application');
+my $nochannel = $node->safe_psql('postgres',
+	q{SELECT o.id FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
+	  WHERE u.subject = 'nochannel'});
+ok(!grep({ $_->{id} eq $nochannel } $sink->records), 'the unrouted message was not sent');
+
 # --- sovereignty: a channel for the EU only ------------------------------
 $node->safe_psql(
 	'postgres', qq{

@@ -54,6 +54,25 @@ is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM lifecycle.outbox WHERE status = 'sent'}),
 	'0', 'nothing was delivered meanwhile');
 
+# Cancelling the stuck sender is an error it survives: the claims are taken
+# back and the messages sent again (same ids), here to the same hang.
+my $stuck = scalar(my @before = $sink->records);
+$node->safe_psql('postgres',
+	q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+	  WHERE backend_type = 'lifecycle sender'});
+$node->poll_query_until('postgres',
+	q{SELECT errors_total = 1 AND last_error LIKE 'canceling statement%'
+	  FROM lifecycle.worker_stats WHERE worker = 'sender'})
+  or die 'the cancel was not counted';
+ok( wait_until(
+		sub { $node->log_contains('messages left in flight will be delivered again') }),
+	'after the error the claims are taken back');
+ok(wait_until(sub { scalar(my @r = $sink->records) > $stuck }),
+	'and delivered again');
+my %count;
+$count{ $_->{id} }++ for $sink->records;
+ok((grep { $_ > 1 } values %count), 'a redelivery keeps its webhook-id');
+
 # The receiver answers again; the stuck requests end (no answer: retried)
 # and everything is delivered.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET lifecycle.http_timeout = '5s';

@@ -25,6 +25,10 @@ AS $$
 				ELSE pg_catalog.session_user() END
 $$;
 
+-- lifecycle.policies.created_by records the acting role, not the owner
+-- that the SECURITY DEFINER insert runs as.
+ALTER TABLE lifecycle.policies ALTER COLUMN created_by SET DEFAULT lifecycle._actor();
+
 -- 42501 unless the acting role may manage tenant grants (superuser, or a
 -- role no tenant_grants row limits).
 CREATE FUNCTION lifecycle._check_unlimited(what text)

@@ -84,6 +84,13 @@ SELECT state_before, reason, requested_by FROM lifecycle.erasures
 SELECT count(*) AS h3_trail FROM lifecycle_history('h3', 'cmp_h');
 SELECT lifecycle_prune_history() AS pruned_again;
 
+-- Policy versions record who defined them.
+SET ROLE cmp_h_admin;
+SELECT lifecycle_define_policy('cmp_hr', '{"history_retention": "40 days"}') AS version;
+RESET ROLE;
+SELECT version, CASE WHEN created_by = session_user THEN '(me)' ELSE created_by END AS created_by
+  FROM lifecycle.policies WHERE name = 'cmp_hr' ORDER BY version;
+
 -- The application may not prune.
 SET ROLE cmp_h_app;
 SELECT lifecycle_prune_history();

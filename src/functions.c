@@ -66,6 +66,16 @@ PG_FUNCTION_INFO_V1(lifecycle_check_tenant);
 PG_FUNCTION_INFO_V1(lifecycle_tenant_visible);
 PG_FUNCTION_INFO_V1(lifecycle_machine_step);
 
+/* lifecycle._tenant_visible()'s answers within one statement. */
+typedef struct FnVisibleCache
+{
+	char		actor[NAMEDATALEN];
+	bool		superuser;
+	int			n;
+	char	   *tenants[64];
+	bool		visible[64];
+} FnVisibleCache;
+
 static char *fn_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 						 int maxlen);
 static char *fn_opt_text_arg(FunctionCallInfo fcinfo, int argno,
@@ -774,19 +784,46 @@ lifecycle_check_tenant(PG_FUNCTION_ARGS)
 Datum
 lifecycle_tenant_visible(PG_FUNCTION_ARGS)
 {
+	FnVisibleCache *cache = (FnVisibleCache *) fcinfo->flinfo->fn_extra;
 	const char *actor;
+	char	   *tenant;
 	Oid			roleid;
 	bool		ok;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	actor = fn_actor();
-	roleid = get_role_oid(actor, true);
-	if (OidIsValid(roleid) && superuser_arg(roleid))
+	tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	/*
+	 * A view calls this once per row: remember the answers for the rest of
+	 * the statement (the FmgrInfo lives as long as the query).
+	 */
+	if (cache == NULL || strcmp(cache->actor, actor) != 0)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									   sizeof(FnVisibleCache));
+		strlcpy(cache->actor, actor, NAMEDATALEN);
+		roleid = get_role_oid(actor, true);
+		cache->superuser = OidIsValid(roleid) && superuser_arg(roleid);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	if (cache->superuser)
 		PG_RETURN_BOOL(true);
+	for (int i = 0; i < cache->n; i++)
+		if (strcmp(cache->tenants[i], tenant) == 0)
+			PG_RETURN_BOOL(cache->visible[i]);
+
 	SPI_connect();
-	ok = store_tenant_allowed(actor, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ok = store_tenant_allowed(actor, tenant);
 	SPI_finish();
+
+	if (cache->n < lengthof(cache->tenants))
+	{
+		cache->tenants[cache->n] = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, tenant);
+		cache->visible[cache->n] = ok;
+		cache->n++;
+	}
 	PG_RETURN_BOOL(ok);
 }
 

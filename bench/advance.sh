@@ -111,7 +111,7 @@ report "worker VmRSS/RssAnon: ${RSS_START} kB at start, ${RSS_END} kB after all 
 
 # Where the time goes: EXPLAIN ANALYZE of the worker's batch statements
 # (auto_explain, nested statements) for one 10k batch of 100k users.
-if [ -n "${ADVANCE_EXPLAIN:-1}" ]; then
+if [ "${ADVANCE_EXPLAIN:-1}" = 1 ]; then
 	N=100000
 	prepare
 	set_worker lifecycle.enabled off

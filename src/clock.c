@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "clock.h"
 #include "guc.h"
 #include "machine.h"
@@ -37,45 +38,13 @@
 #define CLOCK_MIN_DAYS	(-10957)
 #define CLOCK_MAX_DAYS	2921940
 
-/* The offset as read in one transaction. */
-typedef struct ClockCache
-{
-	LocalTransactionId lxid;
-	SubTransactionId subxid;	/* a rolled-back travel must not linger */
-	Interval	offset;
-} ClockCache;
-
-static ClockCache clock_cache = {InvalidLocalTransactionId};
-
-static const Interval *clock_offset(void);
-
 /*
- * The travel offset, read once per transaction.
+ * The travel offset (cached by cache.c until lifecycle.clock changes).
  */
 static const Interval *
 clock_offset(void)
 {
-	if (clock_cache.lxid != MyProc->lxid ||
-		clock_cache.lxid == InvalidLocalTransactionId ||
-		clock_cache.subxid != GetCurrentSubTransactionId())
-	{
-		clock_cache.offset = *store_clock_offset();
-		clock_cache.lxid = MyProc->lxid;
-		clock_cache.subxid = GetCurrentSubTransactionId();
-	}
-	return &clock_cache.offset;
-}
-
-/*
- * The offset was read along with other data in this transaction (the
- * touch fast path): keep it, saving a query.
- */
-void
-clock_prime(const Interval *offset)
-{
-	clock_cache.offset = *offset;
-	clock_cache.lxid = MyProc->lxid;
-	clock_cache.subxid = GetCurrentSubTransactionId();
+	return cache_clock_offset();
 }
 
 /*
@@ -142,9 +111,13 @@ clock_travel(Interval *by)
 												IntervalPGetDatum(clock_offset()),
 												IntervalPGetDatum(by)));
 	store_clock_set(sum);
-	clock_cache.offset = *sum;
-	clock_cache.lxid = MyProc->lxid;
-	clock_cache.subxid = GetCurrentSubTransactionId();
+
+	/*
+	 * This statement's snapshot cannot see the new row: keep the value.
+	 * The trigger's invalidation marks it stale at the next command (then
+	 * re-read, our own write visible) or at abort (the old value back).
+	 */
+	cache_clock_set(sum);
 	/* Timers and message retries may have fallen due: wake both workers. */
 	shmem_note_timer(DT_NOBEGIN + 1);
 	shmem_note_message();

@@ -15,7 +15,6 @@
 #include "datatype/timestamp.h"
 
 extern TimestampTz clock_now(void);
-extern void clock_prime(const Interval *offset);
 extern TimestampTz clock_travel(Interval *by);
 extern TimestampTz clock_to_real(TimestampTz lifecycle_time);
 

@@ -34,6 +34,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "clock.h"
 #include "engine.h"
 #include "guc.h"
@@ -191,7 +192,7 @@ fn_check_tenant(const char *actor, const char *tenant)
 
 	if (OidIsValid(roleid) && superuser_arg(roleid))
 		return;
-	if (!store_tenant_allowed(actor, tenant))
+	if (!cache_tenant_allowed(roleid, tenant))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not act on tenant \"%s\"", actor, tenant),
@@ -261,22 +262,16 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 
 	SPI_connect();
 
+	fn_check_tenant(actor, tenant);
+	now = clock_now();
+
+	/*
+	 * Touch first looks without a lock (one indexed read; clock and grants
+	 * come from cache.c): most touches change nothing.
+	 */
 	if (event == LC_EV_TOUCH)
 	{
-		/*
-		 * Touch first looks without a lock, reading row, clock and tenant
-		 * grant in one statement: most touches change nothing.
-		 */
-		Interval	offset;
-		bool		allowed;
-		bool		found;
-
-		found = store_user_peek(tenant, subject, actor, &row, &allowed, &offset);
-		clock_prime(&offset);
-		if (!allowed)
-			fn_check_tenant(actor, tenant); /* superuser, or 42501 */
-		now = clock_now();
-		if (!found)
+		if (!store_user_peek(tenant, subject, &row))
 			fn_find(tenant, subject, false, &row);	/* 42704 */
 		policy = policy_get(row.policy, row.policy_version);
 		machine_apply(policy, &row.user, event, now, &o);
@@ -285,11 +280,6 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 			SPI_finish();
 			return row.user.state;
 		}
-	}
-	else
-	{
-		fn_check_tenant(actor, tenant);
-		now = clock_now();
 	}
 
 	fn_find(tenant, subject, true, &row);
@@ -375,7 +365,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	fn_check_tenant(actor, tenant);
 	now = clock_now();
 
-	version = store_policy_latest(policy_name, NULL);
+	version = cache_policy_latest(policy_name);
 	if (version == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -395,19 +385,21 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	machine_next_timer(policy, LC_INVITED, now, 0, 0, false, 0,
 					   &inv.next_at, &inv.next_event);
 
+	/*
+	 * Insert first: a new subject costs one statement.  On conflict the
+	 * subject exists; lock it and let the machine decide (an erasure
+	 * between the two frees the name: insert again).
+	 */
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		if (!store_user_lookup(tenant, subject, true, &row))
+		id = store_user_insert(&inv, now, actor);
+		if (id != 0)
 		{
-			id = store_user_insert(&inv, now, actor);
-			if (id != 0)
-			{
-				SPI_finish();
-				PG_RETURN_INT64(id);
-			}
-			/* A concurrent invitation won: look again. */
-			continue;
+			SPI_finish();
+			PG_RETURN_INT64(id);
 		}
+		if (!store_user_lookup(tenant, subject, true, &row))
+			continue;
 
 		{
 			LcPolicy   *cur = policy_get(row.policy, row.policy_version);
@@ -815,7 +807,7 @@ lifecycle_tenant_visible(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(cache->visible[i]);
 
 	SPI_connect();
-	ok = store_tenant_allowed(actor, tenant);
+	ok = cache_tenant_allowed(get_role_oid(actor, true), tenant);
 	SPI_finish();
 
 	if (cache->n < lengthof(cache->tenants))

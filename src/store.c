@@ -43,7 +43,6 @@ typedef enum StorePlan
 	SP_CLOCK_SET,
 	SP_USER_LOOKUP,
 	SP_USER_LOOKUP_LOCK,
-	SP_USER_PEEK,
 	SP_USER_INSERT,
 	SP_USER_REINVITE,
 	SP_DUE_USERS,
@@ -53,6 +52,7 @@ typedef enum StorePlan
 	SP_NEXT_DUE,
 	SP_PRUNE,
 	SP_TENANT_ALLOWED,
+	SP_TENANT_GRANTS,
 	SP_NUM_PLANS
 } StorePlan;
 
@@ -69,12 +69,10 @@ static StoreState store_state;
 	"'email', " u ".email, 'region', " u ".region, 'policy', " u ".policy, " \
 	"'attrs', " u ".attrs"
 
-#define STORE_USER_COLUMNS_OF(u) \
-	u ".id, " u ".tenant, " u ".subject, " u ".policy, " u ".policy_version, " \
-	u ".state::text, " u ".state_since, " u ".last_seen, " u ".step, " \
-	u ".held, " u ".hold_until, " u ".next_at, " u ".next_event, " \
-	u ".hold_reason, " u ".retries, " u ".ctid"
-#define STORE_USER_COLUMNS STORE_USER_COLUMNS_OF("users")
+#define STORE_USER_COLUMNS \
+	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
+	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
+	"retries, ctid"
 
 static SPIPlanPtr store_plan(StorePlan which, const char *sql, int nargs,
 							 const Oid *argtypes);
@@ -381,50 +379,14 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 }
 
 /*
- * The hot path of lifecycle_touch(), in one statement: the subject's row
- * (unlocked), the clock offset, and whether the role may act on the
- * tenant.  Returns false when the subject is unknown.
+ * The hot path of lifecycle_touch(): the subject's row, unlocked (the
+ * clock offset and tenant grants come from cache.c).  Returns false when
+ * the subject is unknown.
  */
 bool
-store_user_peek(const char *tenant, const char *subject, const char *role,
-				LcUserRow *row, bool *allowed, Interval *clock_offset)
+store_user_peek(const char *tenant, const char *subject, LcUserRow *row)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, NAMEOID};
-	Datum		vals[3];
-	MemoryContext cxt = store_result_cxt();
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-
-	vals[0] = CStringGetTextDatum(tenant);
-	vals[1] = CStringGetTextDatum(subject);
-	vals[2] = DirectFunctionCall1(namein, CStringGetDatum(role));
-	store_exec(SP_USER_PEEK,
-			   "SELECT " STORE_USER_COLUMNS_OF("u") ","
-			   " (SELECT c.offset_by FROM lifecycle.clock c),"
-			   " NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
-			   "  WHERE pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))"
-			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
-			   "  WHERE pg_catalog.pg_has_role($3, r.oid, 'MEMBER')"
-			   "  AND g.tenant = $1)"
-			   " FROM (SELECT 1) AS one LEFT JOIN lifecycle.users u"
-			   "  ON u.tenant = $1 AND u.subject = $2",
-			   3, types, vals, NULL, true, 1, SPI_OK_SELECT);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	d = SPI_getbinval(tup, desc, 17, &isnull);
-	memset(clock_offset, 0, sizeof(Interval));
-	if (!isnull)
-		*clock_offset = *DatumGetIntervalP(d);
-	*allowed = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
-	(void) SPI_getbinval(tup, desc, 1, &isnull);
-	if (isnull)
-		return false;
-	store_read_user(tup, desc, row, cxt);
-	return true;
+	return store_user_lookup(tenant, subject, false, row);
 }
 
 /*
@@ -768,6 +730,35 @@ store_prune_history(int max_rows)
 			   1, types, vals, NULL, false, 1, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Every tenant grant whose role exists, allocated in cxt.
+ */
+int
+store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants)
+{
+	LcTenantGrant *out;
+	int			n;
+
+	store_exec(SP_TENANT_GRANTS,
+			   "SELECT r.oid, g.tenant FROM lifecycle.tenant_grants g"
+			   " JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name",
+			   0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	out = MemoryContextAlloc(cxt, sizeof(LcTenantGrant) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		out[i].roleid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc,
+													   1, &isnull));
+		out[i].tenant = store_getstr(SPI_tuptable->vals[i],
+									 SPI_tuptable->tupdesc, 2, cxt);
+	}
+	*grants = out;
+	return n;
 }
 
 /*

@@ -155,3 +155,18 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.users_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.history_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.outbox_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.erasures_id_seq', '');
+
+-- Backends cache lifecycle.clock, lifecycle.tenant_grants and the latest
+-- policy versions (src/cache.c); a change to any of them invalidates the
+-- caches of every backend at commit.
+CREATE FUNCTION lifecycle._cache_invalidate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lifecycle_cache_invalidate'
+LANGUAGE C;
+
+CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON lifecycle.clock FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._cache_invalidate();
+CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON lifecycle.tenant_grants FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._cache_invalidate();
+CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON lifecycle.policies FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._cache_invalidate();

@@ -49,6 +49,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle._check_unlimited','{}', true),
  ('lifecycle._minus',        '{}', true),
  ('lifecycle._prune_history','{}', true),
+ ('lifecycle._cache_invalidate','{}', true),
  ('lifecycle.retention_report','{auditor,admin}', true),
  ('lifecycle.violations',    '{auditor,admin}', true),
  ('lifecycle.overdue',       '{auditor,admin}', true),

@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  Backend caches of lifecycle.clock, lifecycle.tenant_grants and the
+ *	  latest version of each policy, so that the hot calls (touch, invite)
+ *	  run one statement instead of four.
+ *
+ * The three tables are small and rarely written.  A statement trigger on
+ * each (lifecycle._cache_invalidate(), as pg_cron does for cron.job) sends
+ * a relcache invalidation of the table; PostgreSQL delivers it to every
+ * backend at commit, and replays it locally at the next command and at
+ * abort, so no backend keeps a value another committed over, and none
+ * keeps a value of its own that rolled back.  Any relcache invalidation we
+ * cannot attribute (relid 0), and any change to roles, drops everything.
+ * Callers are connected to SPI.
+ *
+ * IDENTIFICATION
+ *	  src/cache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/acl.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "cache.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(lifecycle_cache_invalidate);
+
+typedef struct CachePolicyEntry
+{
+	char		name[NAMEDATALEN];
+	int			version;
+} CachePolicyEntry;
+
+typedef struct CacheState
+{
+	bool		callbacks;
+	bool		stale;			/* an invalidation arrived: reset on entry */
+	MemoryContext cxt;			/* everything below lives here */
+	bool		clock_valid;
+	Interval	clock_offset;
+	bool		grants_valid;
+	int			ngrants;
+	LcTenantGrant *grants;
+	HTAB	   *policies;
+} CacheState;
+
+static CacheState cache_state;
+
+static void cache_reset(void);
+static void cache_enter(void);
+static void cache_relcache_callback(Datum arg, Oid relid);
+static void cache_syscache_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+/*
+ * Forget everything.
+ */
+static void
+cache_reset(void)
+{
+	if (cache_state.cxt != NULL)
+		MemoryContextReset(cache_state.cxt);
+	cache_state.clock_valid = false;
+	cache_state.grants_valid = false;
+	cache_state.ngrants = 0;
+	cache_state.grants = NULL;
+	cache_state.policies = NULL;
+}
+
+/*
+ * Relcache invalidation: ours (sent by the trigger) or a full reset.  We
+ * cannot look up OIDs here, so any invalidation of a relation marks the
+ * caches stale; they refill with one query each.  Nothing is freed here: a
+ * caller may be iterating over the grants when an invalidation arrives.
+ */
+static void
+cache_relcache_callback(Datum arg, Oid relid)
+{
+	cache_state.stale = true;
+}
+
+/*
+ * A role was created, dropped or renamed: grants name roles.
+ */
+static void
+cache_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cache_state.stale = true;
+}
+
+/*
+ * On entry to every accessor: register the callbacks once per backend,
+ * and drop what an invalidation made stale.
+ */
+static void
+cache_enter(void)
+{
+	if (!cache_state.callbacks)
+	{
+		cache_state.cxt = AllocSetContextCreate(TopMemoryContext,
+												"lifecycle caches",
+												ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(cache_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, cache_syscache_callback, (Datum) 0);
+		cache_state.callbacks = true;
+	}
+	if (cache_state.stale)
+	{
+		cache_reset();
+		cache_state.stale = false;
+	}
+}
+
+/*
+ * The travel offset of the lifecycle clock.
+ */
+const Interval *
+cache_clock_offset(void)
+{
+	cache_enter();
+	if (!cache_state.clock_valid)
+	{
+		cache_state.clock_offset = *store_clock_offset();
+		cache_state.clock_valid = true;
+	}
+	return &cache_state.clock_offset;
+}
+
+/*
+ * This backend has just written a new offset.
+ */
+void
+cache_clock_set(const Interval *offset)
+{
+	cache_enter();
+	cache_state.clock_offset = *offset;
+	cache_state.clock_valid = true;
+}
+
+/*
+ * May roleid act on tenant?  A role that no grant limits (directly or
+ * through membership) may act on every tenant.  Superusers are checked by
+ * the caller.
+ */
+bool
+cache_tenant_allowed(Oid roleid, const char *tenant)
+{
+	bool		limited = false;
+
+	cache_enter();
+	if (!cache_state.grants_valid)
+	{
+		cache_state.ngrants = store_tenant_grants(cache_state.cxt,
+												  &cache_state.grants);
+		cache_state.grants_valid = true;
+	}
+
+	for (int i = 0; i < cache_state.ngrants; i++)
+	{
+		LcTenantGrant *g = &cache_state.grants[i];
+
+		if (!is_member_of_role(roleid, g->roleid))
+			continue;
+		if (strcmp(g->tenant, tenant) == 0)
+			return true;
+		limited = true;
+	}
+	return !limited;
+}
+
+/*
+ * The latest version of a policy, 0 when none.
+ */
+int
+cache_policy_latest(const char *name)
+{
+	CachePolicyEntry *entry;
+	char		key[NAMEDATALEN];
+	bool		found;
+
+	cache_enter();
+	if (strlen(name) >= NAMEDATALEN)
+		return 0;
+	if (cache_state.policies == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(CachePolicyEntry);
+		ctl.hcxt = cache_state.cxt;
+		cache_state.policies = hash_create("lifecycle latest policies", 16,
+										   &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, sizeof(key));
+	entry = hash_search(cache_state.policies, key, HASH_FIND, &found);
+	if (found)
+		return entry->version;
+	{
+		int			version = store_policy_latest(name, NULL);
+
+		/* An invalidation during the query only marks the hash stale. */
+		entry = hash_search(cache_state.policies, key, HASH_ENTER, &found);
+		entry->version = version;
+		return version;
+	}
+}
+
+/*
+ * lifecycle._cache_invalidate(): statement trigger on the cached tables.
+ * Sends a relcache invalidation of the table, delivered at commit.
+ */
+Datum
+lifecycle_cache_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("lifecycle._cache_invalidate() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.h
+ *	  Backend caches of the small, rarely written tables read on every
+ *	  call: the clock offset, the tenant grants, the latest policy versions.
+ *
+ * IDENTIFICATION
+ *	  src/cache.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_CACHE_H
+#define LIFECYCLE_CACHE_H
+
+#include "datatype/timestamp.h"
+
+extern const Interval *cache_clock_offset(void);
+extern void cache_clock_set(const Interval *offset);
+extern bool cache_tenant_allowed(Oid roleid, const char *tenant);
+extern int	cache_policy_latest(const char *name);
+
+#endif							/* LIFECYCLE_CACHE_H */

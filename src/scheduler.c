@@ -31,6 +31,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -57,6 +58,7 @@ typedef struct SchedulerPass
 	long		sleep_ms;		/* until the next timer */
 	TimestampTz next_due;		/* lifecycle clock, 0: none */
 	int64		lag_us;
+	TimestampTz batch_now;		/* lifecycle clock of the last batch */
 } SchedulerPass;
 
 static void scheduler_batch(MemoryContext cxt, SchedulerPass *pass);
@@ -119,6 +121,7 @@ scheduler_batch(MemoryContext cxt, SchedulerPass *pass)
 	pgstat_report_activity(STATE_RUNNING, "lifecycle: advancing due users");
 
 	now = clock_now();
+	pass->batch_now = now;
 	engine_tick_batch(now, lc_batch_size, LC_WORKER_ACTOR, &r);
 
 	SPI_finish();
@@ -329,6 +332,9 @@ lifecycle_scheduler_main(Datum arg)
 				do
 				{
 					CHECK_FOR_INTERRUPTS();
+					/* Back-to-back batches never wait: notice a dead postmaster. */
+					if (!PostmasterIsAlive())
+						proc_exit(1);
 					scheduler_batch(loop_cxt, &pass);
 					MemoryContextReset(loop_cxt);
 				} while (pass.more && !ConfigReloadPending);
@@ -377,6 +383,15 @@ lifecycle_scheduler_main(Datum arg)
 		}
 
 		stats_wake(LC_WORKER_SCHEDULER, pass.next_due);
+		/*
+		 * A user was due when this pass's batch ran, yet it took none:
+		 * another transaction holds it (SKIP LOCKED).  Nap briefly instead
+		 * of spinning; the holder's commit does not wake us, since its
+		 * timer is not earlier than ours.
+		 */
+		if (pass.sleep_ms <= 0 && pass.batches == 0 && lc_enabled &&
+			pass.next_due != 0 && pass.next_due <= pass.batch_now)
+			pass.sleep_ms = 100;
 		if (pass.sleep_ms <= 0)
 			continue;
 

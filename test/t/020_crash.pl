@@ -44,19 +44,20 @@ $node->safe_psql('postgres', q{SELECT lifecycle_travel('31 days')});
 my $advanced_q = q{SELECT count(*) FROM lifecycle.history WHERE event = 'dormant'};
 $node->poll_query_until('postgres', "SELECT ($advanced_q) > 0")
   or die 'the worker never started advancing';
-# SIGKILL for the postmaster and every child at once, like a power cut:
-# a child of a killed postmaster would otherwise go on advancing until it
-# next sleeps.
+# SIGKILL for the postmaster alone.  Its children notice and exit: the
+# scheduler at its next batch at the latest (it never sleeps between
+# back-to-back batches, so it checks for postmaster death itself).
 my $pm = $node->{_pid};
-my @children = split /\s+/, `ps -o pid= --ppid $pm`;
-@children = grep { /^\d+$/ } @children;
-kill 'KILL', @children;
+my @children = grep { /^\d+$/ } split /\s+/, `ps -o pid= --ppid $pm`;
 $node->kill9;
-for my $i (1 .. 100)
+my $gone = 0;
+for my $i (1 .. 600)
 {
-	last unless grep { kill 0, $_ } ($pm, @children);
+	$gone = !grep { kill 0, $_ } @children;
+	last if $gone;
 	select(undef, undef, undef, 0.1);
 }
+ok($gone, 'every child of the killed postmaster exited, the scheduler too');
 
 # Restart with the worker idle, to look at what survived the crash.
 $node->append_conf('postgresql.conf', "lifecycle.enabled = off\n");

@@ -24,6 +24,8 @@
 #include "catalog/pg_authid.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -47,6 +49,7 @@ typedef struct CacheState
 	bool		stale;			/* an invalidation arrived: reset on entry */
 	MemoryContext cxt;			/* everything below lives here */
 	bool		clock_valid;
+	LocalTransactionId clock_lxid;	/* workers: read once per transaction */
 	Interval	clock_offset;
 	bool		grants_valid;
 	int			ngrants;
@@ -127,10 +130,18 @@ const Interval *
 cache_clock_offset(void)
 {
 	cache_enter();
-	if (!cache_state.clock_valid)
+
+	/*
+	 * A worker is woken by a commit callback that runs before the commit's
+	 * invalidations are sent, so it could wake to a stale offset: workers
+	 * read the offset once per transaction instead.
+	 */
+	if (!cache_state.clock_valid ||
+		(IsBackgroundWorker && cache_state.clock_lxid != MyProc->lxid))
 	{
 		cache_state.clock_offset = *store_clock_offset();
 		cache_state.clock_valid = true;
+		cache_state.clock_lxid = MyProc->lxid;
 	}
 	return &cache_state.clock_offset;
 }
@@ -144,6 +155,7 @@ cache_clock_set(const Interval *offset)
 	cache_enter();
 	cache_state.clock_offset = *offset;
 	cache_state.clock_valid = true;
+	cache_state.clock_lxid = MyProc->lxid;
 }
 
 /*

@@ -90,7 +90,6 @@ CREATE TABLE lifecycle.history (
 	detail		jsonb
 );
 CREATE INDEX history_user ON lifecycle.history (user_id, at, id);
-CREATE INDEX history_at ON lifecycle.history (at);
 
 -- Messages written in the transition's transaction; id is the
 -- idempotency key (webhook-id).

@@ -12,7 +12,8 @@
  * the channel does not serve become 'blocked' in the same statement.  The
  * results of a batch are written by one statement from arrays; a message
  * that is no longer pending (cancelled by an erasure while in flight)
- * keeps its status.
+ * keeps its status, but gets its sent_at if it was delivered: the record
+ * says it reached the receiver.
  *
  * Callers are connected to SPI.  Results are copied into the caller's
  * memory context (the one current before SPI_connect).
@@ -314,8 +315,7 @@ store_outbox_record(const LcOutboxResult *r, int n, TimestampTz now)
 				"   WHEN r.status = 'pending' THEN r.next_at END,"
 				"  last_error = CASE WHEN o.status = 'pending' THEN r.error"
 				"   ELSE o.last_error END,"
-				"  sent_at = CASE WHEN o.status = 'pending' AND r.status = 'sent'"
-				"   THEN $6 ELSE o.sent_at END,"
+				"  sent_at = CASE WHEN r.status = 'sent' THEN $6 ELSE o.sent_at END,"
 				"  attempts = o.attempts - CASE WHEN r.uncount THEN 1 ELSE 0 END,"
 				"  claimed_at = NULL,"
 				"  last_attempt_at = $6"

@@ -74,23 +74,17 @@ static StoreState store_state;
 	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
 	"retries, ctid"
 
-static SPIPlanPtr store_plan(StorePlan which, const char *sql, int nargs,
-							 const Oid *argtypes);
 static void store_exec(StorePlan which, const char *sql, int nargs,
 					   const Oid *argtypes, Datum *values, const char *nulls,
 					   bool read_only, long count, int expected);
-static Datum store_array(Datum *vals, bool *nulls, int n, Oid elemtype);
 static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 							MemoryContext cxt);
-static char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
-						  MemoryContext cxt);
-static MemoryContext store_result_cxt(void);
 
 /*
  * The caller's memory context (the one current at SPI_connect), where
  * results that outlive SPI_finish are allocated.
  */
-static MemoryContext
+MemoryContext
 store_result_cxt(void)
 {
 	void	   *p = SPI_palloc(1);
@@ -101,46 +95,49 @@ store_result_cxt(void)
 }
 
 /*
- * Prepare and save a plan once per backend.
+ * Run a saved plan, preparing it into *slot once per backend; check the
+ * result code.  Shared by store.c and store_outbox.c.
  */
-static SPIPlanPtr
-store_plan(StorePlan which, const char *sql, int nargs, const Oid *argtypes)
+void
+store_run(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
+		  Datum *values, const char *nulls, bool read_only, long count,
+		  int expected)
 {
-	if (store_state.plans[which] == NULL)
+	int			rc;
+
+	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
 
 		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for lifecycle statement %d: %s",
-				 (int) which, SPI_result_code_string(SPI_result));
+			elog(ERROR, "SPI_prepare failed for lifecycle statement \"%.40s...\": %s",
+				 sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		store_state.plans[which] = plan;
+		*slot = plan;
 	}
-	return store_state.plans[which];
+	rc = SPI_execute_plan(*slot, values, nulls, read_only, count);
+	if (rc != expected)
+		elog(ERROR, "lifecycle statement \"%.40s...\" failed: %s", sql,
+			 SPI_result_code_string(rc));
 }
 
 /*
- * Run a saved plan; check the result code.
+ * Run one of store.c's statements.
  */
 static void
 store_exec(StorePlan which, const char *sql, int nargs, const Oid *argtypes,
 		   Datum *values, const char *nulls, bool read_only, long count,
 		   int expected)
 {
-	SPIPlanPtr	plan = store_plan(which, sql, nargs, argtypes);
-	int			rc;
-
-	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
-	if (rc != expected)
-		elog(ERROR, "lifecycle statement %d failed: %s", (int) which,
-			 SPI_result_code_string(rc));
+	store_run(&store_state.plans[which], sql, nargs, argtypes, values, nulls,
+			  read_only, count, expected);
 }
 
 /*
  * A one-dimensional array of n elements; nulls may be NULL.
  */
-static Datum
+Datum
 store_array(Datum *vals, bool *nulls, int n, Oid elemtype)
 {
 	int			dims[1];
@@ -162,7 +159,7 @@ store_array(Datum *vals, bool *nulls, int n, Oid elemtype)
 /*
  * Column as a C string copied into cxt, or NULL.
  */
-static char *
+char *
 store_getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 {
 	bool		isnull;

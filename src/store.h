@@ -13,6 +13,7 @@
 #define LIFECYCLE_STORE_H
 
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "storage/itemptr.h"
 #include "utils/jsonb.h"
 
@@ -78,6 +79,14 @@ typedef struct LcInvite
 	TimestampTz next_at;
 	LcEvent		next_event;
 } LcInvite;
+
+extern void store_run(SPIPlanPtr *slot, const char *sql, int nargs,
+					  const Oid *argtypes, Datum *values, const char *nulls,
+					  bool read_only, long count, int expected);
+extern MemoryContext store_result_cxt(void);
+extern Datum store_array(Datum *vals, bool *nulls, int n, Oid elemtype);
+extern char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
+						  MemoryContext cxt);
 
 extern Oid	store_policies_relid(void);
 extern Jsonb *store_policy_load(const char *name, int version);

@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "store.h"
 #include "store_outbox.h"
 
 typedef enum OutboxPlan
@@ -56,75 +57,8 @@ typedef struct OutboxState
 
 static OutboxState outbox_state;
 
-static void outbox_exec(OutboxPlan which, const char *sql, int nargs,
-						const Oid *argtypes, Datum *values, const char *nulls,
-						bool read_only, long count, int expected);
-static MemoryContext outbox_result_cxt(void);
-static char *outbox_text(HeapTuple tup, TupleDesc desc, int col,
-						 MemoryContext cxt);
 static Jsonb *outbox_jsonb(HeapTuple tup, TupleDesc desc, int col,
 						   MemoryContext cxt);
-static Datum outbox_array(Datum *vals, bool *nulls, int n, Oid elemtype);
-
-/*
- * The caller's memory context (the one current at SPI_connect).
- */
-static MemoryContext
-outbox_result_cxt(void)
-{
-	void	   *p = SPI_palloc(1);
-	MemoryContext cxt = GetMemoryChunkContext(p);
-
-	pfree(p);
-	return cxt;
-}
-
-/*
- * Run a saved plan (prepared once per backend); check the result code.
- */
-static void
-outbox_exec(OutboxPlan which, const char *sql, int nargs, const Oid *argtypes,
-			Datum *values, const char *nulls, bool read_only, long count,
-			int expected)
-{
-	int			rc;
-
-	if (outbox_state.plans[which] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for lifecycle outbox statement %d: %s",
-				 (int) which, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		outbox_state.plans[which] = plan;
-	}
-	rc = SPI_execute_plan(outbox_state.plans[which], values, nulls, read_only,
-						  count);
-	if (rc != expected)
-		elog(ERROR, "lifecycle outbox statement %d failed: %s", (int) which,
-			 SPI_result_code_string(rc));
-}
-
-/*
- * A text column copied into cxt, NULL for SQL NULL.
- */
-static char *
-outbox_text(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	MemoryContext old;
-	char	   *s;
-
-	if (isnull)
-		return NULL;
-	old = MemoryContextSwitchTo(cxt);
-	s = TextDatumGetCString(d);
-	MemoryContextSwitchTo(old);
-	return s;
-}
 
 /*
  * A jsonb column, detoasted and copied into cxt; NULL for SQL NULL.
@@ -146,24 +80,6 @@ outbox_jsonb(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 }
 
 /*
- * A one-dimensional array of n elements; nulls may be NULL.
- */
-static Datum
-outbox_array(Datum *vals, bool *nulls, int n, Oid elemtype)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval,
-											  typalign));
-}
-
-/*
  * A sender starts: messages a previous sender claimed but never recorded
  * (it crashed, or the server did) become due at once; they will be sent
  * again with the same id.  Returns how many.
@@ -175,7 +91,7 @@ store_outbox_reclaim(TimestampTz now)
 	Datum		vals[1];
 
 	vals[0] = TimestampTzGetDatum(now);
-	outbox_exec(OP_RECLAIM,
+	store_run(&outbox_state.plans[OP_RECLAIM],
 				"UPDATE lifecycle.outbox SET claimed_at = NULL,"
 				" next_attempt_at = CASE WHEN status = 'pending'"
 				"  THEN LEAST(next_attempt_at, $1) ELSE next_attempt_at END"
@@ -196,14 +112,14 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 {
 	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		vals[3];
-	MemoryContext cxt = outbox_result_cxt();
+	MemoryContext cxt = store_result_cxt();
 	LcOutboxRow *out;
 	int			n;
 
 	vals[0] = TimestampTzGetDatum(now);
 	vals[1] = TimestampTzGetDatum(lease_until);
 	vals[2] = Int32GetDatum(limit);
-	outbox_exec(OP_CLAIM,
+	store_run(&outbox_state.plans[OP_CLAIM],
 				"WITH c AS ("
 				" SELECT o.id, o.next_attempt_at AS due, ch.kind, ch.target,"
 				"  ch.secret, ch.options,"
@@ -248,14 +164,14 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 		bool		isnull;
 
 		out[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		out[i].channel = outbox_text(tup, desc, 2, cxt);
-		out[i].kind = outbox_text(tup, desc, 3, cxt);
-		out[i].target = outbox_text(tup, desc, 4, cxt);
-		out[i].secret = outbox_text(tup, desc, 5, cxt);
+		out[i].channel = store_getstr(tup, desc, 2, cxt);
+		out[i].kind = store_getstr(tup, desc, 3, cxt);
+		out[i].target = store_getstr(tup, desc, 4, cxt);
+		out[i].secret = store_getstr(tup, desc, 5, cxt);
 		out[i].options = outbox_jsonb(tup, desc, 6, cxt);
-		out[i].message = outbox_text(tup, desc, 7, cxt);
+		out[i].message = store_getstr(tup, desc, 7, cxt);
 		out[i].payload = outbox_jsonb(tup, desc, 8, cxt);
-		out[i].body = outbox_text(tup, desc, 9, cxt);
+		out[i].body = store_getstr(tup, desc, 9, cxt);
 		out[i].attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		out[i].blocked = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		out[i].due = DatumGetTimestampTz(SPI_getbinval(tup, desc, 12, &isnull));
@@ -297,14 +213,14 @@ store_outbox_record(const LcOutboxResult *r, int n, TimestampTz now)
 			d[3][i] = CStringGetTextDatum(r[i].error);
 		d[4][i] = BoolGetDatum(r[i].uncount);
 	}
-	vals[0] = outbox_array(d[0], nl[0], n, INT8OID);
-	vals[1] = outbox_array(d[1], nl[1], n, TEXTOID);
-	vals[2] = outbox_array(d[2], nl[2], n, TIMESTAMPTZOID);
-	vals[3] = outbox_array(d[3], nl[3], n, TEXTOID);
-	vals[4] = outbox_array(d[4], nl[4], n, BOOLOID);
+	vals[0] = store_array(d[0], nl[0], n, INT8OID);
+	vals[1] = store_array(d[1], nl[1], n, TEXTOID);
+	vals[2] = store_array(d[2], nl[2], n, TIMESTAMPTZOID);
+	vals[3] = store_array(d[3], nl[3], n, TEXTOID);
+	vals[4] = store_array(d[4], nl[4], n, BOOLOID);
 	vals[5] = TimestampTzGetDatum(now);
 
-	outbox_exec(OP_RECORD,
+	store_run(&outbox_state.plans[OP_RECORD],
 				"WITH r AS ("
 				" SELECT * FROM unnest($1, $2, $3, $4, $5)"
 				"  AS r(id, status, next_at, error, uncount))"
@@ -334,7 +250,7 @@ store_outbox_disable_channel(const char *name, const char *reason)
 
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = CStringGetTextDatum(reason);
-	outbox_exec(OP_DISABLE,
+	store_run(&outbox_state.plans[OP_DISABLE],
 				"UPDATE lifecycle.channels SET enabled = false, disabled_reason = $2"
 				" WHERE name = $1 AND enabled",
 				2, types, vals, NULL, false, 0, SPI_OK_UPDATE);
@@ -351,7 +267,7 @@ store_outbox_next_due(void)
 	bool		isnull;
 	Datum		d;
 
-	outbox_exec(OP_NEXT_DUE,
+	store_run(&outbox_state.plans[OP_NEXT_DUE],
 				"SELECT o.next_attempt_at FROM lifecycle.outbox o"
 				" WHERE o.status = 'pending' AND o.next_attempt_at IS NOT NULL"
 				"  AND EXISTS (SELECT 1 FROM lifecycle.channels c"
@@ -386,7 +302,7 @@ store_outbox_upsert_channel(const char *name, const char *kind,
 	else
 		nulls[3] = 'n';
 	vals[4] = JsonbPGetDatum(options);
-	outbox_exec(OP_UPSERT_CHANNEL,
+	store_run(&outbox_state.plans[OP_UPSERT_CHANNEL],
 				"INSERT INTO lifecycle.channels AS c (name, kind, target, secret,"
 				"  options, enabled, disabled_reason)"
 				" VALUES ($1, $2, $3, $4, $5, true, NULL)"
@@ -416,7 +332,7 @@ store_outbox_retry_dead(const char *channel, TimestampTz now)
 	else
 		nulls[0] = 'n';
 	vals[1] = TimestampTzGetDatum(now);
-	outbox_exec(OP_RETRY_DEAD,
+	store_run(&outbox_state.plans[OP_RETRY_DEAD],
 				"UPDATE lifecycle.outbox o SET status = 'pending', attempts = 0,"
 				" next_attempt_at = $2, claimed_at = NULL"
 				" FROM lifecycle.users u"

@@ -189,19 +189,31 @@ BEGIN
 	FOREACH st IN ARRAY enum_range(NULL::lifecycle.state)::text[] LOOP
 		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
 	END LOOP;
-	out := out || format(E'  invited -> active [label="register"];\n')
+	-- Every edge of the transition table; timers carry the policy's
+	-- intervals, reminders are self-loops, admin and erasure edges dashed.
+	out := out
+		|| format(E'  invited -> invited [label="reminders %s"];\n',
+				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'invite_reminders') r), 'none'))
+		|| E'  invited -> active [label="register"];\n'
 		|| format(E'  invited -> expired [label="after %s"];\n', def ->> 'invite_expires_after')
-		|| format(E'  active -> dormant [label="idle %s"];\n', def ->> 'dormant_after')
-		|| E'  active -> completed [label="complete"];\n'
+		|| format(E'  active -> dormant [label="idle %s, notice"];\n', def ->> 'dormant_after')
+		|| E'  active -> completed [label="complete, notice"];\n'
 		|| E'  dormant -> completed [label="complete"];\n'
-		|| E'  dormant -> active [label="touch"];\n'
-		|| E'  completed -> active [label="touch"];\n'
+		|| E'  dormant -> active [label="touch, restore"];\n'
+		|| E'  completed -> active [label="touch, restore"];\n'
+		|| format(E'  dormant -> dormant [label="reminders %s before"];\n',
+				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'archive_reminders') r), 'none'))
+		|| format(E'  completed -> completed [label="reminders %s before"];\n',
+				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'archive_reminders') r), 'none'))
 		|| format(E'  dormant -> archived [label="after %s"];\n', def ->> 'archive_after')
 		|| format(E'  completed -> archived [label="after %s"];\n', def ->> 'archive_after')
+		|| E'  active -> archived [label="archive (admin)", style=dashed];\n'
+		|| E'  invited -> archived [label="archive (admin)", style=dashed];\n'
 		|| E'  archived -> active [label="restore"];\n'
 		|| format(E'  archived -> erased [label="after %s"];\n', def ->> 'erase_after')
 		|| format(E'  expired -> erased [label="after %s"];\n', def ->> 'expired_erase_after')
 		|| E'  expired -> invited [label="invite"];\n'
+		|| E'  active -> erased [label="erase (any state)", style=dashed];\n'
 		|| E'}\n';
 	RETURN out;
 END

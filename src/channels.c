@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 
 #include "clock.h"
+#include "functions.h"
 #include "http.h"
 #include "render.h"
 #include "shmem.h"
@@ -47,29 +48,15 @@ static void ch_check_option(HttpKind kind, const char *key, JsonbValue *v);
 static void ch_check_regions(JsonbValue *v);
 
 /*
- * A required text argument: not NULL (22004), not empty, no control
- * characters, at most maxlen bytes (22023).
+ * A required text argument (fn_text_arg()'s checks) without control
+ * characters: channel names, kinds, targets and secrets end up in URLs
+ * and protocol headers.
  */
 static char *
 ch_text_arg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 {
-	char	   *s;
+	char	   *s = fn_text_arg(fcinfo, argno, name, maxlen);
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", name)));
-	if (strlen(s) > maxlen)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", name),
-				 errdetail("The limit is %d bytes; this one has %zu.",
-						   maxlen, strlen(s))));
 	for (const char *p = s; *p; p++)
 		if ((unsigned char) *p < 0x20 || *p == 0x7F)
 			ereport(ERROR,

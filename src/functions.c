@@ -37,6 +37,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "engine.h"
+#include "functions.h"
 #include "guc.h"
 #include "machine.h"
 #include "policy.h"
@@ -77,8 +78,6 @@ typedef struct FnVisibleCache
 	bool		visible[64];
 } FnVisibleCache;
 
-static char *fn_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
-						 int maxlen);
 static char *fn_opt_text_arg(FunctionCallInfo fcinfo, int argno,
 							 const char *name, int maxlen);
 static void fn_check_email(const char *email);
@@ -98,7 +97,7 @@ static void fn_check_hook_owner(LcPolicy *p);
  * A required text argument: not NULL (22004), not empty or blank, not
  * longer than maxlen bytes (22023).
  */
-static char *
+char *
 fn_text_arg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 {
 	char	   *s;

@@ -45,6 +45,7 @@
 #include "scheduler.h"
 #include "shmem.h"
 #include "stats.h"
+#include "worker.h"
 #include "store.h"
 
 /* What one pass did. */
@@ -83,17 +84,7 @@ static int64 summary_errors = 0;
 void
 scheduler_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "lifecycle");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "lifecycle_scheduler_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "lifecycle scheduler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "lifecycle scheduler");
-	RegisterBackgroundWorker(&worker);
+	worker_register("lifecycle_scheduler_main", "lifecycle scheduler");
 }
 
 /*

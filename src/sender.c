@@ -54,6 +54,7 @@
 #include "sender.h"
 #include "shmem.h"
 #include "stats.h"
+#include "worker.h"
 #include "store_outbox.h"
 
 /* Retry backoff: 10 s doubling per attempt, capped at 1 hour, jittered. */
@@ -101,17 +102,7 @@ static int	sender_batch_limit(void);
 void
 sender_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "lifecycle");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "lifecycle_sender_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "lifecycle sender");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "lifecycle sender");
-	RegisterBackgroundWorker(&worker);
+	worker_register("lifecycle_sender_main", "lifecycle sender");
 }
 
 /*

@@ -159,6 +159,32 @@ cache_clock_set(const Interval *offset)
 }
 
 /*
+ * Load the grants if needed.
+ */
+static void
+cache_load_grants(void)
+{
+	if (!cache_state.grants_valid)
+	{
+		cache_state.ngrants = store_tenant_grants(cache_state.cxt,
+												  &cache_state.grants);
+		cache_state.grants_valid = true;
+	}
+}
+
+/*
+ * Does any tenant grant exist?  Without one nobody is limited, and the
+ * callers need not even resolve the acting role.
+ */
+bool
+cache_tenant_grants_exist(void)
+{
+	cache_enter();
+	cache_load_grants();
+	return cache_state.ngrants > 0;
+}
+
+/*
  * May roleid act on tenant?  A role that no grant limits (directly or
  * through membership) may act on every tenant.  Superusers are checked by
  * the caller.
@@ -169,12 +195,7 @@ cache_tenant_allowed(Oid roleid, const char *tenant)
 	bool		limited = false;
 
 	cache_enter();
-	if (!cache_state.grants_valid)
-	{
-		cache_state.ngrants = store_tenant_grants(cache_state.cxt,
-												  &cache_state.grants);
-		cache_state.grants_valid = true;
-	}
+	cache_load_grants();
 
 	for (int i = 0; i < cache_state.ngrants; i++)
 	{

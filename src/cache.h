@@ -16,6 +16,7 @@
 
 extern const Interval *cache_clock_offset(void);
 extern void cache_clock_set(const Interval *offset);
+extern bool cache_tenant_grants_exist(void);
 extern bool cache_tenant_allowed(Oid roleid, const char *tenant);
 extern int	cache_policy_latest(const char *name);
 

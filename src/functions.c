@@ -182,13 +182,20 @@ fn_actor(void)
 }
 
 /*
- * Refuse (42501) when the acting role is limited to other tenants.
+ * Refuse (42501) when the acting role (NULL: find it) is limited to other
+ * tenants.
  */
 static void
 fn_check_tenant(const char *actor, const char *tenant)
 {
-	Oid			roleid = get_role_oid(actor, true);
+	Oid			roleid;
 
+	/* No grant at all (the common case): nobody is limited. */
+	if (!cache_tenant_grants_exist())
+		return;
+	if (actor == NULL)
+		actor = fn_actor();
+	roleid = get_role_oid(actor, true);
 	if (OidIsValid(roleid) && superuser_arg(roleid))
 		return;
 	if (!cache_tenant_allowed(roleid, tenant))
@@ -252,7 +259,7 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 {
 	char	   *subject = fn_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
 	char	   *tenant = fn_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
-	const char *actor = fn_actor();
+	const char *actor;
 	LcUserRow	row;
 	LcPolicy   *policy;
 	LcOutcome	o;
@@ -260,8 +267,7 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 	TimestampTz now;
 
 	SPI_connect();
-
-	fn_check_tenant(actor, tenant);
+	fn_check_tenant(NULL, tenant);
 	now = clock_now();
 
 	/*
@@ -281,6 +287,7 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 		}
 	}
 
+	actor = fn_actor();
 	fn_find(tenant, subject, true, &row);
 	policy = policy_get(row.policy, row.policy_version);
 	machine_apply(policy, &row.user, event, now, &o);

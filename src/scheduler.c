@@ -73,10 +73,15 @@ static long scheduler_summary_sleep(long sleep_ms);
  * minute, never one per user or per batch.
  */
 #define LC_SUMMARY_MS 60000
-static TimestampTz summary_start = 0;
-static int64 summary_transitions = 0;
-static int64 summary_batches = 0;
-static int64 summary_errors = 0;
+typedef struct SchedulerSummary
+{
+	TimestampTz start;			/* first pass counted */
+	int64		transitions;
+	int64		batches;
+	int64		errors;
+} SchedulerSummary;
+
+static SchedulerSummary summary;
 
 /*
  * Register the worker (when preloaded).
@@ -217,30 +222,30 @@ scheduler_summary(const SchedulerPass *pass)
 
 	if (pass->transitions > 0 || pass->errors > 0)
 	{
-		if (summary_transitions == 0 && summary_errors == 0)
-			summary_start = now;
-		summary_transitions += pass->transitions;
-		summary_batches += pass->batches;
-		summary_errors += pass->errors;
+		if (summary.transitions == 0 && summary.errors == 0)
+			summary.start = now;
+		summary.transitions += pass->transitions;
+		summary.batches += pass->batches;
+		summary.errors += pass->errors;
 	}
-	if ((summary_transitions == 0 && summary_errors == 0) ||
-		!TimestampDifferenceExceeds(summary_start, now, LC_SUMMARY_MS))
+	if ((summary.transitions == 0 && summary.errors == 0) ||
+		!TimestampDifferenceExceeds(summary.start, now, LC_SUMMARY_MS))
 		return;
 
-	if (summary_errors > 0)
+	if (summary.errors > 0)
 		ereport(LOG,
 				(errmsg("lifecycle scheduler advanced " INT64_FORMAT " users in " INT64_FORMAT " batches since %s; " INT64_FORMAT " transitions failed and will be retried",
-						summary_transitions, summary_batches,
-						timestamptz_to_str(summary_start), summary_errors),
+						summary.transitions, summary.batches,
+						timestamptz_to_str(summary.start), summary.errors),
 				 errhint("lifecycle.overdue shows the users and their last error.")));
 	else
 		ereport(LOG,
 				(errmsg("lifecycle scheduler advanced " INT64_FORMAT " users in " INT64_FORMAT " batches since %s",
-						summary_transitions, summary_batches,
-						timestamptz_to_str(summary_start))));
-	summary_transitions = 0;
-	summary_batches = 0;
-	summary_errors = 0;
+						summary.transitions, summary.batches,
+						timestamptz_to_str(summary.start))));
+	summary.transitions = 0;
+	summary.batches = 0;
+	summary.errors = 0;
 }
 
 /*
@@ -254,10 +259,10 @@ scheduler_summary_sleep(long sleep_ms)
 	int			usecs;
 	long		due_ms;
 
-	if (summary_transitions == 0 && summary_errors == 0)
+	if (summary.transitions == 0 && summary.errors == 0)
 		return sleep_ms;
 	TimestampDifference(GetCurrentTimestamp(),
-						TimestampTzPlusMilliseconds(summary_start, LC_SUMMARY_MS),
+						TimestampTzPlusMilliseconds(summary.start, LC_SUMMARY_MS),
 						&secs, &usecs);
 	due_ms = secs * 1000 + usecs / 1000 + 1;
 	return sleep_ms <= 0 ? sleep_ms : Min(sleep_ms, due_ms);

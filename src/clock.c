@@ -57,15 +57,6 @@ clock_now(void)
 }
 
 /*
- * Convert a lifecycle time to wall-clock time (for sleeping until it).
- */
-TimestampTz
-clock_to_real(TimestampTz lifecycle_time)
-{
-	return machine_sub(lifecycle_time, clock_offset());
-}
-
-/*
  * Move the lifecycle clock forward (or back) by "by"; returns the new now.
  * Refused unless lifecycle.allow_time_travel.
  */

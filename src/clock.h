@@ -16,6 +16,5 @@
 
 extern TimestampTz clock_now(void);
 extern TimestampTz clock_travel(Interval *by);
-extern TimestampTz clock_to_real(TimestampTz lifecycle_time);
 
 #endif							/* LIFECYCLE_CLOCK_H */

@@ -276,7 +276,7 @@ fn_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 	 */
 	if (event == LC_EV_TOUCH)
 	{
-		if (!store_user_peek(tenant, subject, &row))
+		if (!store_user_lookup(tenant, subject, false, &row))
 			fn_find(tenant, subject, false, &row);	/* 42704 */
 		policy = policy_get(row.policy, row.policy_version);
 		machine_apply(policy, &row.user, event, now, &o);

@@ -45,6 +45,7 @@ static void shmem_request(void);
 static void shmem_startup(void);
 static void shmem_xact_callback(XactEvent event, void *arg);
 static void shmem_register_callback(void);
+static void shmem_wake(LcWorkerKind kind);
 
 /*
  * Install the hooks; only when preloading.
@@ -133,7 +134,7 @@ shmem_note_message(void)
 /*
  * Set a worker's latch (if it runs).
  */
-void
+static void
 shmem_wake(LcWorkerKind kind)
 {
 	Latch	   *latch;

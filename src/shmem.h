@@ -47,7 +47,6 @@ typedef struct LcShared
 	slock_t		mutex;
 	Oid			database;		/* database the workers serve */
 	LcWorkerStats workers[LC_NUM_WORKERS];
-	int64		transitions_by_event[32];
 } LcShared;
 
 extern LcShared *lc_shared;
@@ -55,6 +54,5 @@ extern LcShared *lc_shared;
 extern void shmem_init(void);
 extern void shmem_note_timer(TimestampTz at);
 extern void shmem_note_message(void);
-extern void shmem_wake(LcWorkerKind kind);
 
 #endif							/* LIFECYCLE_SHMEM_H */

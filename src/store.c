@@ -51,7 +51,6 @@ typedef enum StorePlan
 	SP_FAILURE,
 	SP_NEXT_DUE,
 	SP_PRUNE,
-	SP_TENANT_ALLOWED,
 	SP_TENANT_GRANTS,
 	SP_NUM_PLANS
 } StorePlan;
@@ -373,17 +372,6 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 		return false;
 	store_read_user(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
 	return true;
-}
-
-/*
- * The hot path of lifecycle_touch(): the subject's row, unlocked (the
- * clock offset and tenant grants come from cache.c).  Returns false when
- * the subject is unknown.
- */
-bool
-store_user_peek(const char *tenant, const char *subject, LcUserRow *row)
-{
-	return store_user_lookup(tenant, subject, false, row);
 }
 
 /*
@@ -758,29 +746,3 @@ store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants)
 	return n;
 }
 
-/*
- * May this role act on this tenant?  Roles without rows in
- * lifecycle.tenant_grants are not limited.  Rows of dropped roles are
- * ignored (pg_has_role() of an unknown name would raise).
- */
-bool
-store_tenant_allowed(const char *role, const char *tenant)
-{
-	Oid			types[2] = {NAMEOID, TEXTOID};
-	Datum		vals[2];
-	bool		isnull;
-
-	vals[0] = DirectFunctionCall1(namein, CStringGetDatum(role));
-	vals[1] = CStringGetTextDatum(tenant);
-	store_exec(SP_TENANT_ALLOWED,
-			   "SELECT NOT EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
-			   "  WHERE pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))"
-			   " OR EXISTS (SELECT 1 FROM lifecycle.tenant_grants g"
-			   "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
-			   "  WHERE pg_catalog.pg_has_role($1, r.oid, 'MEMBER')"
-			   "  AND g.tenant = $2)",
-			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
-}

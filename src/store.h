@@ -99,8 +99,6 @@ extern void store_clock_set(Interval *offset);
 
 extern bool store_user_lookup(const char *tenant, const char *subject,
 							  bool for_update, LcUserRow *row);
-extern bool store_user_peek(const char *tenant, const char *subject,
-							LcUserRow *row);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
 							   const char *actor);
 extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);
@@ -113,7 +111,6 @@ extern void store_record_failure(int64 id, TimestampTz retry_at,
 								 const char *error);
 extern TimestampTz store_next_due(void);
 extern int64 store_prune_history(int max_rows);
-extern bool store_tenant_allowed(const char *role, const char *tenant);
 extern int	store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants);
 
 #endif							/* LIFECYCLE_STORE_H */

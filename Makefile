@@ -5,7 +5,7 @@ EXTVERSION = 0.1.0
 MODULE_big = lifecycle
 OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
 	src/store.o src/functions.o src/shmem.o src/scheduler.o src/stats.o \
-	src/engine.o src/cache.o src/sender.o src/http.o src/store_outbox.o src/channels.o src/render.o
+	src/engine.o src/cache.o src/worker.o src/sender.o src/http.o src/store_outbox.o src/channels.o src/render.o
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
 # each module's SQL lives beside its peers without one giant file.

@@ -279,24 +279,7 @@ lifecycle_scheduler_main(Datum arg)
 	volatile TimestampTz last_prune = 0;
 	volatile bool first_pass = true;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnection(lc_database,
-										 (lc_role && lc_role[0]) ? lc_role : NULL,
-										 0);
-	pgstat_report_appname("lifecycle scheduler");
-
-	if (!stats_register(LC_WORKER_SCHEDULER))
-	{
-		ereport(LOG,
-				(errmsg("lifecycle scheduler already running, exiting")));
-		proc_exit(0);
-	}
-
-	/* Nothing the worker runs may be redirected by objects in public. */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	worker_start(LC_WORKER_SCHEDULER, "lifecycle scheduler");
 
 	ereport(LOG,
 			(errmsg("lifecycle scheduler started in database \"%s\"", lc_database)));

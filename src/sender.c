@@ -427,24 +427,7 @@ lifecycle_sender_main(Datum arg)
 	volatile long error_backoff_ms = 0;
 	volatile bool failed;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnection(lc_database,
-										 (lc_role && lc_role[0]) ? lc_role : NULL,
-										 0);
-	pgstat_report_appname("lifecycle sender");
-
-	if (!stats_register(LC_WORKER_SENDER))
-	{
-		ereport(LOG,
-				(errmsg("lifecycle sender already running, exiting")));
-		proc_exit(0);
-	}
-
-	/* Nothing the worker runs may be redirected by objects in public. */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	worker_start(LC_WORKER_SENDER, "lifecycle sender");
 
 	memset(&st, 0, sizeof(st));
 	st.client = http_client_create();

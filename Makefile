@@ -1,6 +1,6 @@
 # lifecycle: PGXS build
 EXTENSION = lifecycle
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = lifecycle
 OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \

@@ -56,7 +56,7 @@
 #define HTTP_KEY_MAX		64
 #define HTTP_SIG_LEN		64	/* base64 of 32 bytes + NUL, with room */
 
-#define HTTP_USER_AGENT		"lifecycle/0.1.0 (PostgreSQL extension)"
+#define HTTP_USER_AGENT		"lifecycle/0.2.0 (PostgreSQL extension)"
 
 struct HttpClient
 {

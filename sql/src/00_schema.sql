@@ -1,5 +1,5 @@
 -- lifecycle: data model (schema "lifecycle"), roles and the default policy.
--- Assembled with the other parts of sql/src/ into lifecycle--0.1.0.sql.
+-- Assembled with the other parts of sql/src/ into lifecycle--0.2.0.sql.
 
 \echo Use "CREATE EXTENSION lifecycle" to load this file. \quit
 

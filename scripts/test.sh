@@ -20,30 +20,52 @@ work=$(mktemp -d /tmp/lifecycle-test.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 rsync -a --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
 	--exclude 'tmp_check*' --exclude results ./ "$work/"
-make -C "$work" -s LIFECYCLE_CFLAGS="${LIFECYCLE_CFLAGS:-}" >/dev/null
-make -C "$work" -s install >/dev/null
+
+# A private copy of the PostgreSQL 15 installation (PostgreSQL finds its
+# share and lib directories relative to its binaries): the extension is
+# installed there, never into the system's, so test runs side by side
+# do not replace each other's library, and the upgrade test may install
+# an older version.
+pgroot="$work/pg"
+for d in /usr/lib/postgresql/15 /usr/share/postgresql/15 /usr/include/postgresql; do
+	mkdir -p "$pgroot$(dirname "$d")"
+	cp -a "$d" "$pgroot$d"
+done
+export PG_CONFIG="$pgroot/usr/lib/postgresql/15/bin/pg_config"
+PGBINDIR="$pgroot/usr/lib/postgresql/15/bin"
+
+# The commit of the source tree, for tests that build older versions from
+# the repository's history (test/t/500_upgrade.pl).
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	git_dir=$(cd "$(git rev-parse --git-dir)" && pwd)
+	export LIFECYCLE_GIT_DIR="$git_dir"
+fi
+
+make -C "$work" -s PG_CONFIG="$PG_CONFIG" LIFECYCLE_CFLAGS="${LIFECYCLE_CFLAGS:-}" >/dev/null
+make -C "$work" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 chown -R postgres: "$work"
 status=0
 
-as_pg() { runuser -u postgres -- env PATH="/usr/lib/postgresql/15/bin:$PATH" "$@"; }
+as_pg() { runuser -u postgres -- env PATH="$PGBINDIR:$PATH" PG_CONFIG="$PG_CONFIG" \
+	LIFECYCLE_GIT_DIR="${LIFECYCLE_GIT_DIR:-}" LIFECYCLE_PGROOT="$pgroot" "$@"; }
 
 for suite in $SUITES; do
 	case $suite in
 	regress)
 		echo "== pg_regress"
-		if ! as_pg make -C "$work" -s installcheck-regress; then
+		if ! as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck-regress; then
 			cat "$work/regression.diffs" 2>/dev/null || true
 			status=1
 		fi ;;
 	isolation)
 		echo "== isolation"
-		if ! as_pg make -C "$work" -s installcheck-isolation; then
+		if ! as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck-isolation; then
 			cat "$work/output_iso/regression.diffs" 2>/dev/null || true
 			status=1
 		fi ;;
 	tap)
 		echo "== TAP"
-		if ! as_pg make -C "$work" -s prove_installcheck PROVE_TESTS="${PROVE_TESTS:-}"; then
+		if ! as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="${PROVE_TESTS:-}"; then
 			for f in "$work"/tmp_check_tap/log/regress_log_*; do
 				[ -f "$f" ] && { echo "--- $f"; tail -n 60 "$f"; }
 			done

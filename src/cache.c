@@ -1,18 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * cache.c
- *	  Backend caches of lifecycle.clock, lifecycle.tenant_grants and the
- *	  latest version of each policy, so that the hot calls (touch, invite)
- *	  run one statement instead of four.
+ *	  Backend caches of lifecycle.clock, lifecycle.tenant_grants, the
+ *	  latest version of each policy and the parsed policy versions, so that
+ *	  the hot calls (touch, invite) run one statement instead of four.
  *
  * The three tables are small and rarely written.  A statement trigger on
  * each (lifecycle._cache_invalidate(), as pg_cron does for cron.job) sends
  * a relcache invalidation of the table; PostgreSQL delivers it to every
  * backend at commit, and replays it locally at the next command and at
  * abort, so no backend keeps a value another committed over, and none
- * keeps a value of its own that rolled back.  Any relcache invalidation we
- * cannot attribute (relid 0), and any change to roles, drops everything.
- * Callers are connected to SPI.
+ * keeps a value of its own that rolled back.  We cannot look up OIDs in an
+ * invalidation callback, so every relcache invalidation, and any change to
+ * roles, only marks the caches stale; the next accessor drops them.
+ *
+ * Parsed policies are handed out as pointers that callers keep for the
+ * rest of their transaction (a batch of the scheduler holds one per user,
+ * across hooks and SPI calls that may process invalidations).  So a stale
+ * set of parsed policies is not freed when it is dropped: its memory
+ * context is moved under the transaction's, and goes when the transaction
+ * ends.  Callers are connected to SPI.
  *
  * IDENTIFICATION
  *	  src/cache.c
@@ -21,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -33,6 +41,7 @@
 #include "utils/syscache.h"
 
 #include "cache.h"
+#include "policy.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_cache_invalidate);
@@ -42,6 +51,18 @@ typedef struct CachePolicyEntry
 	char		name[NAMEDATALEN];
 	int			version;
 } CachePolicyEntry;
+
+typedef struct CacheParsedKey
+{
+	char		name[NAMEDATALEN];
+	int			version;
+} CacheParsedKey;
+
+typedef struct CacheParsedEntry
+{
+	CacheParsedKey key;
+	LcPolicy   *policy;
+} CacheParsedEntry;
 
 typedef struct CacheState
 {
@@ -54,7 +75,9 @@ typedef struct CacheState
 	bool		grants_valid;
 	int			ngrants;
 	LcTenantGrant *grants;
-	HTAB	   *policies;
+	HTAB	   *policies;		/* latest version by name */
+	MemoryContext parsed_cxt;	/* parsed policies; retired, not freed */
+	HTAB	   *parsed;
 } CacheState;
 
 static CacheState cache_state;
@@ -77,6 +100,20 @@ cache_reset(void)
 	cache_state.ngrants = 0;
 	cache_state.grants = NULL;
 	cache_state.policies = NULL;
+
+	/*
+	 * Parsed policies may still be in use by a caller in this transaction:
+	 * free them with the transaction, not now.
+	 */
+	if (cache_state.parsed_cxt != NULL)
+	{
+		if (IsTransactionState())
+			MemoryContextSetParent(cache_state.parsed_cxt, TopTransactionContext);
+		else
+			MemoryContextDelete(cache_state.parsed_cxt);
+	}
+	cache_state.parsed_cxt = NULL;
+	cache_state.parsed = NULL;
 }
 
 /*
@@ -92,7 +129,8 @@ cache_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * A role was created, dropped or renamed: grants name roles.
+ * A role was created, dropped or renamed (grants name roles), or its
+ * membership changed.
  */
 static void
 cache_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
@@ -114,6 +152,7 @@ cache_enter(void)
 												ALLOCSET_SMALL_SIZES);
 		CacheRegisterRelcacheCallback(cache_relcache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, cache_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, cache_syscache_callback, (Datum) 0);
 		cache_state.callbacks = true;
 	}
 	if (cache_state.stale)
@@ -211,6 +250,22 @@ cache_tenant_allowed(Oid roleid, const char *tenant)
 }
 
 /*
+ * Is roleid limited by some grant, directly or through membership?
+ * Superusers are checked by the caller.
+ */
+bool
+cache_tenant_role_limited(Oid roleid)
+{
+	cache_enter();
+	cache_load_grants();
+
+	for (int i = 0; i < cache_state.ngrants; i++)
+		if (is_member_of_role(roleid, cache_state.grants[i].roleid))
+			return true;
+	return false;
+}
+
+/*
  * The latest version of a policy, 0 when none.
  */
 int
@@ -246,6 +301,76 @@ cache_policy_latest(const char *name)
 		entry->version = version;
 		return version;
 	}
+}
+
+/*
+ * A parsed policy version, from the cache or loaded through store.c and
+ * parsed by policy.c.  Raises 42704 for an unknown version.  The result
+ * stays valid until the end of the current transaction.
+ */
+LcPolicy *
+cache_policy(const char *name, int version)
+{
+	CacheParsedKey key;
+	CacheParsedEntry *entry;
+	bool		found;
+	MemoryContext oldcxt;
+	MemoryContext cxt;
+	Jsonb	   *def;
+	LcPolicy   *p;
+
+	cache_enter();
+	if (cache_state.parsed == NULL)
+	{
+		HASHCTL		ctl;
+
+		cache_state.parsed_cxt = AllocSetContextCreate(TopMemoryContext,
+													   "lifecycle parsed policies",
+													   ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(CacheParsedKey);
+		ctl.entrysize = sizeof(CacheParsedEntry);
+		ctl.hcxt = cache_state.parsed_cxt;
+		cache_state.parsed = hash_create("lifecycle parsed policies", 16, &ctl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, sizeof(key.name));
+	key.version = version;
+	entry = hash_search(cache_state.parsed, &key, HASH_FIND, &found);
+	if (found)
+		return entry->policy;
+
+	/*
+	 * Loading and parsing run queries and catalog lookups, which may
+	 * process invalidations: those only mark the cache stale, so the
+	 * context and the hash stay valid until we have entered the result.
+	 */
+	cxt = cache_state.parsed_cxt;
+	def = store_policy_load(name, version);
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" version %d does not exist", name, version)));
+	oldcxt = MemoryContextSwitchTo(cxt);
+	def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) def);
+	/* Stored hooks are qualified already: no search path needed. */
+	p = policy_parse(name, version, def, NIL, NULL);
+	MemoryContextSwitchTo(oldcxt);
+
+	entry = hash_search(cache_state.parsed, &key, HASH_ENTER, &found);
+	entry->policy = p;
+	return p;
+}
+
+/*
+ * Drop every cached policy at the next access (a definition in this
+ * transaction may roll back).
+ */
+void
+cache_policy_forget(void)
+{
+	cache_state.stale = true;
 }
 
 /*

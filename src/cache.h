@@ -2,7 +2,8 @@
  *
  * cache.h
  *	  Backend caches of the small, rarely written tables read on every
- *	  call: the clock offset, the tenant grants, the latest policy versions.
+ *	  call: the clock offset, the tenant grants, the latest policy versions
+ *	  and the parsed policies.
  *
  * IDENTIFICATION
  *	  src/cache.h
@@ -18,6 +19,9 @@ extern const Interval *cache_clock_offset(void);
 extern void cache_clock_set(const Interval *offset);
 extern bool cache_tenant_grants_exist(void);
 extern bool cache_tenant_allowed(Oid roleid, const char *tenant);
+extern bool cache_tenant_role_limited(Oid roleid);
 extern int	cache_policy_latest(const char *name);
+extern struct LcPolicy *cache_policy(const char *name, int version);
+extern void cache_policy_forget(void);
 
 #endif							/* LIFECYCLE_CACHE_H */

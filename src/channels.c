@@ -23,7 +23,7 @@
 #include "utils/jsonb.h"
 
 #include "clock.h"
-#include "functions.h"
+#include "args.h"
 #include "http.h"
 #include "render.h"
 #include "shmem.h"
@@ -48,14 +48,14 @@ static void ch_check_option(HttpKind kind, const char *key, JsonbValue *v);
 static void ch_check_regions(JsonbValue *v);
 
 /*
- * A required text argument (fn_text_arg()'s checks) without control
+ * A required text argument (args_text_arg()'s checks) without control
  * characters: channel names, kinds, targets and secrets end up in URLs
  * and protocol headers.
  */
 static char *
 ch_text_arg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 {
-	char	   *s = fn_text_arg(fcinfo, argno, name, maxlen);
+	char	   *s = args_text_arg(fcinfo, argno, name, maxlen);
 
 	for (const char *p = s; *p; p++)
 		if ((unsigned char) *p < 0x20 || *p == 0x7F)

@@ -1,14 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * policy.c
- *	  Parse and validate retention policies; keep parsed versions cached.
+ *	  Parse and validate retention policies.
  *
  * A policy is a JSON document (DESIGN.md, "Policies").  Every error a user
  * can cause is SQLSTATE 22023 with the offending key in the message.
  * Versions are immutable once committed, so parsed policies are cached per
- * backend by (name, version); the cache is dropped when a definition is
- * made in this backend (it might roll back) and on DROP EXTENSION
- * (relcache invalidation of the policies table).
+ * backend by (name, version), in cache.c with the other caches.
  *
  * IDENTIFICATION
  *	  src/policy.c
@@ -25,38 +23,15 @@
 #include "nodes/value.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/regproc.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "policy.h"
-#include "store.h"
-
-typedef struct PolicyCacheKey
-{
-	char		name[NAMEDATALEN * 2];
-	int			version;
-} PolicyCacheKey;
-
-typedef struct PolicyCacheEntry
-{
-	PolicyCacheKey key;
-	LcPolicy   *policy;
-} PolicyCacheEntry;
-
-typedef struct PolicyState
-{
-	HTAB	   *cache;
-	MemoryContext cxt;
-	bool		callback_registered;
-} PolicyState;
-
-static PolicyState policy_state;
 
 static const char *const policy_hook_names[LC_NUM_HOOKS] = {
 	"archive", "restore", "erase"
@@ -75,8 +50,6 @@ static int	policy_parse_reminders(const char *key, JsonbValue *v,
 								   Interval *out);
 static char *policy_resolve_hook(const char *key, const char *fname,
 								 List *search_schemas, bool stored, Oid *oid);
-static void policy_relcache_callback(Datum arg, Oid relid);
-static void policy_syscache_callback(Datum arg, int cacheid, uint32 hashvalue);
 static int	policy_interval_cmp(const Interval *a, const Interval *b);
 static Interval *policy_try_interval(const char *str);
 static List *policy_try_names(const char *str);
@@ -513,94 +486,13 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 }
 
 /*
- * Drop every cached policy (a definition in this transaction may roll
- * back; the extension may have been dropped).
- */
-void
-policy_cache_reset(void)
-{
-	if (policy_state.cxt != NULL)
-		MemoryContextDelete(policy_state.cxt);
-	policy_state.cxt = NULL;
-	policy_state.cache = NULL;
-}
-
-/*
- * Relcache invalidation: any change to lifecycle's tables (or a full
- * reset) may mean a dropped and recreated extension.
- */
-static void
-policy_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == store_policies_relid())
-		policy_cache_reset();
-}
-
-/*
- * A function was changed or dropped: cached hook OIDs may be stale.
- */
-static void
-policy_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	policy_cache_reset();
-}
-
-/*
- * A parsed policy version, from the cache or loaded through store.c.
- * Raises 42704 for an unknown policy.
+ * A parsed policy version (cache.c keeps them).  Raises 42704 for an
+ * unknown version.  Valid until the end of the current transaction.
  */
 LcPolicy *
 policy_get(const char *name, int version)
 {
-	PolicyCacheKey key;
-	PolicyCacheEntry *entry;
-	bool		found;
-	MemoryContext oldcxt;
-	Jsonb	   *def;
-	LcPolicy   *p;
-
-	if (!policy_state.callback_registered)
-	{
-		CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(PROCOID, policy_syscache_callback, (Datum) 0);
-		policy_state.callback_registered = true;
-	}
-	if (policy_state.cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		policy_state.cxt = AllocSetContextCreate(TopMemoryContext,
-												 "lifecycle policy cache",
-												 ALLOCSET_SMALL_SIZES);
-		ctl.keysize = sizeof(PolicyCacheKey);
-		ctl.entrysize = sizeof(PolicyCacheEntry);
-		ctl.hcxt = policy_state.cxt;
-		policy_state.cache = hash_create("lifecycle policies", 16, &ctl,
-										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-
-	memset(&key, 0, sizeof(key));
-	strlcpy(key.name, name, sizeof(key.name));
-	key.version = version;
-	entry = hash_search(policy_state.cache, &key, HASH_FIND, &found);
-	if (found)
-		return entry->policy;
-
-	def = store_policy_load(name, version);
-	if (def == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("policy \"%s\" version %d does not exist", name, version)));
-
-	oldcxt = MemoryContextSwitchTo(policy_state.cxt);
-	def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) def);
-	/* Stored hooks are qualified already: no search path needed. */
-	p = policy_parse(name, version, def, NIL, NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	entry = hash_search(policy_state.cache, &key, HASH_ENTER, &found);
-	entry->policy = p;
-	return p;
+	return cache_policy(name, version);
 }
 
 /*

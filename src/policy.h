@@ -53,7 +53,6 @@ extern Jsonb *policy_merge(Jsonb *base, Jsonb *overlay);
 extern LcPolicy *policy_parse(const char *name, int version, Jsonb *def,
 							  List *search_schemas, Jsonb **normalized);
 extern LcPolicy *policy_get(const char *name, int version);
-extern void policy_cache_reset(void);
 extern Oid	policy_hook_oid(LcPolicy *policy, LcHook hook);
 
 #endif							/* LIFECYCLE_POLICY_H */

@@ -14,43 +14,22 @@
 --     role would be unlimited, the opposite of what a revoke means.  To take
 --     a role's access away, revoke its lifecycle role membership instead.
 
--- The acting role: SET ROLE if set, else the session user (as fn_actor()
--- in src/functions.c; current_user is the owner inside SECURITY DEFINER).
+-- The acting role (src/acting.c decides, for C and SQL alike).
 CREATE FUNCTION lifecycle._actor()
 RETURNS name
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'
-				THEN pg_catalog.current_setting('role')::pg_catalog.name
-				ELSE pg_catalog.session_user() END
-$$;
+AS 'MODULE_PATHNAME', 'lifecycle_actor'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- lifecycle.policies.created_by records the acting role, not the owner
 -- that the SECURITY DEFINER insert runs as.
 ALTER TABLE lifecycle.policies ALTER COLUMN created_by SET DEFAULT lifecycle._actor();
 
--- 42501 unless the acting role may manage tenant grants (superuser, or a
--- role no tenant_grants row limits).
+-- 42501 when the acting role is limited to some tenants; "what" names the
+-- action in the error's detail (src/acting.c).
 CREATE FUNCTION lifecycle._check_unlimited(what text)
 RETURNS void
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	actor name := lifecycle._actor();
-BEGIN
-	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-				WHERE r.rolname OPERATOR(pg_catalog.=) actor AND r.rolsuper) THEN
-		RETURN;
-	END IF;
-	IF EXISTS (SELECT 1 FROM lifecycle.tenant_grants g
-				 JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role_name
-				WHERE pg_catalog.pg_has_role(actor, r.oid, 'MEMBER')) THEN
-		RAISE EXCEPTION 'role "%" is limited to some tenants and may not %', actor, what
-			USING ERRCODE = '42501',
-				  HINT = 'Ask an admin without tenant limits (no row in lifecycle.tenant_grants).';
-	END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'lifecycle_check_unlimited'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Limit role_name to tenant (adds to the tenants it already has).  Returns
 -- false when the grant existed already.

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.h
+ *	  The event flow shared by the application and admin APIs (api_app.c).
+ *
+ * IDENTIFICATION
+ *	  src/api.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_API_H
+#define LIFECYCLE_API_H
+
+#include "fmgr.h"
+
+#include "machine.h"
+#include "store.h"
+
+extern void api_find(const char *tenant, const char *subject, bool for_update,
+					 LcUserRow *row);
+extern void api_refuse(const LcUserRow *row, LcEvent event,
+					   const LcOutcome *o);
+extern Datum api_state_datum(FunctionCallInfo fcinfo, LcState state);
+extern LcState api_event(FunctionCallInfo fcinfo, LcEvent event,
+						 const char *reason, int64 *evidence);
+extern Datum api_simple_event(FunctionCallInfo fcinfo, LcEvent event);
+
+#endif							/* LIFECYCLE_API_H */

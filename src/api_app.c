@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_app.c
+ *	  The application API: invite, register, touch, complete, restore,
+ *	  erase, and the event flow the admin API shares.
+ *
+ * Each function checks its arguments (args.c), the acting role's tenant
+ * (acting.c), finds the subject (unknown: 42704), asks the machine (not
+ * allowed: 55000 with a HINT naming the call that would work) and writes
+ * the outcome with store_apply(), the same code the worker uses.
+ *
+ * IDENTIFICATION
+ *	  src/api_app.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "acting.h"
+#include "api.h"
+#include "args.h"
+#include "cache.h"
+#include "clock.h"
+#include "engine.h"
+#include "guc.h"
+#include "machine.h"
+#include "policy.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(lifecycle_invite);
+PG_FUNCTION_INFO_V1(lifecycle_register);
+PG_FUNCTION_INFO_V1(lifecycle_touch);
+PG_FUNCTION_INFO_V1(lifecycle_complete);
+PG_FUNCTION_INFO_V1(lifecycle_restore);
+PG_FUNCTION_INFO_V1(lifecycle_erase);
+PG_FUNCTION_INFO_V1(lifecycle_now);
+
+/*
+ * Find a subject or raise 42704.
+ */
+void
+api_find(const char *tenant, const char *subject, bool for_update,
+		LcUserRow *row)
+{
+	if (!store_user_lookup(tenant, subject, for_update, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subject \"%s\" of tenant \"%s\" does not exist",
+						subject, tenant),
+				 errhint("Use lifecycle_invite() to start a lifecycle.")));
+}
+
+/*
+ * Raise 55000 for an event the graph does not allow.
+ */
+void
+api_refuse(const LcUserRow *row, LcEvent event, const LcOutcome *o)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s subject \"%s\": it is %s%s",
+					machine_event_name(event), row->subject,
+					machine_state_name(row->user.state),
+					row->user.held ? " and on legal hold" : ""),
+			 errhint("%s", o->hint)));
+}
+
+/*
+ * A lifecycle.state value for the function's declared result type.
+ */
+Datum
+api_state_datum(FunctionCallInfo fcinfo, LcState state)
+{
+	Oid			typoid = get_fn_expr_rettype(fcinfo->flinfo);
+
+	return DirectFunctionCall2(enum_in,
+							   CStringGetDatum(machine_state_name(state)),
+							   ObjectIdGetDatum(typoid));
+}
+
+/*
+ * Apply an application or admin event to (subject, tenant) given as
+ * arguments 0 and 1.  Returns the new state; *evidence gets the erasure
+ * evidence id.
+ */
+LcState
+api_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
+		 int64 *evidence)
+{
+	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
+	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
+	const char *actor;
+	LcUserRow	row;
+	LcPolicy   *policy;
+	LcOutcome	o;
+	LcChange	change;
+	TimestampTz now;
+
+	SPI_connect();
+	acting_check_tenant(tenant);
+	now = clock_now();
+
+	/*
+	 * Touch first looks without a lock (one indexed read; clock and grants
+	 * come from cache.c): most touches change nothing.
+	 */
+	if (event == LC_EV_TOUCH)
+	{
+		if (!store_user_lookup(tenant, subject, false, &row))
+			api_find(tenant, subject, false, &row);	/* 42704 */
+		policy = policy_get(row.policy, row.policy_version);
+		machine_apply(policy, &row.user, event, now, &o);
+		if (o.allowed && o.noop)
+		{
+			SPI_finish();
+			return row.user.state;
+		}
+	}
+
+	actor = acting_actor();
+	api_find(tenant, subject, true, &row);
+	policy = policy_get(row.policy, row.policy_version);
+	machine_apply(policy, &row.user, event, now, &o);
+	if (!o.allowed)
+		api_refuse(&row, event, &o);
+	if (o.noop)
+	{
+		SPI_finish();
+		return row.user.state;
+	}
+
+	engine_change(&change, &row, policy, event, &o, 0);
+	if (reason != NULL)
+	{
+		StringInfoData detail;
+
+		initStringInfo(&detail);
+		appendStringInfoString(&detail, "{\"reason\": ");
+		escape_json(&detail, reason);
+		appendStringInfoChar(&detail, '}');
+		change.detail = detail.data;
+	}
+	store_apply(&change, 1, now, actor);
+	*evidence = engine_effects(&row, policy, &o, reason, actor, now);
+	SPI_finish();
+	return o.to;
+}
+
+/*
+ * The common shape of register, touch, complete, restore, archive.
+ */
+Datum
+api_simple_event(FunctionCallInfo fcinfo, LcEvent event)
+{
+	int64		evidence = 0;
+	LcState		st = api_event(fcinfo, event, NULL, &evidence);
+
+	PG_RETURN_DATUM(api_state_datum(fcinfo, st));
+}
+
+/*
+ * lifecycle_invite(subject, email, tenant, policy, region, attrs) -> id
+ */
+Datum
+lifecycle_invite(PG_FUNCTION_ARGS)
+{
+	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
+	char	   *email = args_text_arg(fcinfo, 1, "email", LC_MAX_EMAIL);
+	char	   *tenant = args_text_arg(fcinfo, 2, "tenant", LC_MAX_TENANT);
+	char	   *policy_name = args_text_arg(fcinfo, 3, "policy", NAMEDATALEN - 1);
+	char	   *region = args_opt_text_arg(fcinfo, 4, "region", LC_MAX_REGION);
+	Jsonb	   *attrs;
+	const char *actor = acting_actor();
+	LcInvite	inv;
+	LcPolicy   *policy;
+	LcUserRow	row;
+	LcOutcome	o;
+	TimestampTz now;
+	int			version;
+	int64		id;
+
+	attrs = args_attrs_arg(fcinfo, 5);
+	args_check_email(email);
+
+	SPI_connect();
+	acting_check_tenant(tenant);
+	now = clock_now();
+
+	version = cache_policy_latest(policy_name);
+	if (version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", policy_name),
+				 errhint("Define it with lifecycle_define_policy().")));
+	policy = policy_get(policy_name, version);
+
+	memset(&inv, 0, sizeof(inv));
+	inv.tenant = tenant;
+	inv.subject = subject;
+	inv.email = email;
+	inv.attrs = attrs;
+	inv.region = region;
+	inv.policy = policy_name;
+	inv.policy_version = version;
+	inv.channel = policy->channel;
+	machine_next_timer(policy, LC_INVITED, now, 0, 0, false, 0,
+					   &inv.next_at, &inv.next_event);
+
+	/*
+	 * Insert first: a new subject costs one statement.  On conflict the
+	 * subject exists; lock it and let the machine decide (an erasure
+	 * between the two frees the name: insert again).
+	 */
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		id = store_user_insert(&inv, now, actor);
+		if (id != 0)
+		{
+			SPI_finish();
+			PG_RETURN_INT64(id);
+		}
+		if (!store_user_lookup(tenant, subject, true, &row))
+			continue;
+
+		{
+			LcPolicy   *cur = policy_get(row.policy, row.policy_version);
+			LcChange	change;
+
+			machine_apply(cur, &row.user, LC_EV_INVITE, now, &o);
+			if (!o.allowed)
+				api_refuse(&row, LC_EV_INVITE, &o);
+			if (o.noop)
+			{
+				SPI_finish();
+				PG_RETURN_INT64(row.id);
+			}
+			/* Expired: invited again with the policy and address given. */
+			store_user_reinvite(&row, &inv);
+			machine_apply(policy, &row.user, LC_EV_INVITE, now, &o);
+			engine_change(&change, &row, policy, LC_EV_INVITE, &o, 0);
+			store_apply(&change, 1, now, actor);
+			SPI_finish();
+			PG_RETURN_INT64(row.id);
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("subject \"%s\" was invited and erased concurrently", subject),
+			 errhint("Retry the call.")));
+	PG_RETURN_NULL();
+}
+
+/* lifecycle_register(subject, tenant) -> state */
+Datum
+lifecycle_register(PG_FUNCTION_ARGS)
+{
+	return api_simple_event(fcinfo, LC_EV_REGISTER);
+}
+
+/* lifecycle_touch(subject, tenant) -> state */
+Datum
+lifecycle_touch(PG_FUNCTION_ARGS)
+{
+	return api_simple_event(fcinfo, LC_EV_TOUCH);
+}
+
+/* lifecycle_complete(subject, tenant) -> state */
+Datum
+lifecycle_complete(PG_FUNCTION_ARGS)
+{
+	return api_simple_event(fcinfo, LC_EV_COMPLETE);
+}
+
+/* lifecycle_restore(subject, tenant) -> state */
+Datum
+lifecycle_restore(PG_FUNCTION_ARGS)
+{
+	return api_simple_event(fcinfo, LC_EV_RESTORE);
+}
+
+/*
+ * lifecycle_erase(subject, tenant, reason) -> evidence id
+ */
+Datum
+lifecycle_erase(PG_FUNCTION_ARGS)
+{
+	char	   *reason = args_text_arg(fcinfo, 2, "reason", LC_MAX_REASON);
+	int64		evidence = 0;
+
+	(void) api_event(fcinfo, LC_EV_ERASE, reason, &evidence);
+	PG_RETURN_INT64(evidence);
+}
+
+/*
+ * lifecycle_now() -> now on the lifecycle clock
+ */
+Datum
+lifecycle_now(PG_FUNCTION_ARGS)
+{
+	TimestampTz now;
+
+	SPI_connect();
+	now = clock_now();
+	SPI_finish();
+	PG_RETURN_TIMESTAMPTZ(now);
+}
+

@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * testing.c
+ *	  Helpers for the test suites only (granted to lifecycle_admin).
+ *
+ * IDENTIFICATION
+ *	  src/testing.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "machine.h"
+#include "policy.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(lifecycle_machine_step);
+
+/*
+ * lifecycle._machine_step(state, event, held, policy) -> the machine's
+ * outcome as a record, for tests of the pure state machine.  The times
+ * are relative to a fixed epoch so results are stable.
+ */
+Datum
+lifecycle_machine_step(PG_FUNCTION_ARGS)
+{
+	char	   *state = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *event = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		held = PG_GETARG_BOOL(2);
+	char	   *policy_name = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	TupleDesc	desc;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	LcUser		user;
+	LcOutcome	o;
+	LcEvent		ev = LC_EV_NONE;
+	LcPolicy   *policy;
+	int			version;
+	TimestampTz epoch = 0;		/* 2000-01-01 */
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	for (int i = 0; i < LC_NUM_EVENTS; i++)
+		if (strcmp(machine_event_name(i), event) == 0 &&
+			(strcmp(event, "archive") != 0 || i == LC_EV_ARCHIVE) &&
+			(strcmp(event, "erase") != 0 || i == LC_EV_ERASE))
+			ev = i;
+	if (strcmp(event, "archive_due") == 0)
+		ev = LC_EV_ARCHIVE_DUE;
+	if (strcmp(event, "erase_due") == 0)
+		ev = LC_EV_ERASE_DUE;
+	if (ev == LC_EV_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown event \"%s\"", event)));
+
+	if (strcmp(state, "none") != 0)
+	{
+		bool		known = false;
+
+		for (int i = 0; i < LC_NUM_STATES; i++)
+			if (strcmp(machine_state_name(i), state) == 0)
+				known = true;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown state \"%s\"", state)));
+	}
+
+	SPI_connect();
+	version = store_policy_latest(policy_name, NULL);
+	if (version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", policy_name)));
+	policy = policy_get(policy_name, version);
+
+	memset(&user, 0, sizeof(user));
+	user.state = strcmp(state, "none") == 0 ? LC_NONE : machine_state_from_name(state);
+	user.state_since = epoch;
+	user.last_seen = epoch;
+	user.held = held;
+	machine_apply(policy, &user, ev, epoch + 100 * USECS_PER_DAY, &o);
+	SPI_finish();
+
+	values[0] = BoolGetDatum(o.allowed);
+	values[1] = BoolGetDatum(o.noop);
+	if (o.allowed && !o.noop)
+		values[2] = CStringGetTextDatum(machine_state_name(o.to));
+	else
+		nulls[2] = true;
+	if (o.message != LC_MSG_NONE)
+		values[3] = CStringGetTextDatum(machine_message_name(o.message));
+	else
+		nulls[3] = true;
+	if (o.hook != LC_HOOK_NONE)
+		values[4] = CStringGetTextDatum(policy_hook_name(o.hook));
+	else
+		nulls[4] = true;
+	values[5] = BoolGetDatum(o.erase);
+	if (o.next_event != LC_EV_NONE && o.allowed && !o.noop)
+		values[6] = CStringGetTextDatum(machine_event_name(o.next_event));
+	else
+		nulls[6] = true;
+	if (o.hint)
+		values[7] = CStringGetTextDatum(o.hint);
+	else
+		nulls[7] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
+}

@@ -6,10 +6,17 @@
  * engine_tick_batch() is the heart of advancing timers: it locks a batch
  * of due users (FOR UPDATE SKIP LOCKED), runs the machine on each in
  * memory, and writes every plain transition with one statement.  Users
- * whose transition calls a hook or erases data are carried out one by one,
- * each in a subtransaction, so a failing hook rolls back that user only:
- * the user stays due, is retried with exponential backoff (1 minute
- * doubling to 1 hour, lifecycle clock), and the error is recorded.
+ * whose transition calls a hook or erases data are carried out set-based
+ * too: one subtransaction for all of them (one statement for the
+ * transitions, the hooks called one user after the other, one statement
+ * for the erasures).  Only when that subtransaction fails is the group
+ * split in halves and each half tried again, down to a single user, so a
+ * failing hook rolls back that user only: the user stays due, is retried
+ * with exponential backoff (1 minute doubling to 1 hour, lifecycle clock),
+ * and the error is recorded on that user.  A batch with k failing users
+ * costs O(k log n) subtransactions instead of n.  Hooks of a group that
+ * failed are called again when its halves are retried (their writes were
+ * rolled back), so a hook must not have effects outside the transaction.
  *
  * Callers are connected to SPI and inside a transaction.
  *
@@ -37,6 +44,14 @@
 static void engine_call_hook(LcPolicy *policy, LcHook hook,
 							 const LcUserRow *row);
 static TimestampTz engine_backoff(TimestampTz now, int retries);
+static void engine_special_groups(LcChange *changes, LcUserRow **rows,
+								  LcPolicy **policies, LcOutcome **outcomes,
+								  int n, TimestampTz now, const char *actor,
+								  LcTickResult *result);
+static bool engine_special_try(LcChange *changes, LcUserRow **rows,
+							   LcPolicy **policies, LcOutcome **outcomes,
+							   int n, TimestampTz now, const char *actor,
+							   ErrorData **error);
 
 /*
  * Fill a change (the row update, history and message) from an outcome.
@@ -214,51 +229,128 @@ engine_tick_batch(TimestampTz now, int limit, const char *actor,
 
 	store_apply(bulk, nbulk, now, actor);
 
-	for (int k = 0; k < nspecial; k++)
+	if (nspecial > 0)
 	{
-		int			i = special[k];
-		LcUserRow  *row = &rows[i];
-		LcChange	change;
-		MemoryContext oldcxt = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
+		LcChange   *changes = palloc(sizeof(LcChange) * nspecial);
+		LcUserRow **srows = palloc(sizeof(LcUserRow *) * nspecial);
+		LcPolicy  **spolicies = palloc(sizeof(LcPolicy *) * nspecial);
+		LcOutcome **soutcomes = palloc(sizeof(LcOutcome *) * nspecial);
 
-		CHECK_FOR_INTERRUPTS();
-		engine_change(&change, row, policies[i], row->next_event,
-					  &outcomes[i], row->next_at);
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
+		for (int k = 0; k < nspecial; k++)
 		{
-			store_apply(&change, 1, now, actor);
-			(void) engine_effects(row, policies[i], &outcomes[i],
-								  "retention policy", actor, now);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-			result->transitions++;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
+			int			i = special[k];
 
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-
-			store_record_failure(row->id, engine_backoff(now, row->retries),
-								 edata->message);
-			result->errors++;
-			result->last_error = psprintf("user " INT64_FORMAT ": %s",
-										  row->id, edata->message);
-			ereport(DEBUG1,
-					(errmsg("lifecycle transition of user " INT64_FORMAT " failed: %s",
-							row->id, edata->message)));
-			FreeErrorData(edata);
+			engine_change(&changes[k], &rows[i], policies[i],
+						  rows[i].next_event, &outcomes[i], rows[i].next_at);
+			srows[k] = &rows[i];
+			spolicies[k] = policies[i];
+			soutcomes[k] = &outcomes[i];
 		}
-		PG_END_TRY();
+		engine_special_groups(changes, srows, spolicies, soutcomes, nspecial,
+							  now, actor, result);
 	}
+}
+
+/*
+ * Carry out n transitions with hooks or erasures: all of them in one
+ * subtransaction; if it fails, each half on its own, recursively, until
+ * the failing users stand alone.  A single user that fails keeps its
+ * timer, gets a retry time and its error.
+ */
+static void
+engine_special_groups(LcChange *changes, LcUserRow **rows,
+					  LcPolicy **policies, LcOutcome **outcomes, int n,
+					  TimestampTz now, const char *actor, LcTickResult *result)
+{
+	ErrorData  *edata = NULL;
+	int			half;
+
+	CHECK_FOR_INTERRUPTS();
+	if (engine_special_try(changes, rows, policies, outcomes, n, now, actor,
+						   &edata))
+	{
+		result->transitions += n;
+		return;
+	}
+	if (n > 1)
+	{
+		FreeErrorData(edata);
+		half = n / 2;
+		engine_special_groups(changes, rows, policies, outcomes, half,
+							  now, actor, result);
+		engine_special_groups(changes + half, rows + half, policies + half,
+							  outcomes + half, n - half, now, actor, result);
+		return;
+	}
+
+	store_record_failure(rows[0]->id, engine_backoff(now, rows[0]->retries),
+						 edata->message);
+	result->errors++;
+	result->last_error = psprintf("user " INT64_FORMAT ": %s",
+								  rows[0]->id, edata->message);
+	ereport(DEBUG1,
+			(errmsg("lifecycle transition of user " INT64_FORMAT " failed: %s",
+					rows[0]->id, edata->message)));
+	FreeErrorData(edata);
+}
+
+/*
+ * One attempt at a group, in a subtransaction: the transitions in one
+ * statement, every hook (through engine_call_hook(), in due order), then
+ * the erasures in one statement.  True when it committed; otherwise the
+ * subtransaction is rolled back and *error holds the error, allocated in
+ * the caller's context.  Working memory lives in a context of its own,
+ * freed before returning.
+ */
+static bool
+engine_special_try(LcChange *changes, LcUserRow **rows, LcPolicy **policies,
+				   LcOutcome **outcomes, int n, TimestampTz now,
+				   const char *actor, ErrorData **error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	MemoryContext workcxt;
+	volatile bool ok = true;
+
+	workcxt = AllocSetContextCreate(oldcxt, "lifecycle hook group",
+									ALLOCSET_DEFAULT_SIZES);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(workcxt);
+	PG_TRY();
+	{
+		int64	   *ids = palloc(sizeof(int64) * n);
+		LcState    *before = palloc(sizeof(LcState) * n);
+		int			nerase = 0;
+
+		store_apply(changes, n, now, actor);
+		for (int k = 0; k < n; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (outcomes[k]->hook != LC_HOOK_NONE)
+				engine_call_hook(policies[k], outcomes[k]->hook, rows[k]);
+			if (outcomes[k]->erase)
+			{
+				ids[nerase] = rows[k]->id;
+				before[nerase] = rows[k]->user.state;
+				nerase++;
+			}
+		}
+		store_erase_batch(ids, before, nerase, "retention policy", actor, now);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		*error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextDelete(workcxt);
+	return ok;
 }

@@ -631,32 +631,61 @@ int64
 store_erase(int64 id, LcState before, const char *reason, const char *actor,
 			TimestampTz now)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	return store_erase_batch(&id, &before, 1, reason, actor, now);
+}
+
+/*
+ * store_erase() for n users at once, in one statement: ids[i] was in
+ * state before[i].  Returns the evidence id of the first (the only one
+ * for a single user); 0 when n is 0.  Outbox rows already scrubbed and
+ * final are not rewritten.
+ */
+int64
+store_erase_batch(const int64 *ids, const LcState *before, int n,
+				  const char *reason, const char *actor, TimestampTz now)
+{
+	Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID};
 	Datum		vals[5];
+	Datum	   *idd;
+	Datum	   *bd;
 	bool		isnull;
 
-	vals[0] = Int64GetDatum(id);
-	vals[1] = CStringGetTextDatum(reason);
-	vals[2] = CStringGetTextDatum(actor);
-	vals[3] = TimestampTzGetDatum(now);
-	vals[4] = CStringGetTextDatum(machine_state_name(before));
+	if (n == 0)
+		return 0;
+	idd = palloc(sizeof(Datum) * n);
+	bd = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		idd[i] = Int64GetDatum(ids[i]);
+		bd[i] = CStringGetTextDatum(machine_state_name(before[i]));
+	}
+	vals[0] = store_array(idd, NULL, n, INT8OID);
+	vals[1] = store_array(bd, NULL, n, TEXTOID);
+	vals[2] = CStringGetTextDatum(reason);
+	vals[3] = CStringGetTextDatum(actor);
+	vals[4] = TimestampTzGetDatum(now);
 	store_exec(SP_ERASE,
-			   "WITH u AS ("
-			   " UPDATE lifecycle.users SET subject = NULL, email = NULL,"
+			   "WITH v AS ("
+			   " SELECT * FROM unnest($1, $2::lifecycle.state[]) AS v(id, before)),"
+			   " u AS ("
+			   " UPDATE lifecycle.users AS u SET subject = NULL, email = NULL,"
 			   "  attrs = '{}', hold_reason = NULL, last_error = NULL"
-			   " WHERE id = $1 RETURNING id, tenant, policy),"
+			   " FROM v WHERE u.id = v.id RETURNING u.id, u.tenant, u.policy, v.before),"
 			   " o AS ("
 			   " UPDATE lifecycle.outbox SET payload = '{}', last_error = NULL,"
 			   "  status = CASE WHEN status IN ('pending', 'unrouted', 'blocked')"
 			   "   THEN 'cancelled' ELSE status END"
-			   " WHERE user_id = $1)"
+			   " WHERE user_id = ANY ($1) AND (payload <> '{}' OR last_error IS NOT NULL"
+			   "  OR status IN ('pending', 'unrouted', 'blocked')))"
 			   " INSERT INTO lifecycle.erasures (user_id, tenant, policy, reason,"
 			   "  state_before, requested_by, erased_at)"
-			   " SELECT u.id, u.tenant, u.policy, $2, $5::lifecycle.state, $3, $4"
+			   " SELECT u.id, u.tenant, u.policy, $3, u.before, $4, $5"
 			   " FROM u RETURNING id",
 			   5, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
-	if (SPI_processed != 1)
-		elog(ERROR, "erasure of lifecycle user " INT64_FORMAT " wrote no evidence", id);
+	if (SPI_processed != (uint64) n)
+		elog(ERROR, "erasure of %d lifecycle users wrote " UINT64_FORMAT " evidence rows",
+			 n, SPI_processed);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

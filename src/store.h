@@ -107,6 +107,9 @@ extern void store_apply(const LcChange *changes, int n, TimestampTz now,
 						const char *actor);
 extern int64 store_erase(int64 id, LcState before, const char *reason,
 						 const char *actor, TimestampTz now);
+extern int64 store_erase_batch(const int64 *ids, const LcState *before,
+							   int n, const char *reason, const char *actor,
+							   TimestampTz now);
 extern void store_record_failure(int64 id, TimestampTz retry_at,
 								 const char *error);
 extern TimestampTz store_next_due(void);

@@ -41,8 +41,23 @@
 #include "engine.h"
 #include "policy.h"
 
+/*
+ * Hook functions looked up once per group of users: the owner and the
+ * FmgrInfo (whose fn_extra keeps a SQL or PL function's cached state
+ * between the calls of one group; a fresh FmgrInfo per call would parse
+ * and plan a SQL-language hook again for every user).
+ */
+#define ENGINE_HOOK_CACHE 8
+typedef struct EngineHookCache
+{
+	int			n;
+	Oid			fn[ENGINE_HOOK_CACHE];
+	Oid			owner[ENGINE_HOOK_CACHE];
+	FmgrInfo	flinfo[ENGINE_HOOK_CACHE];
+} EngineHookCache;
+
 static void engine_call_hook(LcPolicy *policy, LcHook hook,
-							 const LcUserRow *row);
+							 const LcUserRow *row, EngineHookCache *cache);
 static TimestampTz engine_backoff(TimestampTz now, int retries);
 static void engine_special_groups(LcChange *changes, LcUserRow **rows,
 								  LcPolicy **policies, LcOutcome **outcomes,
@@ -86,17 +101,23 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
  * is ignored; its error propagates.  It runs as the role owning the hook
  * function, never as the extension's owner (lifecycle_define_policy()
  * requires the definer to own it), so a hook cannot gain privileges; an
- * error restores the user id at (sub)transaction abort.
+ * error restores the user id at (sub)transaction abort.  Every hook call,
+ * from the API or a batch, goes through here.  cache (may be NULL) keeps
+ * the looked-up function for the next calls of the same group; it lives
+ * in CurrentMemoryContext and must not outlive the subtransaction.
  */
 static void
-engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
+engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
+				 EngineHookCache *cache)
 {
 	Oid			fn = policy_hook_oid(policy, hook);
-	FmgrInfo	flinfo;
+	FmgrInfo	local_flinfo;
+	FmgrInfo   *flinfo = &local_flinfo;
 	HeapTuple	proctup;
-	Oid			owner;
+	Oid			owner = InvalidOid;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			slot = -1;
 
 	LOCAL_FCINFO(fcinfo, 2);
 
@@ -112,16 +133,37 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row)
 						policy->name, policy->version),
 				 errhint("Create the function again, or define a new version of the policy.")));
 	}
-	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	if (!HeapTupleIsValid(proctup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("hook function %u of policy \"%s\" does not exist",
-						fn, policy->name)));
-	owner = ((Form_pg_proc) GETSTRUCT(proctup))->proowner;
-	ReleaseSysCache(proctup);
-	fmgr_info(fn, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, DEFAULT_COLLATION_OID,
+	if (cache != NULL)
+	{
+		for (int i = 0; i < cache->n; i++)
+			if (cache->fn[i] == fn)
+				slot = i;
+	}
+	if (slot >= 0)
+	{
+		flinfo = &cache->flinfo[slot];
+		owner = cache->owner[slot];
+	}
+	else
+	{
+		proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		if (!HeapTupleIsValid(proctup))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("hook function %u of policy \"%s\" does not exist",
+							fn, policy->name)));
+		owner = ((Form_pg_proc) GETSTRUCT(proctup))->proowner;
+		ReleaseSysCache(proctup);
+		if (cache != NULL && cache->n < ENGINE_HOOK_CACHE)
+		{
+			slot = cache->n++;
+			cache->fn[slot] = fn;
+			cache->owner[slot] = owner;
+			flinfo = &cache->flinfo[slot];
+		}
+		fmgr_info(fn, flinfo);
+	}
+	InitFunctionCallInfoData(*fcinfo, flinfo, 2, DEFAULT_COLLATION_OID,
 							 NULL, NULL);
 	fcinfo->args[0].value = CStringGetTextDatum(row->subject);
 	fcinfo->args[0].isnull = false;
@@ -144,7 +186,7 @@ engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
 			   const char *reason, const char *actor, TimestampTz now)
 {
 	if (o->hook != LC_HOOK_NONE)
-		engine_call_hook(policy, o->hook, row);
+		engine_call_hook(policy, o->hook, row, NULL);
 	if (o->erase)
 		return store_erase(row->id, row->user.state, reason, actor, now);
 	return 0;
@@ -321,13 +363,15 @@ engine_special_try(LcChange *changes, LcUserRow **rows, LcPolicy **policies,
 		int64	   *ids = palloc(sizeof(int64) * n);
 		LcState    *before = palloc(sizeof(LcState) * n);
 		int			nerase = 0;
+		EngineHookCache *hooks = palloc0(sizeof(EngineHookCache));
 
 		store_apply(changes, n, now, actor);
 		for (int k = 0; k < n; k++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (outcomes[k]->hook != LC_HOOK_NONE)
-				engine_call_hook(policies[k], outcomes[k]->hook, rows[k]);
+				engine_call_hook(policies[k], outcomes[k]->hook, rows[k],
+								 hooks);
 			if (outcomes[k]->erase)
 			{
 				ids[nerase] = rows[k]->id;

@@ -1,11 +1,15 @@
 # lifecycle: PGXS build
 EXTENSION = lifecycle
-EXTVERSION = 0.2.0
+# The version is written once, in the control file; the C code gets it
+# (and the library name) from here (src/version.h).
+EXTVERSION = $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = lifecycle
 OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
-	src/store.o src/args.o src/acting.o src/api_app.o src/api_admin.o src/testing.o src/shmem.o src/scheduler.o src/stats.o \
-	src/engine.o src/cache.o src/worker.o src/sender.o src/http.o src/store_outbox.o src/channels.o src/render.o
+	src/store.o src/args.o src/acting.o src/api_app.o src/api_admin.o \
+	src/testing.o src/shmem.o src/scheduler.o src/stats.o \
+	src/engine.o src/cache.o src/worker.o src/sender.o src/http.o \
+	src/store_outbox.o src/channels.o src/render.o src/version.o
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
 # each module's SQL lives beside its peers without one giant file.
@@ -13,7 +17,10 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
+# Warnings are errors only where asked for (scripts/test.sh and CI pass
+# LIFECYCLE_CFLAGS=-Werror): a packager's compiler may warn differently.
+PG_CPPFLAGS = -Isrc -DLIFECYCLE_NAME='"$(EXTENSION)"' \
+	-DLIFECYCLE_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(LIFECYCLE_CFLAGS)
 SHLIB_LINK = -lcurl
 

@@ -41,7 +41,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 	export LIFECYCLE_GIT_DIR="$git_dir"
 fi
 
-make -C "$work" -s PG_CONFIG="$PG_CONFIG" LIFECYCLE_CFLAGS="${LIFECYCLE_CFLAGS:-}" >/dev/null
+make -C "$work" -s PG_CONFIG="$PG_CONFIG" LIFECYCLE_CFLAGS="-Werror ${LIFECYCLE_CFLAGS:-}" >/dev/null
 make -C "$work" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 chown -R postgres: "$work"
 status=0

@@ -46,6 +46,7 @@
 #include "utils/resowner.h"
 
 #include "http.h"
+#include "version.h"
 
 /* Longest wait in curl_multi_poll() before checking for interrupts. */
 #define HTTP_POLL_MS		100
@@ -56,7 +57,7 @@
 #define HTTP_KEY_MAX		64
 #define HTTP_SIG_LEN		64	/* base64 of 32 bytes + NUL, with room */
 
-#define HTTP_USER_AGENT		"lifecycle/0.2.0 (PostgreSQL extension)"
+#define HTTP_USER_AGENT		LIFECYCLE_NAME "/" LIFECYCLE_VERSION " (PostgreSQL extension)"
 
 struct HttpClient
 {

@@ -17,6 +17,7 @@
 #include "scheduler.h"
 #include "sender.h"
 #include "shmem.h"
+#include "version.h"
 
 PG_MODULE_MAGIC;
 
@@ -33,6 +34,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 	shmem_init();
+	version_init();
 	scheduler_register();
 	sender_register();
 }

@@ -103,9 +103,12 @@ scheduler_batch(MemoryContext cxt, SchedulerPass *pass)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("lifecycle", true)))
+	if (!worker_schema_ready("lifecycle scheduler"))
 	{
-		/* Not installed (yet) in this database: wait quietly. */
+		/*
+		 * Not installed (yet) in this database, or at another version
+		 * (until ALTER EXTENSION UPDATE): wait.
+		 */
 		CommitTransactionCommand();
 		pass->more = false;
 		pass->installed = false;

@@ -165,9 +165,12 @@ sender_claim(SenderState *st, SenderPass *pass, LcOutboxRow **rows)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("lifecycle", true)))
+	if (!worker_schema_ready("lifecycle sender"))
 	{
-		/* Not installed (yet) in this database: wait quietly. */
+		/*
+		 * Not installed (yet) in this database, or at another version
+		 * (until ALTER EXTENSION UPDATE): wait.
+		 */
 		CommitTransactionCommand();
 		pass->installed = false;
 		return 0;

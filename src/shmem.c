@@ -34,6 +34,7 @@ typedef struct ShmemPending
 	bool		callback_registered;
 	TimestampTz earliest_timer;
 	bool		message;
+	bool		schema;			/* the extension is created or updated */
 } ShmemPending;
 
 static ShmemPending shmem_pending;
@@ -132,6 +133,19 @@ shmem_note_message(void)
 }
 
 /*
+ * This transaction creates or updates the extension: wake both workers,
+ * which idle until the schema matches the library (worker.c).
+ */
+void
+shmem_note_schema_change(void)
+{
+	if (lc_shared == NULL || MyDatabaseId != lc_shared->database)
+		return;
+	shmem_register_callback();
+	shmem_pending.schema = true;
+}
+
+/*
  * Set a worker's latch (if it runs).
  */
 static void
@@ -159,7 +173,9 @@ shmem_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (shmem_pending.earliest_timer != 0)
+			if (shmem_pending.schema)
+				shmem_wake(LC_WORKER_SCHEDULER);
+			else if (shmem_pending.earliest_timer != 0)
 			{
 				bool		wake;
 
@@ -171,15 +187,17 @@ shmem_xact_callback(XactEvent event, void *arg)
 				if (wake)
 					shmem_wake(LC_WORKER_SCHEDULER);
 			}
-			if (shmem_pending.message)
+			if (shmem_pending.message || shmem_pending.schema)
 				shmem_wake(LC_WORKER_SENDER);
 			shmem_pending.earliest_timer = 0;
 			shmem_pending.message = false;
+			shmem_pending.schema = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			shmem_pending.earliest_timer = 0;
 			shmem_pending.message = false;
+			shmem_pending.schema = false;
 			break;
 		default:
 			break;

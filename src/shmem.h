@@ -54,5 +54,6 @@ extern LcShared *lc_shared;
 extern void shmem_init(void);
 extern void shmem_note_timer(TimestampTz at);
 extern void shmem_note_message(void);
+extern void shmem_note_schema_change(void);
 
 #endif							/* LIFECYCLE_SHMEM_H */

@@ -32,6 +32,7 @@
 
 #include "shmem.h"
 #include "store.h"
+#include "version.h"
 
 typedef enum StorePlan
 {
@@ -104,6 +105,8 @@ store_run(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
 {
 	int			rc;
 
+	/* Never run a statement written for another version's schema. */
+	version_require();
 	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);

@@ -20,7 +20,16 @@
 
 #include "guc.h"
 #include "stats.h"
+#include "version.h"
 #include "worker.h"
+
+/* The worker process's own state (one worker per process). */
+typedef struct WorkerState
+{
+	bool		idle_logged;	/* said that the schema is of another version */
+} WorkerState;
+
+static WorkerState worker_state;
 
 /*
  * Register a worker of this library: connected to a database, started
@@ -36,7 +45,7 @@ worker_register(const char *function_name, const char *name)
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "lifecycle");
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "%s", LIFECYCLE_NAME);
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
@@ -69,4 +78,35 @@ worker_start(LcWorkerKind kind, const char *name)
 	}
 
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * Is there work for a worker in this database: the extension installed,
+ * at the library's version?  Called in a transaction at the start of
+ * every pass.  Between a package upgrade and ALTER EXTENSION UPDATE the
+ * schema is older than the library: the worker idles, and says so once
+ * (and once again when it resumes), naming the update.
+ */
+bool
+worker_schema_ready(const char *name)
+{
+	char	   *installed = NULL;
+	LcSchema	schema = version_schema(&installed);
+
+	if (schema == LC_SCHEMA_OTHER && !worker_state.idle_logged)
+	{
+		ereport(LOG,
+				(errmsg("%s idle: extension \"%s\" in database \"%s\" is at version %s, the library at version %s; run ALTER EXTENSION %s UPDATE",
+						name, LIFECYCLE_NAME, lc_database, installed,
+						LIFECYCLE_VERSION, LIFECYCLE_NAME)));
+		worker_state.idle_logged = true;
+	}
+	else if (schema == LC_SCHEMA_CURRENT && worker_state.idle_logged)
+	{
+		ereport(LOG,
+				(errmsg("%s resumes: extension \"%s\" in database \"%s\" is at version %s",
+						name, LIFECYCLE_NAME, lc_database, LIFECYCLE_VERSION)));
+		worker_state.idle_logged = false;
+	}
+	return schema == LC_SCHEMA_CURRENT;
 }

@@ -16,5 +16,6 @@
 
 extern void worker_register(const char *function_name, const char *name);
 extern void worker_start(LcWorkerKind kind, const char *name);
+extern bool worker_schema_ready(const char *name);
 
 #endif							/* LIFECYCLE_WORKER_H */

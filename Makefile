@@ -64,4 +64,9 @@ prove_installcheck:
 bench:
 	bash bench/run.sh
 
-.PHONY: installcheck-regress installcheck-isolation prove_installcheck bench
+# The whole product at N users over two simulated years (bench/scale.sh);
+# N=1000000 make bench-scale.  Not part of the tests.
+bench-scale:
+	BENCHES=scale bash bench/run.sh
+
+.PHONY: installcheck-regress installcheck-isolation prove_installcheck bench bench-scale

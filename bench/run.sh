@@ -7,6 +7,8 @@
 #
 #   make bench                      # everything (about 15 minutes on 2 cores)
 #   BENCHES="touch lag" make bench  # a subset: advance invite touch touch_parts lag
+#                                   # erase bulk_invite scale dba
+#   BENCH_RESULTS=bench/results-scale.txt make bench  # where the raw output goes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
@@ -19,8 +21,13 @@ if [ "$(id -u)" -eq 0 ]; then
 	make -C "$work" -s >/dev/null
 	make -C "$work" -s install >/dev/null
 	chown -R postgres: "$work"
-	runuser -u postgres -- env BENCHES="${BENCHES:-}" BENCH_COMMIT="$BENCH_COMMIT" bash "$work/bench/run.sh"
-	cp /tmp/lifecycle-bench-results.txt bench/results-latest.txt
+	# The benchmarks' own settings (N=..., ERASE_USERS=..., ...) pass through.
+	vars=()
+	for v in $(compgen -v | grep -E '^(N|STEPS|STEP_DAYS|DBA_USERS|ERASE_[A-Z_]+|INVITE_[A-Z_]+|BULK_[A-Z_]+|ADVANCE_[A-Z_]+|TOUCH_[A-Z_]+|LAG_[A-Z_]+)$'); do
+		vars+=("$v=${!v}")
+	done
+	runuser -u postgres -- env "${vars[@]}" BENCHES="${BENCHES:-}" BENCH_COMMIT="$BENCH_COMMIT" bash "$work/bench/run.sh"
+	cp /tmp/lifecycle-bench-results.txt "${BENCH_RESULTS:-bench/results-latest.txt}"
 	exit 0
 fi
 . bench/lib.sh

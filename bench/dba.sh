@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The DBA views at DBA_USERS users (default 1,000,000; the figure in
+# bench/RESULTS.md is at 10,000,000): lifecycle.violations,
+# lifecycle.retention_report, lifecycle.metrics, lifecycle.overdue and
+# lifecycle_status() of one user, each timed (median of 3 runs after one
+# warm-up) and explained (EXPLAIN (ANALYZE, BUFFERS) into
+# /tmp/lifecycle-bench-dba-explain.txt).
+#
+# Users are loaded straight into lifecycle.users in a realistic mix (70 %
+# active, 10 % dormant, 1 % completed, 12 % archived, 1 % invited, 1 %
+# expired, 5 % erased; 0.5 % on hold; 0.1 % overdue, of them a third past
+# their retention deadline), 4 tenants, with two history rows and one
+# message per user, then VACUUM ANALYZE.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+N=${DBA_USERS:-1000000}
+OUT=${DBA_EXPLAIN:-/tmp/lifecycle-bench-dba-explain.txt}
+: > "$OUT"
+
+set_worker lifecycle.enabled off
+report "== DBA views at $N users ($(date -u +%FT%TZ))"
+t0=$(now_s)
+qf -v n="$N" <<'SQL' >/dev/null
+TRUNCATE lifecycle.users, lifecycle.history, lifecycle.outbox, lifecycle.erasures;
+ALTER TABLE lifecycle.users SET (autovacuum_enabled = off);
+ALTER TABLE lifecycle.history SET (autovacuum_enabled = off);
+ALTER TABLE lifecycle.outbox SET (autovacuum_enabled = off);
+INSERT INTO lifecycle.users (tenant, subject, email, attrs, region, policy, policy_version,
+	state, state_since, last_seen, step, held, hold_reason, next_at, next_event, created_at)
+SELECT 'tenant-' || (i % 4),
+	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i END,
+	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i || '@example.com' END,
+	CASE WHEN st = 'erased' THEN '{}' ELSE jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000)) END,
+	'eu', 'default', 1, st::lifecycle.state, t - (i % 300) * interval '1 day',
+	t - (i % 80) * interval '1 day', 0, i % 200 = 3, CASE WHEN i % 200 = 3 THEN 'litigation' END,
+	CASE WHEN st = 'erased' OR i % 200 = 3 THEN NULL
+		 WHEN i % 1000 = 1 THEN t - interval '2 hours'          -- overdue
+		 WHEN i % 1000 = 2 THEN t - interval '30 seconds'       -- overdue, within the minute
+		 ELSE t + (i % 90000) * interval '1 minute' END,
+	CASE st WHEN 'active' THEN 'dormant' WHEN 'dormant' THEN 'archive'
+		WHEN 'completed' THEN 'archive' WHEN 'archived' THEN 'erase'
+		WHEN 'invited' THEN 'expire' WHEN 'expired' THEN 'erase' END,
+	t - interval '400 days'
+  FROM (SELECT i, CASE WHEN i % 100 < 70 THEN 'active' WHEN i % 100 < 80 THEN 'dormant'
+			WHEN i % 100 < 81 THEN 'completed' WHEN i % 100 < 93 THEN 'archived'
+			WHEN i % 100 < 94 THEN 'invited' WHEN i % 100 < 95 THEN 'expired'
+			ELSE 'erased' END AS st
+	  FROM generate_series(1, :n) i) s, lifecycle_now() t;
+INSERT INTO lifecycle.history (user_id, at, due_at, from_state, to_state, event, actor)
+SELECT id, created_at, NULL, NULL, 'invited', 'invite', 'app' FROM lifecycle.users
+UNION ALL
+SELECT id, created_at + interval '1 day', NULL, 'invited', 'active', 'register', 'app' FROM lifecycle.users;
+INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status, attempts, created_at, sent_at)
+SELECT id, NULL, 'invite', '{}', 'sent', 1, created_at, created_at FROM lifecycle.users;
+SQL
+for t in users history outbox; do q "VACUUM ANALYZE lifecycle.$t" >/dev/null; done
+q "CHECKPOINT" >/dev/null
+report "dba: loaded $N users, $(q "SELECT count(*) FROM lifecycle.history") history rows, $(q "SELECT count(*) FROM lifecycle.outbox") messages in $(elapsed "$t0" "$(now_s)")s; users $(q "SELECT pg_size_pretty(pg_total_relation_size('lifecycle.users'))"), history $(q "SELECT pg_size_pretty(pg_total_relation_size('lifecycle.history'))")"
+
+view() {			# view <name> <sql>
+	local t0 t1 ms all=""
+	q "$2" >/dev/null		# warm-up
+	for _ in 1 2 3; do
+		t0=$(now_s); rows=$(q "SELECT count(*) FROM ($2) s"); t1=$(now_s)
+		all="$all $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"
+	done
+	ms=$(echo $all | tr ' ' '\n' | sort -n | sed -n 2p)
+	{ echo "==== $1: $2"; q "EXPLAIN (ANALYZE, BUFFERS) $2"; } >> "$OUT"
+	report "dba $1: median ${ms} ms of ($all ) ms incl. psql start, $rows rows"
+}
+base() {			# the cost of starting psql and a trivial query
+	local t0 all=""
+	for _ in 1 2 3; do t0=$(now_s); q "SELECT 1" >/dev/null; all="$all $(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"; done
+	report "dba baseline SELECT 1: ($all ) ms (psql start-up included in every figure)"
+}
+base
+view violations "SELECT * FROM lifecycle.violations"
+view retention_report "SELECT * FROM lifecycle.retention_report"
+view metrics "SELECT * FROM lifecycle.metrics"
+view metrics_timers "SELECT * FROM lifecycle.metrics WHERE name = 'lifecycle_timers_violations'"
+view overdue "SELECT * FROM lifecycle.overdue"
+view status "SELECT * FROM lifecycle_status('user-$(( N / 2 + 7 ))', 'tenant-$(( (N / 2 + 7) % 4 ))')"
+report "dba: EXPLAIN (ANALYZE, BUFFERS) of each: $OUT"
+for t in users history outbox; do q "ALTER TABLE lifecycle.$t RESET (autovacuum_enabled)" >/dev/null; done
+set_worker lifecycle.enabled on

@@ -28,11 +28,13 @@
 #
 #   N=100000 make bench-scale        # (as root) default N = 100000
 #   N=1000000 STEPS=104 make bench-scale
+#   VACUUM_EVERY=4 ...               # also VACUUM every 4 steps (bloat)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 N=${N:-100000}
 STEPS=${STEPS:-104}
 STEP_DAYS=${STEP_DAYS:-7}
+VACUUM_EVERY=${VACUUM_EVERY:-0}
 SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
 dir=$(mktemp -d)
 sink_pid=
@@ -96,7 +98,7 @@ report "scale: $INITIAL users $how in $(elapsed "$t0" "$(now_s)")s"
 q "VACUUM ANALYZE lifecycle.users" >/dev/null
 
 next=$(( INITIAL + 1 ))
-W_SECS=0; W_TRANS=0; W_WAL=0; MAXVIOL=0; MIGRATED=none
+W_SECS=0; W_TRANS=0; W_WAL=0; MAXVIOL=0; MIGRATED=none; V_SECS=0
 for step in $(seq 1 "$STEPS"); do
 	# Worker phase.
 	s0=$(stat); l0=$(lsn); t0=$(now_s)
@@ -148,6 +150,14 @@ for step in $(seq 1 "$STEPS"); do
 			MIGRATED="new policy version for new users (lifecycle_migrate is not installed)"
 		fi
 	fi
+	# A compressed run gives autovacuum (naptime 1 min) only a few turns
+	# where two real years give it thousands: VACUUM_EVERY=k vacuums the
+	# three tables every k steps, as autovacuum would have (0: never).
+	if [ "$VACUUM_EVERY" -gt 0 ] && [ $(( step % VACUUM_EVERY )) = 0 ]; then
+		t0=$(now_s)
+		for t in users outbox history; do q "VACUUM lifecycle.$t" >/dev/null; done
+		V_SECS=$(awk -v a="$V_SECS" -v b="$(elapsed "$t0" "$(now_s)")" 'BEGIN { printf "%.3f", a + b }')
+	fi
 	if [ $(( step % 13 )) = 0 ]; then
 		report "scale step $step/$STEPS: worker ${W_SECS}s for $W_TRANS transitions so far; $(q "SELECT string_agg(state || ' ' || n, ', ' ORDER BY state) FROM (SELECT state, count(*) n FROM lifecycle.users GROUP BY state) s"); outbox pending $(q "SELECT count(*) FROM lifecycle.outbox WHERE status = 'pending'")"
 	fi
@@ -160,7 +170,7 @@ DRAIN=$(elapsed "$t0" "$(now_s)")
 T_END=$(now_s)
 L_END=$(lsn)
 TOTAL=$(elapsed "$T_START" "$T_END")
-report "scale: total ${TOTAL}s for $STEPS steps ($(( STEPS * STEP_DAYS )) days), final sender drain ${DRAIN}s; policy change: $MIGRATED"
+report "scale: total ${TOTAL}s for $STEPS steps ($(( STEPS * STEP_DAYS )) days), final sender drain ${DRAIN}s; policy change: $MIGRATED; VACUUM every $VACUUM_EVERY steps (0: autovacuum only): ${V_SECS}s"
 
 HIST=$(q "SELECT count(*) FROM lifecycle.history")
 report "scale: events (history rows): $(q "SELECT string_agg(event || ' ' || n, ', ' ORDER BY n DESC) FROM (SELECT event, count(*) n FROM lifecycle.history GROUP BY event) s"); total $HIST"

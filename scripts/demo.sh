@@ -304,7 +304,7 @@ psql_demo -P footer=off -c "SELECT tenant, policy, state, users, held,
 		to_char(next_due, 'YYYY-MM-DD HH24:MI') AS next_due
 	FROM lifecycle.retention_report ORDER BY tenant, policy, state"
 say "violations (lifecycle.violations: must be empty)"
-psql_demo -c "SELECT tenant, subject, state, due_event, overdue_by FROM lifecycle.violations"
+psql_demo -c "SELECT tenant, subject, state, deadline_event, overdue_by FROM lifecycle.violations"
 say "legal holds (lifecycle.holds)"
 psql_demo -P footer=off -c "SELECT tenant, subject, state, reason, to_char(until, 'YYYY-MM-DD') AS until FROM lifecycle.holds"
 say "erasure evidence (lifecycle.erasures)"

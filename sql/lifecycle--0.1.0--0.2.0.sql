@@ -18,3 +18,341 @@ CREATE OR REPLACE FUNCTION lifecycle._check_unlimited(what text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'lifecycle_check_unlimited'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- compliance: the graph as one table (src/machine.c), retention deadlines
+-- (docs/COMPLIANCE.md) ----------------------------------------------------
+
+-- Timers have names of their own: the archive and erase timers are
+-- archive_due and erase_due (the calls stay archive and erase).
+UPDATE lifecycle.users SET next_event = 'archive_due' WHERE next_event = 'archive';
+UPDATE lifecycle.users SET next_event = 'erase_due' WHERE next_event = 'erase';
+
+ALTER TABLE lifecycle.users ADD COLUMN state_due_at timestamptz,
+	ADD COLUMN deadline_at timestamptz, ADD COLUMN deadline_event text;
+CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at) WHERE deadline_at IS NOT NULL;
+
+-- When entering the current state was due: for archived and expired users
+-- the due_at of the transition into it (retention counts from there),
+-- else when it was entered.
+UPDATE lifecycle.users u
+   SET state_due_at = coalesce(
+		(SELECT coalesce(h.due_at, h.at) FROM lifecycle.history h
+		  WHERE h.user_id = u.id AND h.to_state = u.state
+			AND h.from_state IS DISTINCT FROM u.state
+		  ORDER BY h.at DESC, h.id DESC LIMIT 1), u.state_since)
+ WHERE u.state IN ('archived', 'expired');
+UPDATE lifecycle.users SET state_due_at = state_since WHERE state_due_at IS NULL;
+
+-- The transition table of src/machine.c, the only copy of the graph, with
+-- the intervals of a policy version (the latest when version is NULL).
+CREATE FUNCTION lifecycle.transitions(policy text = 'default', version int = NULL)
+RETURNS TABLE (from_state text, event text, kind text, role text,
+	to_state text, effect text, message text, hook text, erases boolean,
+	stopped_by_hold boolean, anchor text, interval_key text,
+	"interval" interval, reminders interval[], reminders_before_deadline boolean,
+	deadline_event text, hint text)
+AS 'MODULE_PATHNAME', 'lifecycle_transitions'
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Every user's retention deadline again from src/machine.c (the upgrade
+-- from 0.1.0 calls it; transitions keep the columns current).
+CREATE FUNCTION lifecycle._refresh_deadlines()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_refresh_deadlines'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Graphviz DOT of the policy's state graph with live counts per state.
+-- The edges are lifecycle.transitions(): every transition, reminder
+-- self-loops, admin and erasure calls dashed (holds are orthogonal to
+-- state and not drawn).
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_graph(policy text = 'default')
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n jsonb;
+	out text;
+	st text;
+	e record;
+BEGIN
+	IF policy IS NULL THEN
+		RAISE EXCEPTION 'policy must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM lifecycle.policies p WHERE p.name = lifecycle_graph.policy) THEN
+		RAISE EXCEPTION 'policy "%" does not exist', policy USING ERRCODE = '42704';
+	END IF;
+	-- Group by tenant first: the visibility check runs once per tenant.
+	WITH g AS MATERIALIZED (
+		SELECT u.state::text AS s, u.tenant AS t, count(*) AS c FROM lifecycle.users u
+		 WHERE u.policy = lifecycle_graph.policy
+		 GROUP BY u.state, u.tenant)
+	SELECT coalesce(jsonb_object_agg(x.s, x.c), '{}') INTO n FROM (
+		SELECT g.s, sum(g.c) AS c FROM g WHERE lifecycle._tenant_visible(g.t)
+		 GROUP BY g.s) x;
+	-- DOT string: escape backslashes and double quotes of the name.
+	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
+				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
+	FOREACH st IN ARRAY enum_range(NULL::lifecycle.state)::text[] LOOP
+		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
+	END LOOP;
+	FOR e IN
+		SELECT t.from_state, t.to_state, t.dashed,
+			   string_agg(t.label, ', ' ORDER BY t.ord) AS label
+		  FROM (SELECT x.from_state, x.to_state, x.ord,
+					   x.kind = 'call' AND (x.role = 'admin' OR x.erases) AS dashed,
+					   CASE WHEN x."interval" IS NOT NULL
+							THEN format('%s after %s', x.event, x."interval")
+							WHEN x.reminders IS NOT NULL
+							THEN format('%s %s%s', x.event, array_to_string(x.reminders, ', '),
+										CASE WHEN x.reminders_before_deadline THEN ' before' ELSE '' END)
+							WHEN x.role = 'admin' THEN x.event || ' (admin)'
+							ELSE x.event END AS label
+				  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+						from_state, event, kind, role, to_state, effect, message, hook,
+						erases, stopped_by_hold, anchor, interval_key, "interval",
+						reminders, reminders_before_deadline, deadline_event, hint, ord)
+				 WHERE x.effect IN ('transition', 'reminder', 'touch')
+				   AND x.from_state <> 'none'
+				   AND coalesce(cardinality(x.reminders), 1) > 0) t
+		 GROUP BY t.from_state, t.to_state, t.dashed
+		 ORDER BY min(t.ord)
+	LOOP
+		out := out || format(E'  %s -> %s [label="%s"%s];\n', e.from_state, e.to_state,
+							 e.label, CASE WHEN e.dashed THEN ', style=dashed' ELSE '' END);
+	END LOOP;
+	RETURN out || E'}\n';
+END
+$$;
+
+DROP FUNCTION @extschema@.lifecycle_status(text, text);
+CREATE FUNCTION @extschema@.lifecycle_status(subject text, tenant text = 'default')
+RETURNS TABLE (id bigint, state lifecycle.state, since timestamptz,
+	next_event text, next_at timestamptz, held boolean, policy text,
+	policy_version int, deadline_event text, deadline_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	RETURN QUERY
+		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
+		  FROM lifecycle.users u
+		 WHERE u.tenant = lifecycle_status.tenant
+		   AND u.subject = lifecycle_status.subject;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'subject "%" of tenant "%" does not exist', subject, tenant
+			USING ERRCODE = '42704', HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION lifecycle.transitions(text, int), lifecycle._refresh_deadlines(),
+	@extschema@.lifecycle_status(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle.transitions(text, int) TO lifecycle_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_status(text, text) TO lifecycle_app, lifecycle_auditor;
+
+-- Every user's deadline, computed in C from its policy version (the same
+-- code every transition runs).
+SELECT lifecycle._refresh_deadlines();
+
+-- Per tenant, policy and state: how many, since when, what falls due next,
+-- the earliest retention deadline and how many are past it (violations).
+CREATE OR REPLACE VIEW lifecycle.retention_report AS
+SELECT u.tenant, u.policy, u.state,
+	   count(*) AS users,
+	   min(u.state_since) AS oldest_since,
+	   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))) AS next_due,
+	   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now())) AS held,
+	   min(u.deadline_at) AS next_deadline,
+	   count(*) FILTER (WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+			AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
+  FROM lifecycle.users u
+ WHERE lifecycle._tenant_visible(u.tenant)
+ GROUP BY u.tenant, u.policy, u.state;
+
+-- Timers due but not fired (worker down or behind, or a transition that
+-- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
+CREATE OR REPLACE VIEW lifecycle.overdue AS
+SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
+	   @extschema@.lifecycle_now() - u.next_at AS overdue_by,
+	   u.retries, u.retry_at, u.last_error
+  FROM lifecycle.users u
+ WHERE u.next_at <= @extschema@.lifecycle_now()
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
+   AND lifecycle._tenant_visible(u.tenant);
+
+DROP VIEW lifecycle.violations;
+-- Subjects kept past their policy: the retention deadline of their state
+-- (users.deadline_at, whatever reminder is pending) passed more than a
+-- minute ago, and no hold in force.  Empty while the worker is healthy.
+-- Reads the partial index on deadline_at.
+CREATE VIEW lifecycle.violations AS
+SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+	   u.deadline_event, u.deadline_at,
+	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
+	   u.next_event, u.next_at, u.last_error
+  FROM lifecycle.users u
+ WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
+   AND lifecycle._tenant_visible(u.tenant);
+
+ALTER VIEW lifecycle.violations SET (security_barrier = true);
+GRANT SELECT ON lifecycle.violations TO lifecycle_auditor;
+
+-- Legal holds in force (a lapsed hold is not, even before its hold_lapse
+-- is written).
+CREATE OR REPLACE VIEW lifecycle.holds AS
+SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
+	   u.hold_until AS until,
+	   (SELECT max(h.at) FROM lifecycle.history h
+		 WHERE h.user_id = u.id AND h.event = 'hold') AS held_since,
+	   (SELECT h.actor FROM lifecycle.history h
+		 WHERE h.user_id = u.id AND h.event = 'hold'
+		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by
+  FROM lifecycle.users u
+ WHERE u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now())
+   AND lifecycle._tenant_visible(u.tenant);
+
+CREATE OR REPLACE VIEW lifecycle.metrics AS
+WITH states AS MATERIALIZED (
+	SELECT u.tenant, u.policy, u.state::text AS state,
+		   count(*) AS users,
+		   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+			   OR u.hold_until > @extschema@.lifecycle_now())) AS held
+	  FROM lifecycle.users u
+	 GROUP BY u.tenant, u.policy, u.state
+), visible_states AS MATERIALIZED (
+	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
+), limited AS MATERIALIZED (
+	-- Is the acting role kept from some tenant?  Then history is counted
+	-- per tenant (a join with users); else with one pass over history.
+	SELECT EXISTS (SELECT 1 FROM states s
+					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
+), transitions AS MATERIALIZED (
+	SELECT h.event, count(*) AS n
+	  FROM lifecycle.history h
+	 WHERE NOT (SELECT l.yes FROM limited l)
+	 GROUP BY h.event
+	UNION ALL
+	SELECT t.event, sum(t.n)
+	  FROM (SELECT h.event, u.tenant, count(*) AS n
+			  FROM lifecycle.history h
+			  JOIN lifecycle.users u ON u.id = h.user_id
+			 WHERE (SELECT l.yes FROM limited l)
+			 GROUP BY h.event, u.tenant) t
+	 WHERE lifecycle._tenant_visible(t.tenant)
+	 GROUP BY t.event
+), due AS MATERIALIZED (
+	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
+	  FROM lifecycle.users u
+	 WHERE u.next_at <= @extschema@.lifecycle_now()
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))
+	 GROUP BY u.tenant
+), visible_due AS MATERIALIZED (
+	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the index on deadline_at.
+	SELECT u.tenant, count(*) AS violations
+	  FROM lifecycle.users u
+	 WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))
+	 GROUP BY u.tenant
+), outbox_by_tenant AS MATERIALIZED (
+	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
+		   count(*) AS messages
+	  FROM lifecycle.outbox o
+	  JOIN lifecycle.users u ON u.id = o.user_id
+	 GROUP BY 1, 2, 3
+), outbox AS MATERIALIZED (
+	SELECT o.channel, o.status, sum(o.messages) AS messages
+	  FROM outbox_by_tenant o
+	 WHERE lifecycle._tenant_visible(o.tenant)
+	 GROUP BY 1, 2
+), workers AS MATERIALIZED (
+	SELECT w.* FROM lifecycle._worker_stats() w
+)
+SELECT 'lifecycle_state_users'::text AS name,
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state) AS labels,
+	   s.users::float8 AS value
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_state_held',
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state),
+	   s.held::float8
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_transitions_total',
+	   pg_catalog.jsonb_build_object('event', t.event),
+	   t.n::float8
+  FROM transitions t
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
+	   coalesce(sum(d.overdue), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb,
+	   coalesce(sum(v.violations), 0)::float8
+  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
+UNION ALL
+SELECT 'lifecycle_outbox_messages',
+	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
+	   o.messages::float8
+  FROM outbox o
+UNION ALL
+SELECT 'lifecycle_dead_letters',
+	   pg_catalog.jsonb_build_object('channel', o.channel),
+	   o.messages::float8
+  FROM outbox o
+ WHERE o.status = 'dead'
+UNION ALL
+SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
+	   (w.pid IS NOT NULL)::int::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(w.pid, 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_batches_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_transitions_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_failed_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_errors_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_lag_seconds',
+	   pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(extract(epoch FROM w.lag), 0)::float8
+  FROM workers w;
+
+
+-- CREATE OR REPLACE VIEW resets a view's options: the tenant views keep
+-- their security barrier (sql/src/60_tenants.sql).
+ALTER VIEW lifecycle.retention_report SET (security_barrier = true);
+ALTER VIEW lifecycle.overdue SET (security_barrier = true);
+ALTER VIEW lifecycle.holds SET (security_barrier = true);

@@ -68,7 +68,9 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 	TimestampTz until = PG_ARGISNULL(3) ? 0 : PG_GETARG_TIMESTAMPTZ(3);
 	const char *actor = acting_actor();
 	LcUserRow	row;
+	LcUser		user;
 	LcPolicy   *policy;
+	LcOutcome	o;
 	LcChange	c;
 	TimestampTz now;
 	StringInfoData detail;
@@ -95,21 +97,19 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 						subject, tenant)));
 	policy = policy_get(row.policy, row.policy_version);
 
-	memset(&c, 0, sizeof(c));
-	c.id = row.id;
-	c.ctid = row.ctid;
-	c.from = row.user.state;
-	c.to = row.user.state;
-	c.state_since = row.user.state_since;
-	c.last_seen = row.user.last_seen;
-	c.step = row.user.step;
-	c.held = true;
+	/* A hold is an event of the machine; hold_until carries the request. */
+	now = clock_now_precise();	/* locked */
+	user = row.user;
+	user.hold_until = until;
+	machine_apply(policy, &user, LC_EV_HOLD, now, &o);
+	if (!o.allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot hold subject \"%s\": it is %s", subject,
+						machine_state_name(row.user.state)),
+				 errhint("%s", o.hint)));
+	engine_change(&c, &row, policy, LC_EV_HOLD, &o, 0);
 	c.hold_reason = reason;
-	c.hold_until = until;
-	machine_next_timer(policy, row.user.state, row.user.state_since,
-					   row.user.last_seen, row.user.step, true, until,
-					   &c.next_at, &c.next_event);
-	c.event = "hold";
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"reason\": ");
 	escape_json(&detail, reason);
@@ -145,15 +145,15 @@ lifecycle_release(PG_FUNCTION_ARGS)
 	acting_check_tenant(tenant);
 	now = clock_now();
 	api_find(tenant, subject, true, &row);
-	if (!row.user.held)
+	now = clock_now_precise();	/* locked */
+	policy = policy_get(row.policy, row.policy_version);
+	machine_apply(policy, &row.user, LC_EV_RELEASE, now, &o);
+	if (!o.allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("subject \"%s\" is not on legal hold", subject),
-				 errhint("Use lifecycle_hold() to place one.")));
-	policy = policy_get(row.policy, row.policy_version);
-	machine_apply(policy, &row.user, LC_EV_HOLD_LAPSE, now, &o);
-	engine_change(&c, &row, policy, LC_EV_HOLD_LAPSE, &o, 0);
-	c.event = "release";
+				 errhint("%s", o.hint)));
+	engine_change(&c, &row, policy, LC_EV_RELEASE, &o, 0);
 	store_apply(&c, 1, now, actor);
 	SPI_finish();
 	PG_RETURN_VOID();

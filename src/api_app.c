@@ -135,6 +135,7 @@ api_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 
 	actor = acting_actor();
 	api_find(tenant, subject, true, &row);
+	now = clock_now_precise();	/* the row is locked: when it takes effect */
 	policy = policy_get(row.policy, row.policy_version);
 	machine_apply(policy, &row.user, event, now, &o);
 	if (!o.allowed)
@@ -200,7 +201,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	acting_check_tenant(tenant);
-	now = clock_now();
+	now = clock_now_precise();
 
 	version = cache_policy_latest(policy_name);
 	if (version == 0)
@@ -219,8 +220,15 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	inv.policy = policy_name;
 	inv.policy_version = version;
 	inv.channel = policy->channel;
-	machine_next_timer(policy, LC_INVITED, now, 0, 0, false, 0,
-					   &inv.next_at, &inv.next_event);
+	{
+		LcUser		none = {.state = LC_NONE};
+
+		machine_apply(policy, &none, LC_EV_INVITE, now, &o);
+		inv.next_at = o.next_at;
+		inv.next_event = o.next_event;
+		inv.deadline_at = o.deadline_at;
+		inv.deadline_event = o.deadline_event;
+	}
 
 	/*
 	 * Insert first: a new subject costs one statement.  On conflict the
@@ -237,6 +245,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 		}
 		if (!store_user_lookup(tenant, subject, true, &row))
 			continue;
+		now = clock_now_precise();	/* locked */
 
 		{
 			LcPolicy   *cur = policy_get(row.policy, row.policy_version);

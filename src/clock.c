@@ -57,6 +57,22 @@ clock_now(void)
 }
 
 /*
+ * Now on the lifecycle clock at this very instant (not the transaction's
+ * start): when a change takes effect.  Callers take it after they hold the
+ * row lock, so history.at agrees with the order of the row locks even
+ * when a long transaction began before a change it then follows.
+ */
+TimestampTz
+clock_now_precise(void)
+{
+	TimestampTz start = clock_now();
+	TimestampTz t = machine_add(GetCurrentTimestamp(), clock_offset());
+
+	/* Never before the statement's own now (the clock is monotonic). */
+	return Max(t, start);
+}
+
+/*
  * Move the lifecycle clock forward (or back) by "by"; returns the new now.
  * Refused unless lifecycle.allow_time_travel.
  */

@@ -15,6 +15,7 @@
 #include "datatype/timestamp.h"
 
 extern TimestampTz clock_now(void);
+extern TimestampTz clock_now_precise(void);
 extern TimestampTz clock_travel(Interval *by);
 
 #endif							/* LIFECYCLE_CLOCK_H */

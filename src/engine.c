@@ -38,6 +38,7 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
+#include "clock.h"
 #include "engine.h"
 #include "policy.h"
 
@@ -81,14 +82,17 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 	c->from = row->user.state;
 	c->to = o->to;
 	c->state_since = o->state_since;
+	c->state_due_at = o->state_due_at;
 	c->last_seen = o->last_seen;
 	c->step = o->step;
-	c->held = o->release ? false : row->user.held;
-	c->hold_reason = o->release ? NULL : row->hold_reason;
-	c->hold_until = o->release ? 0 : row->user.hold_until;
+	c->held = o->held;
+	c->hold_reason = o->held ? row->hold_reason : NULL;
+	c->hold_until = o->held ? o->hold_until : 0;
 	c->next_at = o->next_at;
 	c->next_event = o->next_event;
-	c->event = o->transition ? machine_event_name(event) : NULL;
+	c->deadline_at = o->deadline_at;
+	c->deadline_event = o->deadline_event;
+	c->event = o->transition ? machine_event_name(o->history_event) : NULL;
 	c->due_at = due_at;
 	c->message = o->message;
 	c->channel = policy->channel;
@@ -206,12 +210,13 @@ engine_backoff(TimestampTz now, int retries)
 }
 
 /*
- * Advance up to "limit" users due at "now".
+ * Advance up to "limit" users due at "due_by".
  */
 void
-engine_tick_batch(TimestampTz now, int limit, const char *actor,
+engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 				  LcTickResult *result)
 {
+	TimestampTz now;
 	LcUserRow  *rows;
 	LcChange   *bulk;
 	LcOutcome  *outcomes;
@@ -222,10 +227,16 @@ engine_tick_batch(TimestampTz now, int limit, const char *actor,
 	int			n;
 
 	memset(result, 0, sizeof(*result));
-	n = store_due_users(now, limit, &rows);
+	n = store_due_users(due_by, limit, &rows);
 	result->selected = n;
 	if (n == 0)
 		return;
+
+	/*
+	 * The batch is locked: its changes take effect now, at least "now" of
+	 * the selection (history.at in the order of the row locks).
+	 */
+	now = clock_now_precise();
 
 	bulk = palloc(sizeof(LcChange) * n);
 	outcomes = palloc(sizeof(LcOutcome) * n);
@@ -248,12 +259,14 @@ engine_tick_batch(TimestampTz now, int limit, const char *actor,
 			o->to = row->user.state;
 			o->hook = LC_HOOK_NONE;
 			o->state_since = row->user.state_since;
+			o->state_due_at = row->user.state_due_at;
 			o->last_seen = row->user.last_seen;
 			o->step = row->user.step;
-			machine_next_timer(policies[i], row->user.state,
-							   row->user.state_since, row->user.last_seen,
-							   row->user.step, row->user.held,
-							   row->user.hold_until, &o->next_at,
+			o->held = row->user.held;
+			o->hold_until = row->user.hold_until;
+			o->deadline_at = machine_deadline(policies[i], &row->user,
+											  &o->deadline_event);
+			machine_next_timer(policies[i], &row->user, &o->next_at,
 							   &o->next_event);
 			if (o->next_at != 0 && o->next_at <= row->next_at)
 				o->next_at = 0; /* never loop on the same instant */

@@ -32,7 +32,7 @@ extern void engine_change(LcChange *c, const LcUserRow *row,
 extern int64 engine_effects(const LcUserRow *row, LcPolicy *policy,
 							const LcOutcome *o, const char *reason,
 							const char *actor, TimestampTz now);
-extern void engine_tick_batch(TimestampTz now, int limit, const char *actor,
+extern void engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 							  LcTickResult *result);
 
 #endif							/* LIFECYCLE_ENGINE_H */

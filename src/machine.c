@@ -1,15 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * machine.c
- *	  The lifecycle state machine, pure: DESIGN.md's transition table as a
- *	  constant array, and two functions over it.
+ *	  The lifecycle state machine, pure: DESIGN.md's transition table as
+ *	  constant arrays, and the functions over them.
  *
- * machine_apply() maps (policy, user, event, now) to an outcome: the new
- * state, the message and hook to run, whether personal data is erased, and
- * the next timer.  machine_next_timer() computes when a user in a state
- * falls due next.  Nothing here touches SPI, the clock or the network, so
- * every (state, event) pair is tested from SQL through
- * lifecycle._machine_step() and the whole table can be fuzzed.
+ * The graph lives here and nowhere else.  machine_edges[] holds every
+ * edge (from, event, to, message, hook, effect, hint), including the
+ * idempotent calls and the refusals with a hint of their own;
+ * machine_timers[] holds, per state, the timer that takes the user out of
+ * it (its event, anchor and interval key, the deadline it enforces) and
+ * the reminders before it.  machine_apply(), machine_next_timer(),
+ * machine_deadline(), policy validation (machine_prepare_policy()), and
+ * through machine_edges() lifecycle.transitions(), lifecycle_graph() and
+ * the exhaustive machine test all read these arrays: adding an edge is
+ * one line of machine_edges[].
+ *
+ * Nothing here touches SPI, the clock or the network.
  *
  * IDENTIFICATION
  *	  src/machine.c
@@ -25,81 +31,149 @@
 
 #include "machine.h"
 
-/* One row of DESIGN.md's transition table. */
-typedef struct LcRule
+/* What an edge does besides moving the state. */
+typedef enum LcEffect
 {
-	LcState		from;
+	LC_FX_MOVE = 0,				/* a transition: the state is entered anew */
+	LC_FX_REMINDER,				/* one reminder more; skipped past deadline */
+	LC_FX_TOUCH,				/* last_seen moves, no history */
+	LC_FX_HOLD,					/* a legal hold is placed */
+	LC_FX_RELEASE,				/* the legal hold ends */
+	LC_FX_NOOP,					/* idempotent: nothing written */
+	LC_FX_REFUSE				/* 55000 with the edge's hint */
+} LcEffect;
+
+/* How an edge meets a legal hold. */
+typedef enum LcHoldRule
+{
+	LC_HOLD_ANY = 0,			/* works held or not */
+	LC_HOLD_STOPS,				/* refused while held */
+	LC_HOLD_NEEDS				/* refused unless held */
+} LcHoldRule;
+
+/* One line of the transition table; "from" is a set of states. */
+typedef struct LcEdge
+{
+	uint32		from;
 	LcEvent		event;
 	LcState		to;
 	LcMessage	message;
 	LcHook		hook;
+	LcEffect	effect;
+	LcHoldRule	hold;
 	bool		erase;
-} LcRule;
+	const char *hint;			/* LC_FX_REFUSE only */
+} LcEdge;
 
-#define RULE(f, e, t, m, h, x) {LC_##f, LC_EV_##e, LC_##t, LC_MSG_##m, LC_HOOK_##h, x}
+#define S(x)	(1u << LC_##x)
+#define LIVE	(S(INVITED) | S(ACTIVE) | S(DORMANT) | S(COMPLETED) | S(ARCHIVED) | S(EXPIRED))
+#define EDGE(from, ev, to, msg, hook, fx, hold, erase, hint) \
+	{from, LC_EV_##ev, LC_##to, LC_MSG_##msg, LC_HOOK_##hook, LC_FX_##fx, LC_HOLD_##hold, erase, hint}
 
-static const LcRule machine_rules[] = {
-	RULE(NONE, INVITE, INVITED, INVITE, NONE, false),
-	RULE(EXPIRED, INVITE, INVITED, INVITE, NONE, false),
-	RULE(INVITED, INVITE_REMINDER, INVITED, INVITE_REMINDER, NONE, false),
-	RULE(INVITED, EXPIRE, EXPIRED, NONE, NONE, false),
-	RULE(INVITED, REGISTER, ACTIVE, NONE, NONE, false),
-	RULE(ACTIVE, TOUCH, ACTIVE, NONE, NONE, false),
-	RULE(ACTIVE, DORMANT, DORMANT, ARCHIVE_NOTICE, NONE, false),
-	RULE(ACTIVE, COMPLETE, COMPLETED, ARCHIVE_NOTICE, NONE, false),
-	RULE(DORMANT, COMPLETE, COMPLETED, ARCHIVE_NOTICE, NONE, false),
-	RULE(DORMANT, TOUCH, ACTIVE, NONE, NONE, false),
-	RULE(COMPLETED, TOUCH, ACTIVE, NONE, NONE, false),
-	RULE(DORMANT, ARCHIVE_REMINDER, DORMANT, ARCHIVE_REMINDER, NONE, false),
-	RULE(COMPLETED, ARCHIVE_REMINDER, COMPLETED, ARCHIVE_REMINDER, NONE, false),
-	RULE(DORMANT, ARCHIVE_DUE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(COMPLETED, ARCHIVE_DUE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(ACTIVE, ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(DORMANT, ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(COMPLETED, ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(INVITED, ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, false),
-	RULE(ARCHIVED, RESTORE, ACTIVE, RESTORED, RESTORE, false),
-	RULE(DORMANT, RESTORE, ACTIVE, RESTORED, RESTORE, false),
-	RULE(COMPLETED, RESTORE, ACTIVE, RESTORED, RESTORE, false),
-	RULE(ARCHIVED, ERASE_DUE, ERASED, NONE, ERASE, true),
-	RULE(EXPIRED, ERASE_DUE, ERASED, NONE, ERASE, true),
-	RULE(INVITED, ERASE, ERASED, NONE, ERASE, true),
-	RULE(ACTIVE, ERASE, ERASED, NONE, ERASE, true),
-	RULE(DORMANT, ERASE, ERASED, NONE, ERASE, true),
-	RULE(COMPLETED, ERASE, ERASED, NONE, ERASE, true),
-	RULE(ARCHIVED, ERASE, ERASED, NONE, ERASE, true),
-	RULE(EXPIRED, ERASE, ERASED, NONE, ERASE, true),
+static const LcEdge machine_edges_table[] = {
+	/* from                           event     to   message hook  effect  hold  erase */
+	EDGE(S(NONE) | S(EXPIRED), INVITE, INVITED, INVITE, NONE, MOVE, ANY, false, NULL),
+	EDGE(S(INVITED) | S(ACTIVE) | S(DORMANT) | S(COMPLETED), INVITE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
+	EDGE(S(INVITED), INVITE_REMINDER, SAME, INVITE_REMINDER, NONE, REMINDER, STOPS, false, NULL),
+	EDGE(S(INVITED), EXPIRE, EXPIRED, NONE, NONE, MOVE, STOPS, false, NULL),
+	EDGE(S(INVITED), REGISTER, ACTIVE, NONE, NONE, MOVE, ANY, false, NULL),
+	EDGE(S(ACTIVE), REGISTER, SAME, NONE, NONE, NOOP, ANY, false, NULL),
+	EDGE(S(ACTIVE), TOUCH, SAME, NONE, NONE, TOUCH, ANY, false, NULL),
+	EDGE(S(ACTIVE), DORMANT, DORMANT, ARCHIVE_NOTICE, NONE, MOVE, STOPS, false, NULL),
+	EDGE(S(ACTIVE) | S(DORMANT), COMPLETE, COMPLETED, ARCHIVE_NOTICE, NONE, MOVE, ANY, false, NULL),
+	EDGE(S(COMPLETED), COMPLETE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
+	EDGE(S(DORMANT) | S(COMPLETED), TOUCH, ACTIVE, NONE, NONE, MOVE, ANY, false, NULL),
+	EDGE(S(DORMANT) | S(COMPLETED), ARCHIVE_REMINDER, SAME, ARCHIVE_REMINDER, NONE, REMINDER, STOPS, false, NULL),
+	EDGE(S(DORMANT) | S(COMPLETED), ARCHIVE_DUE, ARCHIVED, ARCHIVED, ARCHIVE, MOVE, STOPS, false, NULL),
+	EDGE(S(ACTIVE) | S(DORMANT) | S(COMPLETED) | S(INVITED), ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, MOVE, ANY, false, NULL),
+	EDGE(S(ARCHIVED), ARCHIVE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
+	EDGE(S(EXPIRED), ARCHIVE, SAME, NONE, NONE, REFUSE, ANY, false, "Use lifecycle_erase() to remove an expired invitation."),
+	EDGE(S(ARCHIVED) | S(DORMANT) | S(COMPLETED), RESTORE, ACTIVE, RESTORED, RESTORE, MOVE, ANY, false, NULL),
+	EDGE(S(ACTIVE), RESTORE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
+	EDGE(S(ARCHIVED) | S(EXPIRED), ERASE_DUE, ERASED, NONE, ERASE, MOVE, STOPS, true, NULL),
+	EDGE(LIVE, ERASE, ERASED, NONE, ERASE, MOVE, STOPS, true, NULL),
+	EDGE(LIVE, HOLD, SAME, NONE, NONE, HOLD, ANY, false, NULL),
+	EDGE(LIVE, RELEASE, SAME, NONE, NONE, RELEASE, NEEDS, false, NULL),
+	EDGE(LIVE, HOLD_LAPSE, SAME, NONE, NONE, RELEASE, NEEDS, false, NULL),
 };
 
 /*
- * Calls that ask for the state the subject is already in: idempotent,
- * they return the current state and write nothing.
+ * The timer that takes a user out of each state: its event, what it
+ * counts from and with which of the policy's intervals, the retention
+ * deadline it enforces (DESIGN.md, "Retention deadlines"), and the
+ * reminders that announce it (offsets after the anchor, or before the
+ * deadline).
  */
-typedef struct LcNoop
+typedef struct LcTimer
 {
-	LcState		state;
+	uint32		states;
 	LcEvent		event;
-} LcNoop;
+	LcAnchor	anchor;
+	LcIntervalKey interval;
+	const char *deadline_event;
+	LcReminderKey reminders;
+	LcEvent		reminder_event;
+	bool		before;
+} LcTimer;
 
-static const LcNoop machine_noops[] = {
-	{LC_INVITED, LC_EV_INVITE},
-	{LC_ACTIVE, LC_EV_INVITE},
-	{LC_DORMANT, LC_EV_INVITE},
-	{LC_COMPLETED, LC_EV_INVITE},
-	{LC_ACTIVE, LC_EV_REGISTER},
-	{LC_COMPLETED, LC_EV_COMPLETE},
-	{LC_ARCHIVED, LC_EV_ARCHIVE},
-	{LC_ACTIVE, LC_EV_RESTORE},
+#define TIMER(states, ev, anchor, iv, deadline, rm, rmev, before) \
+	{states, LC_EV_##ev, LC_ANCHOR_##anchor, LC_IV_##iv, deadline, LC_RM_##rm, LC_EV_##rmev, before}
+
+static const LcTimer machine_timers[] = {
+	TIMER(S(INVITED), EXPIRE, SINCE, INVITE_EXPIRES_AFTER, "expire", INVITE, INVITE_REMINDER, false),
+	TIMER(S(ACTIVE), DORMANT, LAST_SEEN, DORMANT_AFTER, "dormant", NONE, NONE, false),
+	TIMER(S(DORMANT) | S(COMPLETED), ARCHIVE_DUE, SINCE, ARCHIVE_AFTER, "archive", ARCHIVE, ARCHIVE_REMINDER, true),
+	TIMER(S(ARCHIVED), ERASE_DUE, DUE, ERASE_AFTER, "erase", NONE, NONE, false),
+	TIMER(S(EXPIRED), ERASE_DUE, DUE, EXPIRED_ERASE_AFTER, "erase", NONE, NONE, false),
 };
 
-static const char *const machine_state_names[] = {
-	"invited", "active", "dormant", "completed", "archived", "expired", "erased"
+/* Per state: its SQL name and the call that works from it. */
+typedef struct LcStateInfo
+{
+	const char *name;
+	const char *hint;
+} LcStateInfo;
+
+static const LcStateInfo machine_states[] = {
+	[LC_INVITED] = {"invited", "Use lifecycle_register() first."},
+	[LC_ACTIVE] = {"active", "Use lifecycle_complete() or lifecycle_archive()."},
+	[LC_DORMANT] = {"dormant", "Use lifecycle_touch() to reactivate the account."},
+	[LC_COMPLETED] = {"completed", "Use lifecycle_touch() to reactivate the account."},
+	[LC_ARCHIVED] = {"archived", "Use lifecycle_restore() to bring the account back."},
+	[LC_EXPIRED] = {"expired", "Use lifecycle_invite() to invite the subject again."},
+	[LC_ERASED] = {"erased", "Use lifecycle_status() to see the subject's state."},
+	[LC_NONE] = {"none", "Use lifecycle_invite() to start a lifecycle."},
 };
 
-static const char *const machine_event_names[] = {
-	"invite", "register", "touch", "complete", "archive", "restore", "erase",
-	"invite_reminder", "expire", "dormant", "archive_reminder", "archive",
-	"erase", "hold_lapse"
+#define HINT_RELEASE "Use lifecycle_release() to end the legal hold first."
+#define HINT_HOLD "Use lifecycle_hold() to place one."
+
+/* Per event: its name (unique), kind, and who may cause it. */
+typedef struct LcEventInfo
+{
+	const char *name;
+	LcEventKind kind;
+	const char *role;
+} LcEventInfo;
+
+static const LcEventInfo machine_events[] = {
+	[LC_EV_INVITE] = {"invite", LC_KIND_CALL, "app"},
+	[LC_EV_REGISTER] = {"register", LC_KIND_CALL, "app"},
+	[LC_EV_TOUCH] = {"touch", LC_KIND_CALL, "app"},
+	[LC_EV_COMPLETE] = {"complete", LC_KIND_CALL, "app"},
+	[LC_EV_ARCHIVE] = {"archive", LC_KIND_CALL, "admin"},
+	[LC_EV_RESTORE] = {"restore", LC_KIND_CALL, "app"},
+	[LC_EV_ERASE] = {"erase", LC_KIND_CALL, "app"},
+	[LC_EV_HOLD] = {"hold", LC_KIND_CALL, "admin"},
+	[LC_EV_RELEASE] = {"release", LC_KIND_CALL, "admin"},
+	[LC_EV_INVITE_REMINDER] = {"invite_reminder", LC_KIND_TIMER, "worker"},
+	[LC_EV_EXPIRE] = {"expire", LC_KIND_TIMER, "worker"},
+	[LC_EV_DORMANT] = {"dormant", LC_KIND_TIMER, "worker"},
+	[LC_EV_ARCHIVE_REMINDER] = {"archive_reminder", LC_KIND_TIMER, "worker"},
+	[LC_EV_ARCHIVE_DUE] = {"archive_due", LC_KIND_TIMER, "worker"},
+	[LC_EV_ERASE_DUE] = {"erase_due", LC_KIND_TIMER, "worker"},
+	[LC_EV_HOLD_LAPSE] = {"hold_lapse", LC_KIND_TIMER, "worker"},
+	[LC_EV_REMINDER_SKIPPED] = {"reminder_skipped", LC_KIND_RECORD, "worker"},
 };
 
 static const char *const machine_message_names[] = {
@@ -107,16 +181,35 @@ static const char *const machine_message_names[] = {
 	"archived", "restored"
 };
 
-static const char *machine_hint(LcState state, LcEvent event);
+static const char *const machine_anchor_names[] = {
+	"state_since", "last_seen", "state_due_at"
+};
+
+static const char *const machine_effect_names[] = {
+	"transition", "reminder", "touch", "hold", "release", "noop", "refused"
+};
+
+StaticAssertDecl(lengthof(machine_events) == LC_NUM_EVENTS,
+				 "every event has a name");
+StaticAssertDecl(lengthof(machine_states) == LC_NUM_STATES + 1,
+				 "every state has a name");
+
+static const LcEdge *machine_find_edge(LcState state, LcEvent event);
+static const LcTimer *machine_find_timer(LcState state);
+static TimestampTz machine_anchor(const LcTimer *t, const LcUser *user);
+static void machine_timer_of(const LcPolicy *policy, const LcUser *user,
+							 TimestampTz *next_at, LcEvent *next_event);
+static void machine_check_reminders(const LcPolicy *policy,
+									const LcTimer *t);
 
 /*
- * Name of a state as in the SQL enum.
+ * Name of a state as in the SQL enum ("none" for no row).
  */
 const char *
 machine_state_name(LcState state)
 {
-	Assert(state >= 0 && state < LC_NUM_STATES);
-	return machine_state_names[state];
+	Assert(state >= 0 && state <= LC_NONE);
+	return machine_states[state].name;
 }
 
 /*
@@ -127,7 +220,7 @@ LcState
 machine_state_from_name(const char *name)
 {
 	for (int i = 0; i < LC_NUM_STATES; i++)
-		if (strcmp(machine_state_names[i], name) == 0)
+		if (strcmp(machine_states[i].name, name) == 0)
 			return (LcState) i;
 	elog(ERROR, "unknown lifecycle state \"%s\"", name);
 	return LC_NONE;				/* keep compiler quiet */
@@ -135,38 +228,71 @@ machine_state_from_name(const char *name)
 
 /*
  * Name of an event as written to history.event and users.next_event.
- * Timer archive and erase share their names with the calls: the actor
- * tells them apart.
  */
 const char *
 machine_event_name(LcEvent event)
 {
 	Assert(event >= 0 && event < LC_NUM_EVENTS);
-	return machine_event_names[event];
+	return machine_events[event].name;
 }
 
 /*
- * Timer event from users.next_event.  Returns LC_EV_NONE for anything
- * that is not a timer.
+ * Event from its name; LC_EV_NONE for anything else.
  */
 LcEvent
 machine_event_from_name(const char *name)
 {
-	if (strcmp(name, "invite_reminder") == 0)
-		return LC_EV_INVITE_REMINDER;
-	if (strcmp(name, "expire") == 0)
-		return LC_EV_EXPIRE;
-	if (strcmp(name, "dormant") == 0)
-		return LC_EV_DORMANT;
-	if (strcmp(name, "archive_reminder") == 0)
-		return LC_EV_ARCHIVE_REMINDER;
-	if (strcmp(name, "archive") == 0)
-		return LC_EV_ARCHIVE_DUE;
-	if (strcmp(name, "erase") == 0)
-		return LC_EV_ERASE_DUE;
-	if (strcmp(name, "hold_lapse") == 0)
-		return LC_EV_HOLD_LAPSE;
+	for (int i = 0; i < LC_NUM_EVENTS; i++)
+		if (strcmp(machine_events[i].name, name) == 0)
+			return (LcEvent) i;
 	return LC_EV_NONE;
+}
+
+/*
+ * Timer from users.next_event; LC_EV_NONE for anything else.  0.1.0 named
+ * the archive and erase timers like the calls: "archive" and "erase" there
+ * are the timers (rows the upgrade script has not converted yet).
+ */
+LcEvent
+machine_timer_from_name(const char *name)
+{
+	LcEvent		ev = machine_event_from_name(name);
+
+	if (ev == LC_EV_ARCHIVE)
+		return LC_EV_ARCHIVE_DUE;
+	if (ev == LC_EV_ERASE)
+		return LC_EV_ERASE_DUE;
+	return machine_is_timer(ev) ? ev : LC_EV_NONE;
+}
+
+/*
+ * Call, timer or history-only record.
+ */
+LcEventKind
+machine_event_kind(LcEvent event)
+{
+	Assert(event >= 0 && event < LC_NUM_EVENTS);
+	return machine_events[event].kind;
+}
+
+/*
+ * Who causes an event: "app", "admin" or "worker".
+ */
+const char *
+machine_event_role(LcEvent event)
+{
+	Assert(event >= 0 && event < LC_NUM_EVENTS);
+	return machine_events[event].role;
+}
+
+/*
+ * True for events fired by the clock rather than by a call.
+ */
+bool
+machine_is_timer(LcEvent event)
+{
+	return event >= 0 && event < LC_NUM_EVENTS &&
+		machine_events[event].kind == LC_KIND_TIMER;
 }
 
 /*
@@ -180,12 +306,13 @@ machine_message_name(LcMessage msg)
 }
 
 /*
- * True for events fired by the clock rather than by a call.
+ * Name of an anchor: the users column a timer counts from.
  */
-bool
-machine_is_timer(LcEvent event)
+const char *
+machine_anchor_name(LcAnchor anchor)
 {
-	return event >= LC_EV_INVITE_REMINDER && event < LC_NUM_EVENTS;
+	Assert(anchor >= 0 && anchor < LC_NUM_ANCHORS);
+	return machine_anchor_names[anchor];
 }
 
 /*
@@ -213,223 +340,366 @@ machine_sub(TimestampTz ts, const Interval *iv)
 }
 
 /*
- * The HINT for an event the graph does not allow in a state: the call
- * that would work instead.
+ * The edge for (state, event), or NULL when the graph has none.
  */
-static const char *
-machine_hint(LcState state, LcEvent event)
+static const LcEdge *
+machine_find_edge(LcState state, LcEvent event)
 {
-	switch (state)
+	for (int i = 0; i < lengthof(machine_edges_table); i++)
+		if ((machine_edges_table[i].from & (1u << state)) != 0 &&
+			machine_edges_table[i].event == event)
+			return &machine_edges_table[i];
+	return NULL;
+}
+
+/*
+ * The timer of a state, or NULL (erased, none).
+ */
+static const LcTimer *
+machine_find_timer(LcState state)
+{
+	if (state >= LC_NUM_STATES)
+		return NULL;
+	for (int i = 0; i < lengthof(machine_timers); i++)
+		if ((machine_timers[i].states & (1u << state)) != 0)
+			return &machine_timers[i];
+	return NULL;
+}
+
+/*
+ * The time a timer counts from, for this user.
+ */
+static TimestampTz
+machine_anchor(const LcTimer *t, const LcUser *user)
+{
+	switch (t->anchor)
 	{
-		case LC_INVITED:
-			return "Use lifecycle_register() first.";
-		case LC_ARCHIVED:
-			return "Use lifecycle_restore() to bring the account back.";
-		case LC_EXPIRED:
-			if (event == LC_EV_ARCHIVE)
-				return "Use lifecycle_erase() to remove an expired invitation.";
-			return "Use lifecycle_invite() to invite the subject again.";
-		case LC_DORMANT:
-		case LC_COMPLETED:
-			return "Use lifecycle_touch() to reactivate the account.";
-		case LC_ACTIVE:
-			return "Use lifecycle_complete() or lifecycle_archive().";
+		case LC_ANCHOR_LAST_SEEN:
+			return user->last_seen != 0 ? user->last_seen : user->state_since;
+		case LC_ANCHOR_DUE:
+			return user->state_due_at != 0 ? user->state_due_at : user->state_since;
 		default:
-			return "Use lifecycle_status() to see the subject's state.";
+			return user->state_since;
 	}
 }
 
 /*
- * When does a user in this state fall due next, and for what?
- *
- * Invite reminders and expiry count from the invitation (since), dormancy
- * from last_seen, archiving from entering dormant/completed with reminders
- * before it, erasure from entering archived or expired.  A held user has no
- * timer but the lapse of the hold.
+ * The retention deadline of a user (DESIGN.md, "Retention deadlines"): the
+ * time by which the policy's next state-changing step must have happened,
+ * from the state's anchor and the policy version, whatever reminder is
+ * pending and whether or not a hold is in force.  Returns 0 (and NULL as
+ * the event) for a state without one.
  */
-void
-machine_next_timer(const LcPolicy *policy, LcState state,
-				   TimestampTz since, TimestampTz last_seen, int step,
-				   bool held, TimestampTz hold_until,
-				   TimestampTz *next_at, LcEvent *next_event)
+TimestampTz
+machine_deadline(const LcPolicy *policy, const LcUser *user,
+				 const char **deadline_event)
 {
-	TimestampTz archive_at;
+	const LcTimer *t = machine_find_timer(user->state);
+
+	if (deadline_event)
+		*deadline_event = t ? t->deadline_event : NULL;
+	if (t == NULL)
+		return 0;
+	return machine_add(machine_anchor(t, user), &policy->intervals[t->interval]);
+}
+
+/*
+ * The state's next timer ignoring any hold: the earlier of the next
+ * reminder and the deadline.  A reminder is never armed at or after the
+ * deadline it announces.
+ */
+static void
+machine_timer_of(const LcPolicy *policy, const LcUser *user,
+				 TimestampTz *next_at, LcEvent *next_event)
+{
+	const LcTimer *t = machine_find_timer(user->state);
+	TimestampTz deadline;
 
 	*next_at = 0;
 	*next_event = LC_EV_NONE;
-
-	if (held)
-	{
-		if (hold_until != 0)
-		{
-			*next_at = hold_until;
-			*next_event = LC_EV_HOLD_LAPSE;
-		}
+	if (t == NULL)
 		return;
-	}
-
-	switch (state)
+	deadline = machine_deadline(policy, user, NULL);
+	if (t->reminders != LC_RM_NONE &&
+		user->step < policy->n_reminders[t->reminders])
 	{
-		case LC_INVITED:
-			if (step < policy->n_invite_reminders)
-			{
-				*next_at = machine_add(since, &policy->invite_reminders[step]);
-				*next_event = LC_EV_INVITE_REMINDER;
-			}
-			else
-			{
-				*next_at = machine_add(since, &policy->invite_expires_after);
-				*next_event = LC_EV_EXPIRE;
-			}
-			break;
-		case LC_ACTIVE:
-			*next_at = machine_add(last_seen != 0 ? last_seen : since,
-								   &policy->dormant_after);
-			*next_event = LC_EV_DORMANT;
-			break;
-		case LC_DORMANT:
-		case LC_COMPLETED:
-			archive_at = machine_add(since, &policy->archive_after);
-			if (step < policy->n_archive_reminders)
-			{
-				*next_at = machine_sub(archive_at,
-									   &policy->archive_reminders[step]);
-				*next_event = LC_EV_ARCHIVE_REMINDER;
-			}
-			else
-			{
-				*next_at = archive_at;
-				*next_event = LC_EV_ARCHIVE_DUE;
-			}
-			break;
-		case LC_ARCHIVED:
-			*next_at = machine_add(since, &policy->erase_after);
-			*next_event = LC_EV_ERASE_DUE;
-			break;
-		case LC_EXPIRED:
-			*next_at = machine_add(since, &policy->expired_erase_after);
-			*next_event = LC_EV_ERASE_DUE;
-			break;
-		default:
-			break;
+		const Interval *r = &policy->reminders[t->reminders][user->step];
+		TimestampTz at = t->before ? machine_sub(deadline, r) :
+			machine_add(machine_anchor(t, user), r);
+
+		if (at < deadline)
+		{
+			*next_at = at;
+			*next_event = t->reminder_event;
+			return;
+		}
 	}
+	*next_at = deadline;
+	*next_event = t->event;
 }
 
 /*
- * Apply one event to one user.
+ * When does a user fall due next, and for what?  A held user has no timer
+ * but the lapse of the hold.
+ */
+void
+machine_next_timer(const LcPolicy *policy, const LcUser *user,
+				   TimestampTz *next_at, LcEvent *next_event)
+{
+	if (user->held)
+	{
+		*next_at = user->hold_until;
+		*next_event = user->hold_until != 0 ? LC_EV_HOLD_LAPSE : LC_EV_NONE;
+		return;
+	}
+	machine_timer_of(policy, user, next_at, next_event);
+}
+
+/*
+ * Apply one event to one user at "now".
  *
- * A state-changing transition takes "now" (the time it actually fires) as
- * its state_since, so late timers still leave the full grace period; a
- * reminder keeps state_since and counts one more step.
+ * A transition into a state takes "now" (the time it fires) as its
+ * state_since, so a late dormancy or completion still leaves the full
+ * grace after its notice; it records as state_due_at when it was due (the
+ * timer's due time, or now for a call), from which retention deadlines
+ * count (archived, expired), so lateness never extends retention.  A
+ * reminder counts one step more; reached at or after its deadline it is
+ * skipped (history reminder_skipped, no message).
  */
 void
 machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 			  TimestampTz now, LcOutcome *out)
 {
-	const LcRule *rule = NULL;
+	const LcEdge *edge;
+	LcUser		after;
 
 	memset(out, 0, sizeof(*out));
 	out->to = user->state;
 	out->hook = LC_HOOK_NONE;
-	out->state_since = user->state_since;
-	out->last_seen = user->last_seen;
-	out->step = user->step;
+	out->history_event = event;
 	out->next_event = LC_EV_NONE;
+	after = *user;
 
-	/* The lapse of a hold is orthogonal to state. */
-	if (event == LC_EV_HOLD_LAPSE)
+	edge = machine_find_edge(user->state, event);
+	if (edge == NULL || edge->effect == LC_FX_REFUSE)
 	{
-		if (!user->held || user->state == LC_NONE ||
-			user->state == LC_ERASED)
-		{
-			out->allowed = false;
-			out->hint = machine_hint(user->state, event);
-			return;
-		}
+		out->allowed = false;
+		out->hint = edge ? edge->hint : machine_states[user->state].hint;
+		return;
+	}
+	if (edge->effect == LC_FX_NOOP)
+	{
 		out->allowed = true;
-		out->transition = true;
-		out->release = true;
-		machine_next_timer(policy, user->state, user->state_since,
-						   user->last_seen, user->step, false, 0,
-						   &out->next_at, &out->next_event);
+		out->noop = true;
 		return;
 	}
-
-	for (int i = 0; i < lengthof(machine_noops); i++)
-	{
-		if (machine_noops[i].state == user->state &&
-			machine_noops[i].event == event)
-		{
-			out->allowed = true;
-			out->noop = true;
-			return;
-		}
-	}
-
-	for (int i = 0; i < lengthof(machine_rules); i++)
-	{
-		if (machine_rules[i].from == user->state &&
-			machine_rules[i].event == event)
-		{
-			rule = &machine_rules[i];
-			break;
-		}
-	}
-
-	if (rule == NULL)
+	if ((edge->hold == LC_HOLD_STOPS && user->held) ||
+		(edge->hold == LC_HOLD_NEEDS && !user->held))
 	{
 		out->allowed = false;
-		out->hint = machine_hint(user->state, event);
-		return;
-	}
-
-	/*
-	 * While held no timer fires, and erasure is refused (checked after the
-	 * graph, so that the HINT names lifecycle_release() only when releasing
-	 * would make the event possible).
-	 */
-	if (user->held && (machine_is_timer(event) || event == LC_EV_ERASE))
-	{
-		out->allowed = false;
-		out->hint = "Use lifecycle_release() to end the legal hold first.";
+		out->hint = user->held ? HINT_RELEASE : HINT_HOLD;
 		return;
 	}
 
 	out->allowed = true;
-	out->to = rule->to;
-	out->message = rule->message;
-	out->hook = rule->hook;
-	out->erase = rule->erase;
 	out->transition = true;
+	out->to = edge->to == LC_SAME ? user->state : edge->to;
+	out->message = edge->message;
+	out->hook = edge->hook;
+	out->erase = edge->erase;
 
-	if (event == LC_EV_TOUCH && user->state == LC_ACTIVE)
+	switch (edge->effect)
 	{
-		/* Touch writes at most once per touch_granularity, never history. */
-		out->transition = false;
-		if (user->last_seen != 0 &&
-			now < machine_add(user->last_seen, &policy->touch_granularity))
+		case LC_FX_TOUCH:
+			/* At most once per touch_granularity, never history. */
+			out->transition = false;
+			if (user->last_seen != 0 &&
+				now < machine_add(user->last_seen,
+								  &policy->intervals[LC_IV_TOUCH_GRANULARITY]))
+			{
+				out->noop = true;
+				return;
+			}
+			after.last_seen = now;
+			break;
+		case LC_FX_REMINDER:
+			after.step = user->step + 1;
+			if (now >= machine_deadline(policy, user, NULL))
+			{
+				out->message = LC_MSG_NONE;
+				out->history_event = LC_EV_REMINDER_SKIPPED;
+			}
+			break;
+		case LC_FX_HOLD:
+			after.held = true;
+			after.hold_until = user->hold_until;
+			break;
+		case LC_FX_RELEASE:
+			after.held = false;
+			after.hold_until = 0;
+			out->release = true;
+			break;
+		default:
+			{
+				TimestampTz due = now;
+
+				if (machine_is_timer(event))
+				{
+					TimestampTz at;
+					LcEvent		ev;
+
+					machine_timer_of(policy, user, &at, &ev);
+					if (ev == event && at != 0 && at < now)
+						due = at;
+				}
+				after.state = out->to;
+				after.state_since = now;
+				after.state_due_at = due;
+				after.step = 0;
+				if (out->to == LC_ACTIVE)
+					after.last_seen = now;
+			}
+			break;
+	}
+
+	out->held = after.held;
+	out->hold_until = after.hold_until;
+	out->state_since = after.state_since;
+	out->state_due_at = after.state_due_at;
+	out->last_seen = after.last_seen;
+	out->step = after.step;
+	out->deadline_at = machine_deadline(policy, &after, &out->deadline_event);
+	if (out->message != LC_MSG_NONE && out->deadline_event != NULL &&
+		machine_find_timer(after.state)->event == LC_EV_ARCHIVE_DUE)
+		out->archive_at = out->deadline_at;
+	machine_next_timer(policy, &after, &out->next_at, &out->next_event);
+}
+
+/*
+ * Check that no reminder of a timer can fall at or after its deadline (or
+ * at or before its anchor), nor change places with another, for any start
+ * date: with the timers' own calendar arithmetic, every day of six years
+ * (two leap years and the non-leap 2100) is tried, so "1 mon" is 28 days
+ * in February.  Raises 22023 naming the reminders' key.
+ */
+static void
+machine_check_reminders(const LcPolicy *policy, const LcTimer *t)
+{
+	const Interval *window = &policy->intervals[t->interval];
+	int			n = policy->n_reminders[t->reminders];
+	const char *key = policy_reminder_name(t->reminders);
+	TimestampTz start = (TimestampTz) (95 * 365 + 24) * USECS_PER_DAY;	/* 2095-01-01 */
+
+	for (int d = 0; d < 6 * 366; d++)
+	{
+		TimestampTz s = start + (TimestampTz) d * USECS_PER_DAY;
+		TimestampTz deadline = machine_add(s, window);
+		TimestampTz prev = s;
+
+		if (deadline <= s)
+			policy_invalid(policy_interval_name(t->interval),
+						   "interval must be positive");
+		for (int i = 0; i < n; i++)
 		{
-			out->noop = true;
-			return;
+			const Interval *r = &policy->reminders[t->reminders][i];
+			TimestampTz at = t->before ? machine_sub(deadline, r) : machine_add(s, r);
+
+			if (at >= deadline || at <= s)
+				policy_invalid(key,
+							   "each reminder must fall inside %s for every start date (calendar months count: \"1 mon\" is 28 days in February)",
+							   policy_interval_name(t->interval));
+			if (at < prev)
+				policy_invalid(key,
+							   "reminders must fall in the same order for every start date (calendar months count: \"1 mon\" is 28 days in February)");
+			prev = at;
 		}
-		out->last_seen = now;
 	}
-	else if (event == LC_EV_INVITE_REMINDER || event == LC_EV_ARCHIVE_REMINDER)
-	{
-		out->step = user->step + 1;
-	}
-	else
-	{
-		out->state_since = now;
-		out->step = 0;
-		if (rule->to == LC_ACTIVE)
-			out->last_seen = now;
-	}
+}
 
-	if (out->to == LC_DORMANT || out->to == LC_COMPLETED)
-		out->archive_at = machine_add(out->state_since, &policy->archive_after);
+/*
+ * Put each list of reminders in firing order (after the anchor:
+ * ascending; before the deadline: descending) and validate the policy's
+ * timers with their own arithmetic (22023).
+ */
+void
+machine_prepare_policy(LcPolicy *policy)
+{
+	for (int k = 0; k < lengthof(machine_timers); k++)
+	{
+		const LcTimer *t = &machine_timers[k];
+		Interval   *r;
+		int			n;
 
-	machine_next_timer(policy, out->to, out->state_since, out->last_seen,
-					   out->step, user->held, user->hold_until,
-					   &out->next_at, &out->next_event);
+		if (t->reminders == LC_RM_NONE)
+			continue;
+		r = policy->reminders[t->reminders];
+		n = policy->n_reminders[t->reminders];
+		for (int i = 1; i < n; i++)
+			for (int j = i; j > 0; j--)
+			{
+				int			c = DatumGetInt32(DirectFunctionCall2(interval_cmp,
+																  IntervalPGetDatum(&r[j - 1]),
+																  IntervalPGetDatum(&r[j])));
+				Interval	tmp;
+
+				if (t->before ? c >= 0 : c <= 0)
+					break;
+				tmp = r[j];
+				r[j] = r[j - 1];
+				r[j - 1] = tmp;
+			}
+		machine_check_reminders(policy, t);
+	}
+}
+
+/*
+ * The table for lifecycle.transitions(): one row per (state, event) edge,
+ * with its timer when the event is one.  Allocated in the current context.
+ */
+int
+machine_edges(LcEdgeInfo **edges)
+{
+	LcEdgeInfo *out = palloc0(sizeof(LcEdgeInfo) * lengthof(machine_edges_table) * (LC_NUM_STATES + 1));
+	int			n = 0;
+
+	for (int i = 0; i < lengthof(machine_edges_table); i++)
+	{
+		const LcEdge *e = &machine_edges_table[i];
+
+		for (int s = 0; s <= LC_NONE; s++)
+		{
+			LcEdgeInfo *x;
+			const LcTimer *t;
+
+			if ((e->from & (1u << s)) == 0)
+				continue;
+			x = &out[n++];
+			x->from = (LcState) s;
+			x->event = e->event;
+			x->to = e->to == LC_SAME ? (LcState) s : e->to;
+			x->effect = machine_effect_names[e->effect];
+			x->message = e->message;
+			x->hook = e->hook;
+			x->erase = e->erase;
+			x->stopped_by_hold = e->hold == LC_HOLD_STOPS;
+			x->hint = e->hint;
+			x->interval = LC_IV_NONE;
+			x->reminders = LC_RM_NONE;
+			t = machine_find_timer((LcState) s);
+			if (t != NULL && t->event == e->event)
+			{
+				x->anchor = t->anchor;
+				x->interval = t->interval;
+				x->deadline_event = t->deadline_event;
+			}
+			else if (t != NULL && t->reminder_event == e->event)
+			{
+				x->anchor = t->anchor;
+				x->reminders = t->reminders;
+				x->before = t->before;
+			}
+		}
+	}
+	*edges = out;
+	return n;
 }

@@ -31,20 +31,34 @@
 #include "utils/timestamp.h"
 
 #include "cache.h"
+#include "machine.h"
 #include "policy.h"
 
 static const char *const policy_hook_names[LC_NUM_HOOKS] = {
 	"archive", "restore", "erase"
 };
 
-static const char *const policy_keys[] = {
-	"invite_reminders", "invite_expires_after", "dormant_after",
-	"archive_after", "archive_reminders", "erase_after",
-	"expired_erase_after", "touch_granularity", "history_retention",
-	"channel", "hooks"
+/* Indexed by LcIntervalKey and LcReminderKey: the keys machine.c names. */
+static const char *const policy_interval_names[LC_NUM_INTERVALS] = {
+	[LC_IV_INVITE_EXPIRES_AFTER] = "invite_expires_after",
+	[LC_IV_DORMANT_AFTER] = "dormant_after",
+	[LC_IV_ARCHIVE_AFTER] = "archive_after",
+	[LC_IV_ERASE_AFTER] = "erase_after",
+	[LC_IV_EXPIRED_ERASE_AFTER] = "expired_erase_after",
+	[LC_IV_TOUCH_GRANULARITY] = "touch_granularity",
+	[LC_IV_HISTORY_RETENTION] = "history_retention",
 };
 
-static void policy_invalid(const char *key, const char *fmt,...) pg_attribute_printf(2, 3);
+static const char *const policy_reminder_names[LC_NUM_REMINDER_KEYS] = {
+	[LC_RM_INVITE] = "invite_reminders",
+	[LC_RM_ARCHIVE] = "archive_reminders",
+};
+
+/* The keys that are neither intervals nor reminders. */
+static const char *const policy_other_keys[] = {"channel", "hooks"};
+
+#define POLICY_NUM_KEYS (LC_NUM_INTERVALS + LC_NUM_REMINDER_KEYS + lengthof(policy_other_keys))
+
 static void policy_parse_interval(const char *key, JsonbValue *v, Interval *out);
 static int	policy_parse_reminders(const char *key, JsonbValue *v,
 								   Interval *out);
@@ -52,6 +66,7 @@ static char *policy_resolve_hook(const char *key, const char *fname,
 								 List *search_schemas, bool stored, Oid *oid);
 static int	policy_interval_cmp(const Interval *a, const Interval *b);
 static Interval *policy_try_interval(const char *str);
+static const char *policy_key_name(int i);
 static List *policy_try_names(const char *str);
 
 /*
@@ -115,9 +130,43 @@ policy_hook_name(LcHook hook)
 }
 
 /*
+ * The i-th key of a policy document: intervals, reminders, the others.
+ */
+static const char *
+policy_key_name(int i)
+{
+	if (i < LC_NUM_INTERVALS)
+		return policy_interval_names[i];
+	i -= LC_NUM_INTERVALS;
+	if (i < LC_NUM_REMINDER_KEYS)
+		return policy_reminder_names[i];
+	return policy_other_keys[i - LC_NUM_REMINDER_KEYS];
+}
+
+/*
+ * Name of an interval key as in the policy document.
+ */
+const char *
+policy_interval_name(LcIntervalKey key)
+{
+	Assert(key >= 0 && key < LC_NUM_INTERVALS);
+	return policy_interval_names[key];
+}
+
+/*
+ * Name of a reminders key as in the policy document.
+ */
+const char *
+policy_reminder_name(LcReminderKey key)
+{
+	Assert(key >= 0 && key < LC_NUM_REMINDER_KEYS);
+	return policy_reminder_names[key];
+}
+
+/*
  * Raise 22023 for an invalid policy, naming the key.
  */
-static void
+void
 policy_invalid(const char *key, const char *fmt,...)
 {
 	StringInfoData buf;
@@ -330,7 +379,7 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 			 Jsonb **normalized)
 {
 	LcPolicy   *p = palloc0(sizeof(LcPolicy));
-	bool		seen[lengthof(policy_keys)] = {0};
+	bool		seen[POLICY_NUM_KEYS] = {0};
 	JsonbIterator *it;
 	JsonbValue	k;
 	JsonbValue	v;
@@ -361,31 +410,18 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		tok = JsonbIteratorNext(&it, &v, true);
 
-		for (int i = 0; i < lengthof(policy_keys); i++)
-			if (strcmp(policy_keys[i], key) == 0)
+		for (int i = 0; i < POLICY_NUM_KEYS; i++)
+			if (strcmp(policy_key_name(i), key) == 0)
 				ki = i;
 		if (ki < 0)
 			policy_invalid(key, "unknown key");
 		seen[ki] = true;
 
-		if (strcmp(key, "invite_reminders") == 0)
-			p->n_invite_reminders = policy_parse_reminders(key, &v, p->invite_reminders);
-		else if (strcmp(key, "archive_reminders") == 0)
-			p->n_archive_reminders = policy_parse_reminders(key, &v, p->archive_reminders);
-		else if (strcmp(key, "invite_expires_after") == 0)
-			policy_parse_interval(key, &v, &p->invite_expires_after);
-		else if (strcmp(key, "dormant_after") == 0)
-			policy_parse_interval(key, &v, &p->dormant_after);
-		else if (strcmp(key, "archive_after") == 0)
-			policy_parse_interval(key, &v, &p->archive_after);
-		else if (strcmp(key, "erase_after") == 0)
-			policy_parse_interval(key, &v, &p->erase_after);
-		else if (strcmp(key, "expired_erase_after") == 0)
-			policy_parse_interval(key, &v, &p->expired_erase_after);
-		else if (strcmp(key, "touch_granularity") == 0)
-			policy_parse_interval(key, &v, &p->touch_granularity);
-		else if (strcmp(key, "history_retention") == 0)
-			policy_parse_interval(key, &v, &p->history_retention);
+		if (ki < LC_NUM_INTERVALS)
+			policy_parse_interval(key, &v, &p->intervals[ki]);
+		else if (ki < LC_NUM_INTERVALS + LC_NUM_REMINDER_KEYS)
+			p->n_reminders[ki - LC_NUM_INTERVALS] =
+				policy_parse_reminders(key, &v, p->reminders[ki - LC_NUM_INTERVALS]);
 		else if (strcmp(key, "channel") == 0)
 		{
 			if (v.type == jbvNull)
@@ -442,36 +478,12 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 		}
 	}
 
-	for (int i = 0; i < lengthof(policy_keys); i++)
+	for (int i = 0; i < POLICY_NUM_KEYS; i++)
 		if (!seen[i])
-			policy_invalid(policy_keys[i], "missing");
+			policy_invalid(policy_key_name(i), "missing");
 
-	for (int i = 0; i < p->n_invite_reminders; i++)
-		if (policy_interval_cmp(&p->invite_reminders[i], &p->invite_expires_after) >= 0)
-			policy_invalid("invite_reminders",
-						   "each reminder must come before invite_expires_after");
-	for (int i = 0; i < p->n_archive_reminders; i++)
-		if (policy_interval_cmp(&p->archive_reminders[i], &p->archive_after) >= 0)
-			policy_invalid("archive_reminders",
-						   "each reminder must be shorter than archive_after");
-
-	/* Invite reminders fire in ascending order, archive ones descending. */
-	for (int i = 1; i < p->n_invite_reminders; i++)
-		for (int j = i; j > 0 && policy_interval_cmp(&p->invite_reminders[j - 1], &p->invite_reminders[j]) > 0; j--)
-		{
-			Interval	t = p->invite_reminders[j];
-
-			p->invite_reminders[j] = p->invite_reminders[j - 1];
-			p->invite_reminders[j - 1] = t;
-		}
-	for (int i = 1; i < p->n_archive_reminders; i++)
-		for (int j = i; j > 0 && policy_interval_cmp(&p->archive_reminders[j - 1], &p->archive_reminders[j]) < 0; j--)
-		{
-			Interval	t = p->archive_reminders[j];
-
-			p->archive_reminders[j] = p->archive_reminders[j - 1];
-			p->archive_reminders[j - 1] = t;
-		}
+	/* Reminders in firing order, checked with the timers' arithmetic. */
+	machine_prepare_policy(p);
 
 	if (normalized != NULL)
 	{

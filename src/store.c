@@ -53,6 +53,8 @@ typedef enum StorePlan
 	SP_NEXT_DUE,
 	SP_PRUNE,
 	SP_TENANT_GRANTS,
+	SP_USERS_PAGE,
+	SP_SET_DEADLINES,
 	SP_NUM_PLANS
 } StorePlan;
 
@@ -72,7 +74,7 @@ static StoreState store_state;
 #define STORE_USER_COLUMNS \
 	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
 	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
-	"retries, ctid"
+	"retries, ctid, state_due_at"
 
 static void store_exec(StorePlan which, const char *sql, int nargs,
 					   const Oid *argtypes, Datum *values, const char *nulls,
@@ -200,10 +202,12 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 	d = SPI_getbinval(tup, desc, 12, &isnull);
 	row->next_at = isnull ? 0 : DatumGetTimestampTz(d);
 	s = store_getstr(tup, desc, 13, CurrentMemoryContext);
-	row->next_event = s ? machine_event_from_name(s) : LC_EV_NONE;
+	row->next_event = s ? machine_timer_from_name(s) : LC_EV_NONE;
 	row->hold_reason = store_getstr(tup, desc, 14, cxt);
 	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
+	d = SPI_getbinval(tup, desc, 17, &isnull);
+	row->user.state_due_at = isnull ? 0 : DatumGetTimestampTz(d);
 }
 
 /*
@@ -385,10 +389,11 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 int64
 store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 {
-	Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
-	TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		vals[12];
-	char		nulls[12];
+	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[14];
+	char		nulls[14];
 	bool		isnull;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -410,13 +415,16 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 		vals[11] = CStringGetTextDatum(inv->channel);
 	else
 		nulls[11] = 'n';
+	vals[12] = TimestampTzGetDatum(inv->deadline_at);
+	vals[13] = CStringGetTextDatum(inv->deadline_event);
 
 	store_exec(SP_USER_INSERT,
 			   "WITH u AS ("
 			   " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 			   "  policy, policy_version, state, state_since, step, next_at, next_event,"
-			   "  created_at)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7, 'invited', $8, 0, $9, $10, $8)"
+			   "  created_at, deadline_at, deadline_event, state_due_at)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, 'invited', $8, 0, $9, $10, $8,"
+			   "  $13, $14, $8)"
 			   " ON CONFLICT (tenant, subject) DO NOTHING"
 			   " RETURNING *),"
 			   " h AS ("
@@ -429,7 +437,7 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
 			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u)"
 			   " SELECT id FROM u",
-			   12, types, vals, nulls, false, 0, SPI_OK_SELECT);
+			   14, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	shmem_note_timer(inv->next_at);
@@ -505,25 +513,32 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 void
 store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 {
-	Oid			types[20] = {
+	Oid			types[23] = {
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 		TIMESTAMPTZARRAYOID, INT4ARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID, TIDARRAYOID
+		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID, TIDARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID
 	};
-	Datum		vals[20];
+	Oid			elemtypes[20] = {
+		INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
+		BOOLOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
+	};
+	Datum		vals[23];
 	Datum	   *tids;
 	bool		isnull;
-	Datum	   *d[17];
-	bool	   *nl[17];
+	Datum	   *d[20];
+	bool	   *nl[20];
 	bool		messages = false;
 	TimestampTz earliest = 0;
 
 	if (n == 0)
 		return;
 
-	for (int k = 0; k < 17; k++)
+	for (int k = 0; k < 20; k++)
 	{
 		d[k] = palloc(sizeof(Datum) * n);
 		nl[k] = palloc0(sizeof(bool) * n);
@@ -553,6 +568,9 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		SET_STR(14, c[i].message == LC_MSG_NONE ? NULL : c[i].channel);
 		SET_TS(15, c[i].archive_at);
 		SET_STR(16, c[i].detail);
+		SET_TS(17, c[i].state_due_at);
+		SET_TS(18, c[i].deadline_at);
+		SET_STR(19, c[i].deadline_event);
 
 		if (c[i].message != LC_MSG_NONE && c[i].channel != NULL)
 			messages = true;
@@ -562,39 +580,30 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 #undef SET_TS
 #undef SET_STR
 
-	vals[0] = store_array(d[0], nl[0], n, INT8OID);
-	vals[1] = store_array(d[1], nl[1], n, TEXTOID);
-	vals[2] = store_array(d[2], nl[2], n, TEXTOID);
-	vals[3] = store_array(d[3], nl[3], n, TIMESTAMPTZOID);
-	vals[4] = store_array(d[4], nl[4], n, TIMESTAMPTZOID);
-	vals[5] = store_array(d[5], nl[5], n, INT4OID);
-	vals[6] = store_array(d[6], nl[6], n, BOOLOID);
-	vals[7] = store_array(d[7], nl[7], n, TEXTOID);
-	vals[8] = store_array(d[8], nl[8], n, TIMESTAMPTZOID);
-	vals[9] = store_array(d[9], nl[9], n, TIMESTAMPTZOID);
-	vals[10] = store_array(d[10], nl[10], n, TEXTOID);
-	vals[11] = store_array(d[11], nl[11], n, TEXTOID);
-	vals[12] = store_array(d[12], nl[12], n, TIMESTAMPTZOID);
-	vals[13] = store_array(d[13], nl[13], n, TEXTOID);
-	vals[14] = store_array(d[14], nl[14], n, TEXTOID);
-	vals[15] = store_array(d[15], nl[15], n, TIMESTAMPTZOID);
-	vals[16] = store_array(d[16], nl[16], n, TEXTOID);
+	for (int k = 0; k < 17; k++)
+		vals[k] = store_array(d[k], nl[k], n, elemtypes[k]);
 	vals[17] = TimestampTzGetDatum(now);
 	vals[18] = CStringGetTextDatum(actor);
 	vals[19] = store_array(tids, NULL, n, TIDOID);
+	for (int k = 17; k < 20; k++)
+		vals[k + 3] = store_array(d[k], nl[k], n, elemtypes[k]);
 
 	store_exec(SP_APPLY,
 			   "WITH v AS ("
 			   " SELECT * FROM unnest($1, $2::lifecycle.state[], $3::lifecycle.state[],"
-			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+			   "  $21, $22, $23)"
 			   " AS v(id, from_state, to_state, since, last_seen, step, held,"
 			   "  hold_reason, hold_until, next_at, next_event, event, due_at,"
-			   "  message, channel, archive_at, detail)),"
+			   "  message, channel, archive_at, detail, state_due_at, deadline_at,"
+			   "  deadline_event)),"
 			   " u AS ("
 			   " UPDATE lifecycle.users AS u SET state = v.to_state,"
 			   "  state_since = v.since, last_seen = v.last_seen, step = v.step,"
 			   "  held = v.held, hold_reason = v.hold_reason, hold_until = v.hold_until,"
 			   "  next_at = v.next_at, next_event = v.next_event,"
+			   "  state_due_at = v.state_due_at, deadline_at = v.deadline_at,"
+			   "  deadline_event = v.deadline_event,"
 			   "  retry_at = NULL, retries = 0, last_error = NULL"
 			   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
 			   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
@@ -614,7 +623,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 			   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
 			   " FROM u WHERE message IS NOT NULL)"
 			   " SELECT count(*) FROM u",
-			   20, types, vals, NULL, false, 0, SPI_OK_SELECT);
+			   23, types, vals, NULL, false, 0, SPI_OK_SELECT);
 	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 1, &isnull)) != n)
 		elog(ERROR, "lifecycle: %d locked users changed under the lock", n);
@@ -779,3 +788,68 @@ store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants)
 	return n;
 }
 
+
+/*
+ * Up to limit users that are not erased, with ids above after_id, in id
+ * order; rows allocated in the caller's context.  For passes over every
+ * user (lifecycle._refresh_deadlines()).
+ */
+int
+store_users_page(int64 after_id, int limit, LcUserRow **rows)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		vals[2];
+	MemoryContext cxt = store_result_cxt();
+	LcUserRow  *out;
+	int			n;
+
+	vals[0] = Int64GetDatum(after_id);
+	vals[1] = Int32GetDatum(limit);
+	store_exec(SP_USERS_PAGE,
+			   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
+			   "WHERE id > $1 AND state <> 'erased' ORDER BY id LIMIT $2",
+			   2, types, vals, NULL, true, 0, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
+	*rows = out;
+	return n;
+}
+
+/*
+ * Store the retention deadlines (0: NULL) of n users, one statement.
+ */
+void
+store_set_deadlines(const int64 *ids, const TimestampTz *at,
+					const char *const *event, int n)
+{
+	Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	Datum		vals[3];
+	Datum	   *d[3];
+	bool	   *nl[3];
+
+	if (n == 0)
+		return;
+	for (int k = 0; k < 3; k++)
+	{
+		d[k] = palloc(sizeof(Datum) * n);
+		nl[k] = palloc0(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		d[0][i] = Int64GetDatum(ids[i]);
+		nl[1][i] = (at[i] == 0);
+		d[1][i] = TimestampTzGetDatum(at[i]);
+		nl[2][i] = (event[i] == NULL);
+		d[2][i] = event[i] ? CStringGetTextDatum(event[i]) : (Datum) 0;
+	}
+	vals[0] = store_array(d[0], nl[0], n, INT8OID);
+	vals[1] = store_array(d[1], nl[1], n, TIMESTAMPTZOID);
+	vals[2] = store_array(d[2], nl[2], n, TEXTOID);
+	store_exec(SP_SET_DEADLINES,
+			   "UPDATE lifecycle.users AS u SET deadline_at = v.at, deadline_event = v.ev"
+			   " FROM unnest($1, $2, $3) AS v(id, at, ev)"
+			   " WHERE u.id OPERATOR(pg_catalog.=) v.id",
+			   3, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+}

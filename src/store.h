@@ -43,6 +43,7 @@ typedef struct LcChange
 	LcState		from;			/* LC_NONE for a new user */
 	LcState		to;
 	TimestampTz state_since;
+	TimestampTz state_due_at;	/* 0: NULL */
 	TimestampTz last_seen;		/* 0: NULL */
 	int			step;
 	bool		held;
@@ -50,6 +51,8 @@ typedef struct LcChange
 	TimestampTz hold_until;		/* 0: NULL */
 	TimestampTz next_at;		/* 0: NULL */
 	LcEvent		next_event;
+	TimestampTz deadline_at;	/* 0: NULL */
+	const char *deadline_event;
 	const char *event;			/* history event; NULL: no history row */
 	TimestampTz due_at;			/* 0: NULL (calls) */
 	LcMessage	message;
@@ -78,6 +81,8 @@ typedef struct LcInvite
 	const char *channel;
 	TimestampTz next_at;
 	LcEvent		next_event;
+	TimestampTz deadline_at;
+	const char *deadline_event;
 } LcInvite;
 
 extern void store_run(SPIPlanPtr *slot, const char *sql, int nargs,
@@ -113,6 +118,9 @@ extern int64 store_erase_batch(const int64 *ids, const LcState *before,
 extern void store_record_failure(int64 id, TimestampTz retry_at,
 								 const char *error);
 extern TimestampTz store_next_due(void);
+extern int	store_users_page(int64 after_id, int limit, LcUserRow **rows);
+extern void store_set_deadlines(const int64 *ids, const TimestampTz *at,
+								const char *const *event, int n);
 extern int64 store_prune_history(int max_rows);
 extern int	store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants);
 

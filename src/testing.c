@@ -47,15 +47,9 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	for (int i = 0; i < LC_NUM_EVENTS; i++)
-		if (strcmp(machine_event_name(i), event) == 0 &&
-			(strcmp(event, "archive") != 0 || i == LC_EV_ARCHIVE) &&
-			(strcmp(event, "erase") != 0 || i == LC_EV_ERASE))
-			ev = i;
-	if (strcmp(event, "archive_due") == 0)
-		ev = LC_EV_ARCHIVE_DUE;
-	if (strcmp(event, "erase_due") == 0)
-		ev = LC_EV_ERASE_DUE;
+	ev = machine_event_from_name(event);
+	if (ev != LC_EV_NONE && machine_event_kind(ev) == LC_KIND_RECORD)
+		ev = LC_EV_NONE;
 	if (ev == LC_EV_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -87,7 +81,7 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 	user.state_since = epoch;
 	user.last_seen = epoch;
 	user.held = held;
-	machine_apply(policy, &user, ev, epoch + 100 * USECS_PER_DAY, &o);
+	machine_apply(policy, &user, ev, epoch + USECS_PER_DAY, &o);
 	SPI_finish();
 
 	values[0] = BoolGetDatum(o.allowed);

@@ -72,10 +72,17 @@ CREATE TABLE lifecycle.users (
 	retry_at	timestamptz,	/* backoff after a failed transition */
 	retries		int NOT NULL DEFAULT 0,
 	last_error	text,
-	created_at	timestamptz NOT NULL
+	created_at	timestamptz NOT NULL,
+	-- Retention (0.2.0, docs/COMPLIANCE.md): when entering the state was
+	-- due (retention deadlines count from it), and the state's deadline,
+	-- kept current by every change (src/machine.c, machine_deadline()).
+	state_due_at timestamptz,
+	deadline_at	timestamptz,	/* NULL once erased */
+	deadline_event text			/* expire, dormant, archive, erase */
 ) WITH (fillfactor = 80);
 CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject);
 CREATE INDEX users_next_at ON lifecycle.users (next_at) WHERE next_at IS NOT NULL;
+CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at) WHERE deadline_at IS NOT NULL;
 
 -- Append-only trail, one row per transition.  No e-mail, no attrs.
 CREATE TABLE lifecycle.history (

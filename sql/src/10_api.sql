@@ -56,7 +56,7 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION @extschema@.lifecycle_status(subject text, tenant text = 'default')
 RETURNS TABLE (id bigint, state lifecycle.state, since timestamptz,
 	next_event text, next_at timestamptz, held boolean, policy text,
-	policy_version int)
+	policy_version int, deadline_event text, deadline_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -65,8 +65,10 @@ BEGIN
 	END IF;
 	PERFORM lifecycle._check_tenant(tenant);
 	RETURN QUERY
-		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at, u.held,
-			   u.policy, u.policy_version
+		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
 		  FROM lifecycle.users u
 		 WHERE u.tenant = lifecycle_status.tenant
 		   AND u.subject = lifecycle_status.subject;
@@ -156,23 +158,42 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lifecycle_worker_stats'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- The transition table of src/machine.c, the only copy of the graph, with
+-- the intervals of a policy version (the latest when version is NULL).
+CREATE FUNCTION lifecycle.transitions(policy text = 'default', version int = NULL)
+RETURNS TABLE (from_state text, event text, kind text, role text,
+	to_state text, effect text, message text, hook text, erases boolean,
+	stopped_by_hold boolean, anchor text, interval_key text,
+	"interval" interval, reminders interval[], reminders_before_deadline boolean,
+	deadline_event text, hint text)
+AS 'MODULE_PATHNAME', 'lifecycle_transitions'
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Every user's retention deadline again from src/machine.c (the upgrade
+-- from 0.1.0 calls it; transitions keep the columns current).
+CREATE FUNCTION lifecycle._refresh_deadlines()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_refresh_deadlines'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- Graphviz DOT of the policy's state graph with live counts per state.
+-- The edges are lifecycle.transitions(): every transition, reminder
+-- self-loops, admin and erasure calls dashed (holds are orthogonal to
+-- state and not drawn).
 CREATE FUNCTION @extschema@.lifecycle_graph(policy text = 'default')
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	def jsonb;
 	n jsonb;
 	out text;
 	st text;
+	e record;
 BEGIN
 	IF policy IS NULL THEN
 		RAISE EXCEPTION 'policy must not be null' USING ERRCODE = '22004';
 	END IF;
-	SELECT p.definition INTO def FROM lifecycle.policies p
-	 WHERE p.name = lifecycle_graph.policy ORDER BY p.version DESC LIMIT 1;
-	IF def IS NULL THEN
+	IF NOT EXISTS (SELECT 1 FROM lifecycle.policies p WHERE p.name = lifecycle_graph.policy) THEN
 		RAISE EXCEPTION 'policy "%" does not exist', policy USING ERRCODE = '42704';
 	END IF;
 	-- Group by tenant first: the visibility check runs once per tenant.
@@ -189,32 +210,31 @@ BEGIN
 	FOREACH st IN ARRAY enum_range(NULL::lifecycle.state)::text[] LOOP
 		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
 	END LOOP;
-	-- Every edge of the transition table; timers carry the policy's
-	-- intervals, reminders are self-loops, admin and erasure edges dashed.
-	out := out
-		|| format(E'  invited -> invited [label="reminders %s"];\n',
-				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'invite_reminders') r), 'none'))
-		|| E'  invited -> active [label="register"];\n'
-		|| format(E'  invited -> expired [label="after %s"];\n', def ->> 'invite_expires_after')
-		|| format(E'  active -> dormant [label="idle %s, notice"];\n', def ->> 'dormant_after')
-		|| E'  active -> completed [label="complete, notice"];\n'
-		|| E'  dormant -> completed [label="complete"];\n'
-		|| E'  dormant -> active [label="touch, restore"];\n'
-		|| E'  completed -> active [label="touch, restore"];\n'
-		|| format(E'  dormant -> dormant [label="reminders %s before"];\n',
-				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'archive_reminders') r), 'none'))
-		|| format(E'  completed -> completed [label="reminders %s before"];\n',
-				  coalesce((SELECT string_agg(r, ', ') FROM jsonb_array_elements_text(def -> 'archive_reminders') r), 'none'))
-		|| format(E'  dormant -> archived [label="after %s"];\n', def ->> 'archive_after')
-		|| format(E'  completed -> archived [label="after %s"];\n', def ->> 'archive_after')
-		|| E'  active -> archived [label="archive (admin)", style=dashed];\n'
-		|| E'  invited -> archived [label="archive (admin)", style=dashed];\n'
-		|| E'  archived -> active [label="restore"];\n'
-		|| format(E'  archived -> erased [label="after %s"];\n', def ->> 'erase_after')
-		|| format(E'  expired -> erased [label="after %s"];\n', def ->> 'expired_erase_after')
-		|| E'  expired -> invited [label="invite"];\n'
-		|| E'  active -> erased [label="erase (any state)", style=dashed];\n'
-		|| E'}\n';
-	RETURN out;
+	FOR e IN
+		SELECT t.from_state, t.to_state, t.dashed,
+			   string_agg(t.label, ', ' ORDER BY t.ord) AS label
+		  FROM (SELECT x.from_state, x.to_state, x.ord,
+					   x.kind = 'call' AND (x.role = 'admin' OR x.erases) AS dashed,
+					   CASE WHEN x."interval" IS NOT NULL
+							THEN format('%s after %s', x.event, x."interval")
+							WHEN x.reminders IS NOT NULL
+							THEN format('%s %s%s', x.event, array_to_string(x.reminders, ', '),
+										CASE WHEN x.reminders_before_deadline THEN ' before' ELSE '' END)
+							WHEN x.role = 'admin' THEN x.event || ' (admin)'
+							ELSE x.event END AS label
+				  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+						from_state, event, kind, role, to_state, effect, message, hook,
+						erases, stopped_by_hold, anchor, interval_key, "interval",
+						reminders, reminders_before_deadline, deadline_event, hint, ord)
+				 WHERE x.effect IN ('transition', 'reminder', 'touch')
+				   AND x.from_state <> 'none'
+				   AND coalesce(cardinality(x.reminders), 1) > 0) t
+		 GROUP BY t.from_state, t.to_state, t.dashed
+		 ORDER BY min(t.ord)
+	LOOP
+		out := out || format(E'  %s -> %s [label="%s"%s];\n', e.from_state, e.to_state,
+							 e.label, CASE WHEN e.dashed THEN ', style=dashed' ELSE '' END);
+	END LOOP;
+	RETURN out || E'}\n';
 END
 $$;

@@ -1,39 +1,51 @@
 -- lifecycle: views for DBAs and auditors.  None shows e-mail or attrs;
 -- rows of tenants the acting role is not granted are hidden.
 
--- Per tenant, policy and state: how many, since when, what falls due next.
+-- A hold is in force while held and its until (if any) lies ahead: a hold
+-- whose until has passed counts as lapsed in every view and metric at
+-- once, whether or not the worker has written its hold_lapse yet.
+
+-- Per tenant, policy and state: how many, since when, what falls due next,
+-- the earliest retention deadline and how many are past it (violations).
 CREATE VIEW lifecycle.retention_report AS
 SELECT u.tenant, u.policy, u.state,
 	   count(*) AS users,
 	   min(u.state_since) AS oldest_since,
-	   min(u.next_at) FILTER (WHERE NOT u.held) AS next_due,
-	   count(*) FILTER (WHERE u.held) AS held
+	   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))) AS next_due,
+	   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now())) AS held,
+	   min(u.deadline_at) AS next_deadline,
+	   count(*) FILTER (WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+			AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
   FROM lifecycle.users u
  WHERE lifecycle._tenant_visible(u.tenant)
  GROUP BY u.tenant, u.policy, u.state;
 
 -- Timers due but not fired (worker down or behind, or a transition that
--- keeps failing: see last_error).
+-- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
 CREATE VIEW lifecycle.overdue AS
 SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 	   @extschema@.lifecycle_now() - u.next_at AS overdue_by,
 	   u.retries, u.retry_at, u.last_error
   FROM lifecycle.users u
  WHERE u.next_at <= @extschema@.lifecycle_now()
-   AND NOT u.held
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
    AND lifecycle._tenant_visible(u.tenant);
 
--- Subjects kept past their policy (an archive, erasure or expiry overdue by
--- more than a minute) and not on legal hold.  Empty while the worker is
--- healthy.
+-- Subjects kept past their policy: the retention deadline of their state
+-- (users.deadline_at, whatever reminder is pending) passed more than a
+-- minute ago, and no hold in force.  Empty while the worker is healthy.
+-- Reads the partial index on deadline_at.
 CREATE VIEW lifecycle.violations AS
 SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
-	   u.next_event AS due_event, u.next_at AS due_at,
-	   @extschema@.lifecycle_now() - u.next_at AS overdue_by, u.last_error
+	   u.deadline_event, u.deadline_at,
+	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
+	   u.next_event, u.next_at, u.last_error
   FROM lifecycle.users u
- WHERE u.next_event IN ('expire', 'archive', 'erase')
-   AND u.next_at < @extschema@.lifecycle_now() - interval '1 minute'
-   AND NOT u.held
+ WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
    AND lifecycle._tenant_visible(u.tenant);
 
 -- lifecycle.erasures (the evidence table: when, why, by whom; not who) is
@@ -42,7 +54,8 @@ ALTER TABLE lifecycle.erasures ENABLE ROW LEVEL SECURITY;
 CREATE POLICY erasures_tenant ON lifecycle.erasures FOR SELECT
 	USING (lifecycle._tenant_visible(tenant));
 
--- Legal holds in force.
+-- Legal holds in force (a lapsed hold is not, even before its hold_lapse
+-- is written).
 CREATE VIEW lifecycle.holds AS
 SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 	   u.hold_until AS until,
@@ -52,7 +65,8 @@ SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 		 WHERE h.user_id = u.id AND h.event = 'hold'
 		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by
   FROM lifecycle.users u
- WHERE u.held AND lifecycle._tenant_visible(u.tenant);
+ WHERE u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now())
+   AND lifecycle._tenant_visible(u.tenant);
 
 -- The workers, from shared memory (no rows' pids without preloading).
 CREATE VIEW lifecycle.worker_stats AS

@@ -6,11 +6,12 @@
 -- the exporter publish, so a scrape can be checked against this view.
 --
 --   lifecycle_state_users{tenant,policy,state}   users per state (gauge)
---   lifecycle_state_held{tenant,policy,state}    of which on legal hold (gauge)
+--   lifecycle_state_held{tenant,policy,state}    of which under a hold in force (gauge)
 --   lifecycle_transitions_total{event}           history rows per event (counter)
---   lifecycle_timers_overdue                     timers due, not fired, not held
+--   lifecycle_timers_overdue                     timers due, not fired, no hold in force
 --   lifecycle_timers_lag_seconds                 age of the oldest of them (0: none)
---   lifecycle_timers_violations                  rows of lifecycle.violations
+--   lifecycle_timers_violations                  rows of lifecycle.violations (deadline
+--                                                past by over a minute, no hold in force)
 --   lifecycle_outbox_messages{channel,status}    messages (channel "" = none)
 --   lifecycle_dead_letters{channel}              messages with status dead
 --   lifecycle_worker_up{worker}                  1 while the worker runs, else 0
@@ -24,7 +25,8 @@
 -- Cost: the state and transition families are one aggregate pass each
 -- over users and history (for a tenant-limited role, history joined to
 -- users), the outbox families one over outbox joined to users; the timer
--- family reads the partial index on users.next_at and only the due rows;
+-- family reads the partial indexes on users.next_at and deadline_at and
+-- only the due rows;
 -- the worker family reads shared memory.  A query that filters on name (as
 -- each exporter query does) runs only the branches of that name: every
 -- name below is a constant, so the planner drops the others.  Hot counters
@@ -43,7 +45,9 @@
 CREATE VIEW lifecycle.metrics AS
 WITH states AS MATERIALIZED (
 	SELECT u.tenant, u.policy, u.state::text AS state,
-		   count(*) AS users, count(*) FILTER (WHERE u.held) AS held
+		   count(*) AS users,
+		   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+			   OR u.hold_until > @extschema@.lifecycle_now())) AS held
 	  FROM lifecycle.users u
 	 GROUP BY u.tenant, u.policy, u.state
 ), visible_states AS MATERIALIZED (
@@ -68,16 +72,22 @@ WITH states AS MATERIALIZED (
 	 WHERE lifecycle._tenant_visible(t.tenant)
 	 GROUP BY t.event
 ), due AS MATERIALIZED (
-	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest,
-		   count(*) FILTER (WHERE u.next_event IN ('expire', 'archive', 'erase')
-			   AND u.next_at < @extschema@.lifecycle_now() - interval '1 minute')
-			   AS violations
+	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
 	  FROM lifecycle.users u
 	 WHERE u.next_at <= @extschema@.lifecycle_now()
-	   AND NOT u.held
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))
 	 GROUP BY u.tenant
 ), visible_due AS MATERIALIZED (
 	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the index on deadline_at.
+	SELECT u.tenant, count(*) AS violations
+	  FROM lifecycle.users u
+	 WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))
+	 GROUP BY u.tenant
 ), outbox_by_tenant AS MATERIALIZED (
 	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
 		   count(*) AS messages
@@ -118,8 +128,8 @@ SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
   FROM visible_due d
 UNION ALL
 SELECT 'lifecycle_timers_violations', '{}'::jsonb,
-	   coalesce(sum(d.violations), 0)::float8
-  FROM visible_due d
+	   coalesce(sum(v.violations), 0)::float8
+  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
 UNION ALL
 SELECT 'lifecycle_outbox_messages',
 	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),

@@ -38,6 +38,7 @@ TO lifecycle_app, lifecycle_auditor;
 
 GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_graph(text),
+	lifecycle.transitions(text, int),
 	lifecycle._worker_stats()
 TO lifecycle_auditor;
 

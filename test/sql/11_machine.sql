@@ -1,22 +1,26 @@
 -- The pure state machine (src/machine.c), every (state, event, held) triple,
 -- through lifecycle._machine_step(state, event, held, policy).  'none' is
 -- a subject without a row; archive_due and erase_due are the archive and
--- erase timers (the calls are archive and erase).
+-- erase timers (the calls are archive and erase); hold and release are
+-- events of the machine too.
 \set SHOW_CONTEXT never
 CREATE TEMP VIEW states(state, so) AS
 	SELECT * FROM unnest(ARRAY['none', 'invited', 'active', 'dormant', 'completed',
 							   'archived', 'expired', 'erased']) WITH ORDINALITY;
+-- Every event of the table, in the order lifecycle.transitions() first
+-- names it (src/machine.c is the only copy of the graph).
 CREATE TEMP VIEW events(event, eo) AS
-	SELECT * FROM unnest(ARRAY['invite', 'register', 'touch', 'complete', 'archive',
-							   'restore', 'erase', 'invite_reminder', 'expire',
-							   'dormant', 'archive_reminder', 'archive_due',
-							   'erase_due', 'hold_lapse']) WITH ORDINALITY;
+	SELECT t.event, min(t.o) FROM lifecycle.transitions() WITH ORDINALITY AS t(
+		from_state, event, kind, role, to_state, effect, message, hook, erases,
+		stopped_by_hold, anchor, interval_key, "interval", reminders,
+		reminders_before_deadline, deadline_event, hint, o)
+	 GROUP BY t.event;
 CREATE TEMP VIEW steps AS
 SELECT s.state, e.event, h.held, m.*, s.so, e.eo
   FROM states s CROSS JOIN events e CROSS JOIN (VALUES (false), (true)) AS h(held)
  CROSS JOIN LATERAL lifecycle._machine_step(s.state, e.event, h.held, 'default') m;
 
--- The whole table: 8 states x 14 events x held.
+-- The whole table: 8 states x 16 events x held.
 SELECT state, event, held, allowed, noop, to_state, message, hook, erase,
 	   next_event, hint
   FROM steps ORDER BY so, eo, held;
@@ -55,7 +59,13 @@ INSERT INTO design VALUES
 	('dormant', 'erase', 'erased', NULL, 'erase', true),
 	('completed', 'erase', 'erased', NULL, 'erase', true),
 	('archived', 'erase', 'erased', NULL, 'erase', true),
-	('expired', 'erase', 'erased', NULL, 'erase', true);
+	('expired', 'erase', 'erased', NULL, 'erase', true),
+	('invited', 'hold', 'invited', NULL, NULL, false),
+	('active', 'hold', 'active', NULL, NULL, false),
+	('dormant', 'hold', 'dormant', NULL, NULL, false),
+	('completed', 'hold', 'completed', NULL, NULL, false),
+	('archived', 'hold', 'archived', NULL, NULL, false),
+	('expired', 'hold', 'expired', NULL, NULL, false);
 
 -- Differences between the machine and the table (both ways): none.
 (SELECT state, event, to_state, message, hook, erase FROM steps
@@ -98,6 +108,24 @@ SELECT s.state, s.event, m.to_state, m.next_event
 			   ('dormant', 'hold_lapse')) AS s(state, event),
 	   LATERAL lifecycle._machine_step(s.state, s.event, s.state = 'dormant', 'm_plain') m
  ORDER BY 1, 2;
+
+-- lifecycle.transitions() shows the same table the machine runs: every
+-- edge it lists as a transition is one _machine_step() allows (held for
+-- release and hold_lapse), with the same target, message and hook.
+SELECT t.from_state, t.event, t.effect, t.to_state, m.to_state AS machine_to
+  FROM lifecycle.transitions() t
+ CROSS JOIN LATERAL lifecycle._machine_step(t.from_state, t.event,
+		t.event IN ('release', 'hold_lapse'), 'default') m
+ WHERE t.effect NOT IN ('noop', 'refused')
+   AND (NOT m.allowed OR m.to_state IS DISTINCT FROM t.to_state
+		OR m.message IS DISTINCT FROM t.message OR m.hook IS DISTINCT FROM t.hook);
+
+-- No call and timer share a name; every timer but the lapse of a hold
+-- names the interval it counts with or its reminders.
+SELECT event FROM lifecycle.transitions() GROUP BY event HAVING count(DISTINCT kind) > 1;
+SELECT from_state, event, anchor, interval_key, "interval", reminders,
+	   reminders_before_deadline, deadline_event
+  FROM lifecycle.transitions() WHERE kind = 'timer' ORDER BY 1, 2;
 
 -- Unknown states, events and policies.
 SELECT * FROM lifecycle._machine_step('bogus', 'touch', false);

@@ -21,7 +21,7 @@ SELECT * FROM rt.msgs(rt.uid('cat', 't21'));
 SELECT rt.travel('2 hours');
 BEGIN;
 SELECT lifecycle_touch('cat', 't21');
-SELECT last_seen = lifecycle_now() AS seen_now, last_seen > state_since AS moved,
+SELECT last_seen >= lifecycle_now() AS seen_now, last_seen > state_since AS moved,
 	   next_at - last_seen AS dormant_after
   FROM lifecycle.users WHERE tenant = 't21' AND subject = 'cat';
 COMMIT;
@@ -43,17 +43,24 @@ SELECT (o.payload ->> 'archive_at')::timestamptz - u.state_since AS archive_afte
 SELECT next_at - state_since AS first_reminder_after FROM lifecycle.users
  WHERE tenant = 't21' AND subject = 'dan';
 
--- 90 days without activity: cat and eve go dormant (archive_notice),
--- dan gets both archive reminders and is archived by the timer; since the
--- clock jumps 90 days at once, dan's timers catch up in one tick.
+-- 90 days without activity: cat and eve go dormant (archive_notice);
+-- the clock jumps 90 days at once, so dan's timers catch up in one tick:
+-- both archive reminders are reached after the archive they announce and
+-- are skipped (history reminder_skipped, no message), then the archive
+-- timer archives.
 SELECT rt.travel('90 days 1 minute');
 SELECT lifecycle_tick() AS transitions;
 SELECT subject, state, next_event FROM lifecycle.users WHERE tenant = 't21' ORDER BY subject;
 SELECT * FROM rt.hist(rt.uid('dan', 't21'));
 SELECT * FROM rt.msgs(rt.uid('dan', 't21'));
--- archived -> erase timer counts from entering archived.
-SELECT next_at - state_since AS erase_after FROM lifecycle.users
- WHERE tenant = 't21' AND subject = 'dan';
+-- archived -> the erase timer counts from when the archive was due, not
+-- from the late tick (lateness never extends retention).
+SELECT u.next_at - h.due_at AS erase_after, u.deadline_event,
+	   u.deadline_at = u.next_at AS deadline_is_timer
+  FROM lifecycle.users u
+  JOIN LATERAL (SELECT * FROM lifecycle.history h WHERE h.user_id = u.id
+				 ORDER BY h.id DESC LIMIT 1) h ON true
+ WHERE u.tenant = 't21' AND u.subject = 'dan';
 -- active -> dormant (timer): archive_notice with the archive date.
 SELECT * FROM rt.hist(rt.uid('eve', 't21'));
 SELECT * FROM rt.msgs(rt.uid('eve', 't21'));

@@ -15,10 +15,13 @@ LANGUAGE sql AS $$ INSERT INTO app22.log (hook, subject, tenant) VALUES ('restor
 CREATE FUNCTION app22.on_erase(subject text, tenant text) RETURNS void
 LANGUAGE sql AS $$ INSERT INTO app22.log (hook, subject, tenant) VALUES ('erase', subject, tenant) $$;
 SELECT lifecycle_define_policy('t22', '{"hooks": {"archive": "app22.on_archive",
-	"restore": "app22.on_restore", "erase": "app22.on_erase"}}') AS version;
+	"restore": "app22.on_restore", "erase": "app22.on_erase"},
+	"expired_erase_after": "100 days"}') AS version;
 
 -- Three users go dormant and one invitation expires (late: the tick comes
--- a minute after the timers, and the new states count from the tick).
+-- a minute after the dormancy timers: dormant counts from the tick, so the
+-- grace after the notice is whole; the expiry came 76 days late, and its
+-- erasure counts from when it was due).
 SELECT lifecycle_invite(s, s || '@example.com', 't22', 't22') > 0 AS invited
   FROM unnest(ARRAY['d1', 'd2', 'd3', 'x1']) s ORDER BY s;
 SELECT lifecycle_register(s, 't22') FROM unnest(ARRAY['d1', 'd2', 'd3']) s ORDER BY s;
@@ -26,7 +29,7 @@ SELECT rt.travel('90 days 1 minute');
 SELECT lifecycle_tick() AS transitions;
 SELECT u.subject, u.state, u.next_event,
 	   u.state_since = h.at AS since_fired, h.at > h.due_at AS late,
-	   u.next_at - u.state_since AS next_after
+	   date_trunc('hour', u.next_at - u.state_since) AS next_after
   FROM lifecycle.users u
   JOIN LATERAL (SELECT * FROM lifecycle.history h WHERE h.user_id = u.id
 				 ORDER BY h.id DESC LIMIT 1) h ON true

@@ -83,21 +83,21 @@ SELECT rt.travel('30 days 5 minutes');
 BEGIN;
 SELECT lifecycle_tick() AS transitions;
 SELECT subject, state, next_event, retries, last_error,
-	   retry_at - lifecycle_now() AS retry_in
+	   date_trunc('second', retry_at - lifecycle_now()) AS retry_in
   FROM lifecycle.users WHERE tenant = 't31' ORDER BY subject;
 COMMIT;
 SELECT subject, status FROM app31.accounts ORDER BY subject;
 SELECT hook, subject FROM app31.log ORDER BY n;   -- b1's attempt rolled back too
 SELECT event, to_state FROM rt.hist(rt.uid('b1', 't31')) OFFSET 3;
 SELECT subject, state, next_event, retries, last_error FROM lifecycle.overdue WHERE tenant = 't31';
-SELECT subject, due_event, last_error FROM lifecycle.violations WHERE tenant = 't31';
+SELECT subject, deadline_event, last_error FROM lifecycle.violations WHERE tenant = 't31';
 
 -- Not retried before its time; then backoff doubles (1, 2, 4 minutes ...).
 SELECT lifecycle_tick() AS transitions;
 SELECT rt.travel('61 seconds');
 BEGIN;
 SELECT lifecycle_tick() AS transitions;
-SELECT state, retries, retry_at - lifecycle_now() AS retry_in
+SELECT state, retries, date_trunc('second', retry_at - lifecycle_now()) AS retry_in
   FROM lifecycle.users WHERE tenant = 't31' AND subject = 'b1';
 COMMIT;
 SELECT rt.travel('1 minute');
@@ -105,7 +105,7 @@ SELECT lifecycle_tick() AS transitions;   -- still backing off
 SELECT rt.travel('61 seconds');
 BEGIN;
 SELECT lifecycle_tick() AS transitions;
-SELECT state, retries, retry_at - lifecycle_now() AS retry_in
+SELECT state, retries, date_trunc('second', retry_at - lifecycle_now()) AS retry_in
   FROM lifecycle.users WHERE tenant = 't31' AND subject = 'b1';
 COMMIT;
 

@@ -28,6 +28,8 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_history',       '{app,auditor,admin}', true),
  ('lifecycle_now',           '{app,auditor,admin}', true),
  ('lifecycle_graph',         '{auditor,admin}', true),
+ ('lifecycle.transitions',   '{auditor,admin}', true),
+ ('lifecycle._refresh_deadlines','{}', true),
  ('lifecycle_define_policy', '{admin}', true),
  ('lifecycle_archive',       '{admin}', true),
  ('lifecycle_hold',          '{admin}', true),

@@ -11,7 +11,7 @@ CREATE ROLE cmp_t_member LOGIN IN ROLE lifecycle_app, cmp_t_group;
 
 -- Data in both tenants: live, held, overdue and erased subjects.
 SELECT lifecycle_define_policy('cmp_t', '{"invite_reminders": [],
-  "invite_expires_after": "1 day", "expired_erase_after": "1 day"}') > 0 AS defined;
+  "invite_expires_after": "1 day", "expired_erase_after": "5 days"}') > 0 AS defined;
 SELECT lifecycle_invite(s, s || '@example.com', t, 'cmp_t') > 0 AS invited
   FROM (VALUES ('a1', 'cmp_tA'), ('a2', 'cmp_tA'), ('a3', 'cmp_tA'),
 			   ('b1', 'cmp_tB'), ('b2', 'cmp_tB'), ('b3', 'cmp_tB')) v(s, t);
@@ -70,7 +70,7 @@ SET ROLE cmp_t_auditor;
 SELECT tenant, policy, state, users FROM lifecycle.retention_report
  WHERE tenant LIKE 'cmp\_t_' ORDER BY 1, 2, 3;
 SELECT DISTINCT tenant FROM lifecycle.retention_report ORDER BY 1;
-SELECT tenant, subject, due_event FROM lifecycle.violations ORDER BY 1, 2;
+SELECT tenant, subject, deadline_event FROM lifecycle.violations ORDER BY 1, 2;
 SELECT tenant, subject FROM lifecycle.overdue ORDER BY 1, 2;
 SELECT tenant, subject, reason FROM lifecycle.holds ORDER BY 1, 2;
 SELECT tenant, state_before FROM lifecycle.erasures ORDER BY 1;

@@ -107,7 +107,7 @@ SELECT array_agg(attname ORDER BY attnum) AS evidence_columns
 -- The erase transitions are in the history, by the same actors.
 SELECT h.event, h.from_state, h.to_state, h.actor, h.detail
   FROM lifecycle.history h JOIN lifecycle.erasures e ON e.user_id = h.user_id
- WHERE e.tenant = 'cmp_ep' AND h.event = 'erase' ORDER BY h.id;
+ WHERE e.tenant = 'cmp_ep' AND h.event IN ('erase', 'erase_due') ORDER BY h.id;
 -- The subject is unknown now; inviting it again starts a new workflow.
 SELECT lifecycle_touch('zelda-4711-req', 'cmp_ep');
 SELECT lifecycle_invite('zelda-4711-req', 'zelda.needleman@example.net', 'cmp_ep')

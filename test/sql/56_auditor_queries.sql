@@ -17,8 +17,8 @@ SELECT lifecycle_travel('1 day 2 hours') IS NOT NULL AS travelled;
 
 SET ROLE cmp_q_eu_auditor;
 -- Who is kept past policy?
-SELECT tenant, subject, state, due_event, overdue_by > interval '1 hour' AS overdue
-  FROM (SELECT tenant, subject, state, due_event, due_at, overdue_by, last_error
+SELECT tenant, subject, state, deadline_event, overdue_by > interval '1 hour' AS overdue
+  FROM (SELECT tenant, subject, state, deadline_event, deadline_at, overdue_by, last_error
   FROM lifecycle.violations ORDER BY overdue_by DESC) q WHERE tenant = 'cmp_q' ORDER BY subject;
 -- Who was erased, when and why?
 SELECT tenant, policy, state_before, reason, requested_by, erased_at <= lifecycle_now() AS past

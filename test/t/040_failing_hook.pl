@@ -59,10 +59,10 @@ is($node->safe_psql('postgres', q{
 	SELECT state || '|' || next_event || '|' || retries || '|' ||
 		   (retry_at > lifecycle_now()) || '|' || (last_error LIKE '%cannot archive bad1%')
 	  FROM lifecycle.overdue WHERE subject = 'bad1'}),
-	'completed|archive|1|true|true', 'the failing user stays due, with its error, in overdue');
+	'completed|archive_due|1|true|true', 'the failing user stays due, with its error, in overdue');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id
-	 WHERE u.subject = 'bad1' AND h.event = 'archive'}),
+	 WHERE u.subject = 'bad1' AND h.event = 'archive_due'}),
 	'0', 'no archive transition for the failing user');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
@@ -114,7 +114,7 @@ is($node->safe_psql('postgres', q{
 	  FROM lifecycle.users WHERE subject = 'bad1'}),
 	'0|true|true', 'success clears the failure');
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM lifecycle.history WHERE event = 'archive'}),
+	SELECT count(*) FROM lifecycle.history WHERE event = 'archive_due'}),
 	'20', 'one archive transition per user');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM archived_accounts}),
 	'20', 'the hook\'s own writes: one per user');

@@ -60,7 +60,7 @@ $node->poll_query_until('postgres', q{
   or die 'the failing users were not recorded';
 my $archived = $node->safe_psql('postgres', q{
 	SELECT count(*) FROM lifecycle.history
-	 WHERE actor = 'lifecycle worker' AND event = 'archive'});
+	 WHERE actor = 'lifecycle worker' AND event = 'archive_due'});
 is($archived, '395', '395 archived by the worker');
 
 # One summary line, within about a minute, with the totals.

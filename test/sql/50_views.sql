@@ -103,7 +103,7 @@ SELECT subject, next_event FROM lifecycle.overdue WHERE tenant = 'cmp_v';
 SELECT state, held, violations FROM lifecycle.retention_report
  WHERE tenant = 'cmp_v' AND state = 'completed';
 SELECT labels ->> 'state' AS state, value AS held FROM lifecycle.metrics
- WHERE name = 'lifecycle_state_held' AND labels ->> 'tenant' = 'cmp_v';
+ WHERE name = 'lifecycle_state_held' AND labels ->> 'tenant' = 'cmp_v' ORDER BY 1;
 SELECT value AS violations_metric FROM lifecycle.metrics
  WHERE name = 'lifecycle_timers_violations';
 

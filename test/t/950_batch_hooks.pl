@@ -74,9 +74,9 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM app.accounts WHERE status = 'archived'}),
 	$n - 2, 'the application rows of the others moved with them');
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FILTER (WHERE h.event = 'archive'), count(DISTINCT h.user_id)
+	SELECT count(*) FILTER (WHERE h.event = 'archive_due'), count(DISTINCT h.user_id)
 	  FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id
-	 WHERE u.tenant = 'b' AND h.event = 'archive'}),
+	 WHERE u.tenant = 'b' AND h.event = 'archive_due'}),
 	($n - 2) . '|' . ($n - 2), 'one archive history row per archived user');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id

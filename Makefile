@@ -10,7 +10,7 @@ OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
 	src/testing.o src/shmem.o src/scheduler.o src/stats.o \
 	src/engine.o src/cache.o src/worker.o src/sender.o src/http.o \
 	src/store_outbox.o src/channels.o src/render.o src/version.o \
-	src/graph.o src/deadline.o
+	src/graph.o src/deadline.o src/backoff.o
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
 # each module's SQL lives beside its peers without one giant file.

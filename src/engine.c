@@ -38,6 +38,7 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "engine.h"
 #include "policy.h"
@@ -202,11 +203,7 @@ engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
 static TimestampTz
 engine_backoff(TimestampTz now, int retries)
 {
-	int64		secs = 60;
-
-	for (int i = 0; i < retries && secs < 3600; i++)
-		secs *= 2;
-	return now + Min(secs, 3600) * USECS_PER_SEC;
+	return now + backoff_ms(60 * 1000, 3600 * 1000, retries) * 1000;
 }
 
 /*

@@ -20,7 +20,9 @@
  * delivers them again with the same id (webhook-id), so receivers can drop
  * duplicates.  The worker sleeps on its latch until the next retry falls
  * due (capped by lifecycle.max_sleep); a commit that writes a message sets
- * the latch (shmem.c).  Times stored are on the lifecycle clock.
+ * the latch (shmem.c).  Times stored are on the lifecycle clock.  The
+ * loop, the sleep, error recovery and backoff are the worker skeleton's
+ * (worker.c); this file supplies the sender's pass.
  *
  * IDENTIFICATION
  *	  src/sender.c
@@ -29,72 +31,66 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "commands/extension.h"
-#include "common/pg_prng.h"
-#include "executor/spi.h"
-#include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/proc.h"
-#include "tcop/tcopprot.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "guc.h"
 #include "http.h"
 #include "render.h"
 #include "sender.h"
-#include "shmem.h"
 #include "stats.h"
-#include "worker.h"
 #include "store_outbox.h"
+#include "worker.h"
 
 /* Retry backoff: 10 s doubling per attempt, capped at 1 hour, jittered. */
 #define SENDER_BACKOFF_BASE_MS	10000
 #define SENDER_BACKOFF_MAX_MS	3600000
 #define SENDER_RETRY_AFTER_MAX_MS	86400000
 
-/* What one pass did. */
-typedef struct SenderPass
+/* What one batch did. */
+typedef struct SenderBatch
 {
-	int			batches;
 	int			sent;
 	int			failed;
 	int			blocked;
-	bool		more;			/* a full batch: go again at once */
-	bool		installed;		/* the extension exists in the database */
-	long		sleep_ms;
-	TimestampTz next_due;		/* lifecycle clock, 0: none */
-	int64		lag_us;
+	int64		lag_us;			/* how late the oldest claimed message is */
 	char		last_error[LC_ERROR_LEN];	/* last failed delivery */
-} SenderPass;
+} SenderBatch;
 
 /* What lives as long as the worker. */
 typedef struct SenderState
 {
 	HttpClient *client;
 	bool		reclaimed;		/* claims of a previous run taken back */
-	MemoryContext batch_cxt;
 } SenderState;
 
-static void sender_batch(SenderState *st, SenderPass *pass);
-static int	sender_claim(SenderState *st, SenderPass *pass, LcOutboxRow **rows);
+static SenderState sender_state;
+
+static void sender_start(void);
+static void sender_batch(WorkerPass *pass);
+static void sender_done(WorkerPass *pass);
+static void sender_error(void);
+static int	sender_claim(SenderBatch *b, LcOutboxRow **rows, bool *more);
 static void sender_prepare(LcOutboxRow *row, HttpRequest *req);
 static void sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n,
-						  SenderPass *pass);
-static void sender_plan(SenderPass *pass);
+						  SenderBatch *b);
 static TimestampTz sender_backoff(TimestampTz now, int attempts,
 								  int retry_after);
 static char *sender_option(Jsonb *options, const char *key);
 static int	sender_batch_limit(void);
+
+static const WorkerOps sender_ops = {
+	.kind = LC_WORKER_SENDER,
+	.name = "lifecycle sender",
+	.start = sender_start,
+	.batch = sender_batch,
+	.next_due = store_outbox_next_due,
+	.done = sender_done,
+	.error = sender_error,
+};
 
 /*
  * Register the worker (when preloaded).
@@ -102,7 +98,7 @@ static int	sender_batch_limit(void);
 void
 sender_register(void)
 {
-	worker_register("lifecycle_sender_main", "lifecycle sender");
+	worker_register("lifecycle_sender_main", sender_ops.name);
 }
 
 /*
@@ -139,12 +135,10 @@ sender_option(Jsonb *options, const char *key)
 static TimestampTz
 sender_backoff(TimestampTz now, int attempts, int retry_after)
 {
-	int64		delay_ms = SENDER_BACKOFF_BASE_MS;
+	int64		delay_ms = backoff_jitter(backoff_ms(SENDER_BACKOFF_BASE_MS,
+													 SENDER_BACKOFF_MAX_MS,
+													 attempts - 1));
 
-	for (int i = 1; i < attempts && delay_ms < SENDER_BACKOFF_MAX_MS; i++)
-		delay_ms *= 2;
-	delay_ms = Min(delay_ms, SENDER_BACKOFF_MAX_MS);
-	delay_ms = delay_ms / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay_ms / 2));
 	if (retry_after > 0)
 		delay_ms = Max(delay_ms, Min((int64) retry_after * 1000,
 									 SENDER_RETRY_AFTER_MAX_MS));
@@ -156,33 +150,16 @@ sender_backoff(TimestampTz now, int attempts, int retry_after)
  * the batch context.
  */
 static int
-sender_claim(SenderState *st, SenderPass *pass, LcOutboxRow **rows)
+sender_claim(SenderBatch *b, LcOutboxRow **rows, bool *more)
 {
 	TimestampTz now;
 	int			limit = sender_batch_limit();
 	int64		lease_ms;
 	int			n;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (!worker_schema_ready("lifecycle sender"))
-	{
-		/*
-		 * Not installed (yet) in this database, or at another version
-		 * (until ALTER EXTENSION UPDATE): wait.
-		 */
-		CommitTransactionCommand();
-		pass->installed = false;
-		return 0;
-	}
-	pass->installed = true;
-	MemoryContextSwitchTo(st->batch_cxt);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "lifecycle: claiming messages");
-
+	worker_begin("lifecycle: claiming messages");
 	now = clock_now();
-	if (!st->reclaimed)
+	if (!sender_state.reclaimed)
 	{
 		int			back = store_outbox_reclaim(now);
 
@@ -199,16 +176,11 @@ sender_claim(SenderState *st, SenderPass *pass, LcOutboxRow **rows)
 	lease_ms = (int64) (limit / Max(lc_max_concurrent_requests, 1) + 2) * lc_http_timeout;
 	n = store_outbox_claim(now, now + lease_ms * 1000, limit, rows);
 	if (n > 0)
-		pass->lag_us = Max(now - (*rows)[0].due, 0);
+		b->lag_us = Max(now - (*rows)[0].due, 0);
+	worker_commit();
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(st->batch_cxt);
-	st->reclaimed = true;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	pass->more = (n >= limit);
+	sender_state.reclaimed = true;
+	*more = (n >= limit);
 	return n;
 }
 
@@ -259,19 +231,13 @@ sender_prepare(LcOutboxRow *row, HttpRequest *req)
  * Step 3: record the results in a short transaction.
  */
 static void
-sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderPass *pass)
+sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderBatch *b)
 {
 	LcOutboxResult *res = palloc0(sizeof(LcOutboxResult) * n);
 	int			m = 0;
 	TimestampTz now;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "lifecycle: recording deliveries");
+	worker_begin("lifecycle: recording deliveries");
 	now = clock_now();
 
 	for (int i = 0; i < n; i++)
@@ -287,7 +253,7 @@ sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderPass *pass)
 		{
 			case HTTP_SENT:
 				r->status = "sent";
-				pass->sent++;
+				b->sent++;
 				break;
 			case HTTP_GONE:
 				/* Keep the message for when the channel is added again. */
@@ -295,7 +261,7 @@ sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderPass *pass)
 				r->next_attempt_at = now;
 				r->error = req->error;
 				r->uncount = true;
-				pass->failed++;
+				b->failed++;
 				if (store_outbox_disable_channel(rows[i].channel,
 												 psprintf("the receiver answered HTTP 410 Gone to message " INT64_FORMAT "; add the channel again to enable it",
 														  rows[i].id)))
@@ -306,11 +272,11 @@ sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderPass *pass)
 			case HTTP_REFUSED:
 				r->status = "dead";
 				r->error = req->error;
-				pass->failed++;
+				b->failed++;
 				break;
 			case HTTP_RETRY:
 				r->error = req->error;
-				pass->failed++;
+				b->failed++;
 				if (rows[i].attempts >= lc_max_attempts)
 					r->status = "dead";
 				else
@@ -322,35 +288,29 @@ sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderPass *pass)
 				break;
 		}
 		if (req->result != HTTP_SENT)
-			snprintf(pass->last_error, LC_ERROR_LEN, "message " INT64_FORMAT ": %s",
+			snprintf(b->last_error, LC_ERROR_LEN, "message " INT64_FORMAT ": %s",
 					 rows[i].id, req->error);
 	}
 	store_outbox_record(res, m, now);
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	worker_commit();
 }
 
 /*
  * One batch: claim, deliver outside any transaction, record.
  */
 static void
-sender_batch(SenderState *st, SenderPass *pass)
+sender_batch(WorkerPass *pass)
 {
+	SenderBatch b;
 	LcOutboxRow *rows = NULL;
 	HttpRequest *reqs;
 	HttpRequest *todo;
 	int			n;
 	int			m = 0;
 	int			k = 0;
-	int			sent;
-	int			failed;
 
-	n = sender_claim(st, pass, &rows);
+	memset(&b, 0, sizeof(b));
+	n = sender_claim(&b, &rows, &pass->more);
 	if (n == 0)
 		return;
 
@@ -361,175 +321,65 @@ sender_batch(SenderState *st, SenderPass *pass)
 	{
 		if (rows[i].blocked)
 		{
-			pass->blocked++;
+			b.blocked++;
 			continue;
 		}
 		sender_prepare(&rows[i], &todo[m++]);
 	}
 	pgstat_report_activity(STATE_RUNNING, "lifecycle: delivering messages");
-	http_perform(st->client, todo, m, lc_max_concurrent_requests,
+	http_perform(sender_state.client, todo, m, lc_max_concurrent_requests,
 				 lc_http_timeout, lc_allow_private_targets);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	for (int i = 0; i < n; i++)
 		if (!rows[i].blocked)
 			reqs[i] = todo[k++];
 
-	sent = pass->sent;
-	failed = pass->failed;
-	pass->last_error[0] = '\0';
-	sender_record(rows, reqs, n, pass);
+	sender_record(rows, reqs, n, &b);
 	pass->batches++;
-	stats_count(LC_WORKER_SENDER, 1, pass->sent - sent, pass->failed - failed,
-				0, pass->last_error[0] ? pass->last_error : NULL, pass->lag_us);
+	pass->done += b.sent;
+	pass->errors += b.failed;
+	stats_count(LC_WORKER_SENDER, 1, b.sent, b.failed, 0,
+				b.last_error[0] ? b.last_error : NULL, b.lag_us);
+	ereport(DEBUG1,
+			(errmsg("lifecycle sender: %d delivered, %d failed, %d blocked",
+					b.sent, b.failed, b.blocked)));
 }
 
 /*
- * When does the next message fall due?  Sets sleep_ms (capped by
- * max_sleep) and next_due.
+ * Once, after start-up: the HTTP client.
  */
 static void
-sender_plan(SenderPass *pass)
+sender_start(void)
 {
-	TimestampTz next;
-	TimestampTz now;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	now = clock_now();
-	next = store_outbox_next_due();
-	pass->next_due = next;
-	pass->sleep_ms = lc_max_sleep;
-	if (next != 0)
-	{
-		/* Lifecycle time to wait, measured from the real clock now. */
-		int64		wait_us = (next - now) -
-			(GetCurrentTimestamp() - GetCurrentTransactionStartTimestamp());
-
-		if (wait_us <= 0)
-			pass->sleep_ms = 0;
-		else
-			pass->sleep_ms = Min((long) ((wait_us + 999) / 1000), (long) lc_max_sleep);
-	}
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	sender_state.client = http_client_create();
 }
 
 /*
- * Main loop.
+ * A pass that found nothing to deliver: no lag.
+ */
+static void
+sender_done(WorkerPass *pass)
+{
+	if (pass->ready && !pass->failed && pass->batches == 0)
+		stats_count(LC_WORKER_SENDER, 0, 0, 0, 0, NULL, 0);
+}
+
+/*
+ * After an error: messages of the batch may have been delivered without
+ * being recorded; take the claims back so they are sent again (same id)
+ * instead of waiting for the lease.
+ */
+static void
+sender_error(void)
+{
+	sender_state.reclaimed = false;
+}
+
+/*
+ * Main function of the worker.
  */
 void
 lifecycle_sender_main(Datum arg)
 {
-	SenderState st;
-	MemoryContext loop_cxt;
-	volatile long error_backoff_ms = 0;
-	volatile bool failed;
-
-	worker_start(LC_WORKER_SENDER, "lifecycle sender");
-
-	memset(&st, 0, sizeof(st));
-	st.client = http_client_create();
-	st.batch_cxt = AllocSetContextCreate(TopMemoryContext, "lifecycle sender batch",
-										 ALLOCSET_DEFAULT_SIZES);
-	loop_cxt = AllocSetContextCreate(TopMemoryContext, "lifecycle sender loop",
-									 ALLOCSET_DEFAULT_SIZES);
-
-	ereport(LOG,
-			(errmsg("lifecycle sender started in database \"%s\"", lc_database)));
-
-	for (;;)
-	{
-		SenderPass	pass;
-		int			rc;
-
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-
-		memset(&pass, 0, sizeof(pass));
-		pass.sleep_ms = lc_max_sleep;
-
-		if (lc_enabled)
-		{
-			failed = false;
-			MemoryContextSwitchTo(loop_cxt);
-			PG_TRY();
-			{
-				do
-				{
-					CHECK_FOR_INTERRUPTS();
-					MemoryContextSwitchTo(st.batch_cxt);
-					sender_batch(&st, &pass);
-					MemoryContextSwitchTo(loop_cxt);
-					MemoryContextReset(st.batch_cxt);
-				} while (pass.more && !ConfigReloadPending);
-				if (pass.installed)
-					sender_plan(&pass);
-
-				/*
-				 * Due messages that could not be claimed are locked by
-				 * another transaction: do not spin, look again shortly.
-				 */
-				if (pass.installed && pass.batches == 0 && pass.sleep_ms == 0)
-					pass.sleep_ms = 100;
-			}
-			PG_CATCH();
-			{
-				ErrorData  *edata;
-
-				/*
-				 * Log it, count it, roll back, and retry after a backoff.
-				 * Messages of the batch may have been delivered without
-				 * being recorded: take the claims back so they are sent
-				 * again (same id) instead of waiting for the lease.
-				 */
-				MemoryContextSwitchTo(loop_cxt);
-				edata = CopyErrorData();
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				stats_count(LC_WORKER_SENDER, 0, 0, 0, 1, edata->message, -1);
-				MemoryContextSwitchTo(TopMemoryContext);
-				MemoryContextReset(st.batch_cxt);
-				st.reclaimed = false;
-				failed = true;
-				error_backoff_ms = error_backoff_ms == 0 ? 1000 :
-					Min(error_backoff_ms * 2, 60000);
-				pass.sleep_ms = error_backoff_ms;
-				pass.next_due = 0;
-				pass.more = false;
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(TopMemoryContext);
-
-			if (!failed)
-				error_backoff_ms = 0;
-			if (!failed && pass.installed && pass.batches == 0)
-				stats_count(LC_WORKER_SENDER, 0, 0, 0, 0, NULL, 0);
-			if (pass.sent > 0 || pass.failed > 0)
-				ereport(DEBUG1,
-						(errmsg("lifecycle sender: %d delivered, %d failed, %d blocked in %d batches",
-								pass.sent, pass.failed, pass.blocked, pass.batches)));
-			MemoryContextReset(loop_cxt);
-		}
-
-		stats_wake(LC_WORKER_SENDER, pass.next_due);
-		if (pass.sleep_ms <= 0)
-			continue;
-
-		rc = WaitLatch(MyLatch,
-					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   pass.sleep_ms,
-					   PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		(void) rc;
-	}
+	worker_main(&sender_ops);
 }

@@ -13,7 +13,9 @@ OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
 	src/graph.o src/deadline.o src/backoff.o
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
-# each module's SQL lives beside its peers without one giant file.
+# each module's SQL lives beside its peers without one giant file; the
+# assembler refuses a part that alters another part's table
+# (scripts/assemble-sql.sh).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
@@ -39,8 +41,9 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql tmp_check tmp_check_iso \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/src/*.sql))
-	cat $^ > $@
+sql/$(EXTENSION)--$(EXTVERSION).sql: scripts/assemble-sql.sh $(sort $(wildcard sql/src/*.sql))
+	bash scripts/assemble-sql.sh $(sort $(wildcard sql/src/*.sql)) > $@.tmp
+	mv $@.tmp $@
 
 # pg_regress and pg_isolation_regress suites separately (PGXS's
 # installcheck runs both).

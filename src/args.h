@@ -3,9 +3,9 @@
  * args.h
  *	  Argument checks shared by the SQL-callable functions.
  *
- * Every check raises DESIGN.md's SQLSTATEs (NULL: 22004; empty, blank,
- * too long or malformed: 22023) with a message that names the argument
- * and never echoes its value, which may be personal data.
+ * Every check raises the SQLSTATEs of README.md, "Errors" (NULL: 22004;
+ * empty, blank, too long or malformed: 22023) with a message that names
+ * the argument and never echoes its value, which may be personal data.
  *
  * IDENTIFICATION
  *	  src/args.h

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * machine.c
- *	  The lifecycle state machine, pure: DESIGN.md's transition table as
- *	  constant arrays, and the functions over them.
+ *	  The lifecycle state machine, pure: the transition table (README.md,
+ *	  "The lifecycle") as constant arrays, and the functions over them.
  *
  * The graph lives here and nowhere else.  machine_edges[] holds every
  * edge (from, event, to, message, hook, effect, hint), including the
@@ -100,7 +100,7 @@ static const LcEdge machine_edges_table[] = {
 /*
  * The timer that takes a user out of each state: its event, what it
  * counts from and with which of the policy's intervals, the retention
- * deadline it enforces (DESIGN.md, "Retention deadlines"), and the
+ * deadline it enforces (docs/COMPLIANCE.md, "Retention deadlines"), and the
  * reminders that announce it (offsets after the anchor, or before the
  * deadline).
  */
@@ -384,7 +384,7 @@ machine_anchor(const LcTimer *t, const LcUser *user)
 }
 
 /*
- * The retention deadline of a user (DESIGN.md, "Retention deadlines"): the
+ * The retention deadline of a user (docs/COMPLIANCE.md, "Retention deadlines"): the
  * time by which the policy's next state-changing step must have happened,
  * from the state's anchor and the policy version, whatever reminder is
  * pending and whether or not a hold is in force.  Returns 0 (and NULL as

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * machine.h
- *	  The pure lifecycle state machine: DESIGN.md's transition table as
- *	  data, in one place (machine.c).  No SPI, no I/O: (state, event,
- *	  policy, times, hold) in, (new state, effects, next timer, deadline)
- *	  out.
+ *	  The pure lifecycle state machine: the transition table (README.md,
+ *	  "The lifecycle") as data, in one place (machine.c).  No SPI, no I/O:
+ *	  (state, event, policy, times, hold) in, (new state, effects, next
+ *	  timer, deadline) out.
  *
  * IDENTIFICATION
  *	  src/machine.h

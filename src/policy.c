@@ -3,7 +3,7 @@
  * policy.c
  *	  Parse and validate retention policies.
  *
- * A policy is a JSON document (DESIGN.md, "Policies").  Every error a user
+ * A policy is a JSON document (README.md, "Policies").  Every error a user
  * can cause is SQLSTATE 22023 with the offending key in the message.
  * Versions are immutable once committed, so parsed policies are cached per
  * backend by (name, version), in cache.c with the other caches.
@@ -337,8 +337,8 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 }
 
 /*
- * The built-in defaults of DESIGN.md, used for the first version of the
- * "default" policy.
+ * The built-in defaults (README.md, "Policies"), used for the first
+ * version of the "default" policy.
  */
 Jsonb *
 policy_builtin_default(void)

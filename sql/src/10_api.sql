@@ -36,15 +36,11 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_erase'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Internal helpers for the SQL-language functions and views.
+-- Internal helper for the SQL-language functions (lifecycle._tenant_visible(),
+-- which the views and row-level security use, is in 00_schema.sql).
 CREATE FUNCTION lifecycle._check_tenant(tenant text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'lifecycle_check_tenant'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-
-CREATE FUNCTION lifecycle._tenant_visible(tenant text)
-RETURNS boolean
-AS 'MODULE_PATHNAME', 'lifecycle_tenant_visible'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- now() on the lifecycle clock (now() + the lifecycle_travel() offset).

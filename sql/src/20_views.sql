@@ -1,5 +1,9 @@
 -- lifecycle: views for DBAs and auditors.  None shows e-mail or attrs;
 -- rows of tenants the acting role is not granted are hidden.
+--
+-- The views hide other tenants' rows with lifecycle._tenant_visible():
+-- as security barriers, so that a caller's own (leaky) function in a WHERE
+-- clause cannot be pushed below that filter and see hidden rows.
 
 -- A hold is in force while held and its until (if any) lies ahead: a hold
 -- whose until has passed counts as lapsed in every view and metric at
@@ -7,7 +11,7 @@
 
 -- Per tenant, policy and state: how many, since when, what falls due next,
 -- the earliest retention deadline and how many are past it (violations).
-CREATE VIEW lifecycle.retention_report AS
+CREATE VIEW lifecycle.retention_report WITH (security_barrier) AS
 SELECT u.tenant, u.policy, u.state,
 	   count(*) AS users,
 	   min(u.state_since) AS oldest_since,
@@ -25,7 +29,7 @@ SELECT u.tenant, u.policy, u.state,
 
 -- Timers due but not fired (worker down or behind, or a transition that
 -- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
-CREATE VIEW lifecycle.overdue AS
+CREATE VIEW lifecycle.overdue WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 	   @extschema@.lifecycle_now() - u.next_at AS overdue_by,
 	   u.retries, u.retry_at, u.last_error
@@ -38,7 +42,7 @@ SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 -- (users.deadline_at, whatever reminder is pending) passed more than a
 -- minute ago, and no hold in force.  Empty while the worker is healthy.
 -- Reads the partial index on deadline_at.
-CREATE VIEW lifecycle.violations AS
+CREATE VIEW lifecycle.violations WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
 	   u.deadline_event, u.deadline_at,
 	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
@@ -48,15 +52,9 @@ SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
    AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
    AND lifecycle._tenant_visible(u.tenant);
 
--- lifecycle.erasures (the evidence table: when, why, by whom; not who) is
--- read directly; row-level security hides other tenants' rows.
-ALTER TABLE lifecycle.erasures ENABLE ROW LEVEL SECURITY;
-CREATE POLICY erasures_tenant ON lifecycle.erasures FOR SELECT
-	USING (lifecycle._tenant_visible(tenant));
-
 -- Legal holds in force (a lapsed hold is not, even before its hold_lapse
 -- is written).
-CREATE VIEW lifecycle.holds AS
+CREATE VIEW lifecycle.holds WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 	   u.hold_until AS until,
 	   (SELECT max(h.at) FROM lifecycle.history h

@@ -14,16 +14,6 @@
 --     role would be unlimited, the opposite of what a revoke means.  To take
 --     a role's access away, revoke its lifecycle role membership instead.
 
--- The acting role (src/acting.c decides, for C and SQL alike).
-CREATE FUNCTION lifecycle._actor()
-RETURNS name
-AS 'MODULE_PATHNAME', 'lifecycle_actor'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-
--- lifecycle.policies.created_by records the acting role, not the owner
--- that the SECURITY DEFINER insert runs as.
-ALTER TABLE lifecycle.policies ALTER COLUMN created_by SET DEFAULT lifecycle._actor();
-
 -- 42501 when the acting role is limited to some tenants; "what" names the
 -- action in the error's detail (src/acting.c).
 CREATE FUNCTION lifecycle._check_unlimited(what text)
@@ -98,7 +88,6 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION lifecycle._actor() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lifecycle._check_unlimited(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.lifecycle_grant_tenant(name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.lifecycle_revoke_tenant(name, text) FROM PUBLIC;
@@ -107,17 +96,7 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_revoke_tenant(name, text)
 TO lifecycle_admin;
 
--- The views hide other tenants' rows with lifecycle._tenant_visible():
--- as security barriers, so that a caller's own (leaky) function in a WHERE
--- clause cannot be pushed below that filter and see hidden rows.
-ALTER VIEW lifecycle.retention_report SET (security_barrier = true);
-ALTER VIEW lifecycle.overdue SET (security_barrier = true);
-ALTER VIEW lifecycle.violations SET (security_barrier = true);
-ALTER VIEW lifecycle.holds SET (security_barrier = true);
-
 -- Who may see what: auditors (and admins) read the grants of the tenants
--- they may see; the functions above are the only way to change them.
-ALTER TABLE lifecycle.tenant_grants ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_grants_tenant ON lifecycle.tenant_grants FOR SELECT
-	USING (lifecycle._tenant_visible(tenant));
+-- they may see (row-level security, 00_schema.sql); the functions above
+-- are the only way to change them.
 GRANT SELECT ON lifecycle.tenant_grants TO lifecycle_auditor;

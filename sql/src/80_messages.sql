@@ -2,15 +2,6 @@
 -- message delivery (src/channels.c, src/sender.c, src/http.c,
 -- src/store_outbox.c).
 
--- claimed_at is set while the sender has a message in flight and cleared
--- when it records the result; a sender that starts after a crash finds the
--- claims left behind and delivers them again, with the same webhook-id.
--- last_attempt_at is when the last delivery attempt was recorded.
-ALTER TABLE lifecycle.outbox
-	ADD COLUMN claimed_at timestamptz,
-	ADD COLUMN last_attempt_at timestamptz;
-CREATE INDEX outbox_claimed ON lifecycle.outbox (id) WHERE claimed_at IS NOT NULL;
-
 -- Add a channel, or replace one of the same name (new target, secret or
 -- options; a channel disabled by a 410 is enabled again).  Validated in C:
 -- kind webhook (http/https target, secret whsec_<base64>) or smtp

@@ -1,5 +1,5 @@
 -- lifecycle: privileges.  PUBLIC may call nothing; each role gets exactly
--- what DESIGN.md grants it.
+-- what README.md ("Security model") grants it.
 
 DO $grants$
 DECLARE
@@ -58,7 +58,7 @@ GRANT SELECT ON
 	lifecycle.erasures, lifecycle.holds, lifecycle.worker_stats
 TO lifecycle_auditor;
 
--- The default policy, version 1, with DESIGN.md's values.
+-- The default policy, version 1, with the values README.md ("Policies") lists.
 SELECT lifecycle._define_policy('default', '{}', '{}');
 
 -- The workers serve one database: elsewhere timers need lifecycle_tick().

@@ -25,7 +25,7 @@ SELECT state, event, held, allowed, noop, to_state, message, hook, erase,
 	   next_event, hint
   FROM steps ORDER BY so, eo, held;
 
--- DESIGN.md's transition table, written out: exactly these (state, event)
+-- README.md's transition table, written out: exactly these (state, event)
 -- pairs transition when not held, with exactly these effects.
 CREATE TEMP TABLE design(state text, event text, to_state text, message text,
 						 hook text, erase boolean);

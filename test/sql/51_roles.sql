@@ -10,7 +10,7 @@ CREATE ROLE cmp_nobody LOGIN;
 
 CREATE TABLE cmp_matrix (who text, kind text, object text, result text);
 
--- What DESIGN.md's "Roles" paragraph (and the parts that add objects)
+-- What README.md's "Roles" paragraph (and the parts that add objects)
 -- grants: app may call invite, register, touch, complete, restore, erase,
 -- status, history; auditor may read the views and call status, history,
 -- graph; admin is a member of both and may call everything else; PUBLIC
@@ -116,7 +116,7 @@ END
 $matrix$;
 SELECT current_user = session_user AS role_restored;
 
--- The matrix of the core objects (DESIGN.md's API, views and tables).
+-- The matrix of the core objects (README.md's API, views and tables).
 SELECT m.kind, m.object,
 	   max(result) FILTER (WHERE who = 'app') AS app,
 	   max(result) FILTER (WHERE who = 'auditor') AS auditor,

@@ -65,6 +65,14 @@ prove_installcheck:
 		-I $(top_builddir)/src/test/perl -I $(srcdir)/test/perl \
 		$(or $(PROVE_TESTS),test/t/*.pl)
 
+# The model-based test with any seed and length (test/t/800_model.pl):
+#   make check-model SEED=random STEPS=2000
+SEED ?= random
+STEPS ?= 1000
+check-model:
+	MODEL_SEED=$(SEED) MODEL_STEPS=$(STEPS) PROVE_TESTS=test/t/800_model.pl \
+		SUITES=tap bash scripts/test.sh
+
 bench:
 	bash bench/run.sh
 
@@ -73,4 +81,4 @@ bench:
 bench-scale:
 	BENCHES=scale bash bench/run.sh
 
-.PHONY: installcheck-regress installcheck-isolation prove_installcheck bench bench-scale
+.PHONY: check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale

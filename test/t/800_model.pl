@@ -24,16 +24,23 @@ lifecycle.enabled = off
 lifecycle.allow_time_travel = on
 });
 $node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lifecycle');
 
-my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
-my ($stdout, $stderr);
-my $ok = IPC::Run::run([ $python, 'test/model/model.py', '--dsn', $dsn,
-		'--seed', $seed, '--steps', $steps ],
-	'>', \$stdout, '2>', \$stderr);
-note($stdout);
-ok($ok, "model and extension agree at every step (seed $seed, $steps steps)")
-  or diag($stdout . $stderr);
+# MODEL_RUNS=N runs N sequences, each in a database of its own.
+my $runs = $ENV{MODEL_RUNS} || 1;
+for my $run (1 .. $runs)
+{
+	my $db = "model$run";
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, 'CREATE EXTENSION lifecycle');
+	my $dsn = 'host=' . $node->host . ' port=' . $node->port . " dbname=$db";
+	my ($stdout, $stderr);
+	my $ok = IPC::Run::run([ $python, 'test/model/model.py', '--dsn', $dsn,
+			'--seed', $seed, '--steps', $steps ],
+		'>', \$stdout, '2>', \$stderr);
+	diag($stdout);
+	ok($ok, "model and extension agree at every step (seed $seed, $steps steps)")
+	  or diag($stdout . $stderr);
+}
 
 $node->stop;
 done_testing();

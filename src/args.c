@@ -62,15 +62,18 @@ args_opt_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 }
 
 /*
- * A deliberately plain check of an e-mail address: local@domain.tld,
- * printable, no spaces, at most LC_MAX_EMAIL bytes.
+ * A deliberately plain check of an e-mail address, true when it passes:
+ * local@domain.tld, printable, no spaces, at most LC_MAX_EMAIL bytes.
  */
-void
-args_check_email(const char *email)
+bool
+args_email_valid(const char *email)
 {
 	const char *at = strchr(email, '@');
 	const char *dot;
 	bool		ok = true;
+
+	if (strlen(email) > LC_MAX_EMAIL)
+		return false;
 
 	for (const char *p = email; *p; p++)
 		if ((unsigned char) *p <= ' ' || *p == '<' || *p == '>' ||
@@ -85,7 +88,16 @@ args_check_email(const char *email)
 			strstr(at + 1, "..") != NULL)
 			ok = false;
 	}
-	if (!ok)
+	return ok;
+}
+
+/*
+ * Raise 22023 unless args_email_valid().
+ */
+void
+args_check_email(const char *email)
+{
+	if (!args_email_valid(email))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed e-mail address \"%s\"", email),

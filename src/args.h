@@ -30,6 +30,7 @@ extern char *args_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *name, int maxlen);
 extern char *args_opt_text_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *name, int maxlen);
+extern bool args_email_valid(const char *email);
 extern void args_check_email(const char *email);
 extern Jsonb *args_attrs_arg(FunctionCallInfo fcinfo, int argno);
 

@@ -1,0 +1,566 @@
+/*-------------------------------------------------------------------------
+ *
+ * store_bulk.c
+ *	  The SQL of lifecycle_adopt(), lifecycle_update(), lifecycle_migrate(),
+ *	  lifecycle_export() and lifecycle_forecast(): set-based statements with
+ *	  parameters; no value is ever formatted into SQL text.
+ *
+ * Adoption reads a relation the caller names, so its statement cannot be
+ * one fixed text: the relation's schema-qualified, quoted name (from its
+ * OID, under a lock) and the presence of the optional columns shape it.
+ * That statement runs as the caller, under SECURITY_RESTRICTED_OPERATION:
+ * the caller's privileges, row-level security and functions (casts, views)
+ * apply to everything it reads, exactly as if the caller had run the
+ * SELECT.  Only the range-table entries of the extension's own tables
+ * that the statement writes (users, history) are checked as the extension
+ * owner (checkAsUser, as PostgreSQL does for a view's owner); they are
+ * marked after parse analysis and rewriting, before planning, so no name
+ * the caller controls can be marked.  If the plan were ever re-analysed,
+ * the marks would be lost and the statement would fail with 42501: the
+ * failure is safe.
+ *
+ * Every other statement is a saved plan with a fixed text.
+ *
+ * IDENTIFICATION
+ *	  src/store_bulk.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/plancache.h"
+#include "utils/timestamp.h"
+
+#include "shmem.h"
+#include "store.h"
+#include "store_bulk.h"
+
+typedef enum BulkPlan
+{
+	BP_UPDATE,
+	BP_MIGRATE,
+	BP_EXPORT_RECORD,
+	BP_EXPORT,
+	BP_FORECAST_DUE,
+	BP_FORECAST_POLICY,
+	BP_NUM_PLANS
+} BulkPlan;
+
+typedef struct BulkState
+{
+	SPIPlanPtr	plans[BP_NUM_PLANS];
+} BulkState;
+
+static BulkState bulk_state;
+
+/*
+ * UTC calendar arithmetic, as machine_add(): ts + iv as timestamps
+ * without time zone, whatever the session's TimeZone.
+ */
+#define BULK_UTC_ADD(ts, iv) \
+	"pg_catalog.timezone('UTC', pg_catalog.timezone('UTC', " ts ") + " iv ")"
+
+static int	bulk_mark_targets(Query *query, Oid owner, Oid users,
+							  Oid history);
+static char *bulk_adopt_sql(const LcAdoptSpec *spec);
+
+/*
+ * In the adoption statement, mark the target of each INSERT in its WITH
+ * clause (lifecycle.users, lifecycle.history) to be checked as the owner.
+ * Nothing else is marked: not the caller's relation, and not what its
+ * views expand to, even if that is one of our tables.  Returns how many
+ * targets were marked.
+ */
+static int
+bulk_mark_targets(Query *query, Oid owner, Oid users, Oid history)
+{
+	ListCell   *lc;
+	int			marked = 0;
+
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = (CommonTableExpr *) lfirst(lc);
+		Query	   *cq = (Query *) cte->ctequery;
+		RangeTblEntry *rte;
+
+		if (!IsA(cq, Query) || cq->commandType != CMD_INSERT)
+			continue;
+		rte = rt_fetch(cq->resultRelation, cq->rtable);
+		if (rte->rtekind == RTE_RELATION &&
+			(rte->relid == users || rte->relid == history))
+		{
+			rte->checkAsUser = owner;
+			marked++;
+		}
+	}
+	return marked;
+}
+
+/*
+ * The adoption statement for one relation.
+ *
+ * chk reads the relation once, in its order (row_number() OVER ()), and
+ * finds the first bad row: a row lifecycle._adopt_problem() refuses, or
+ * the second occurrence of a subject.  Its result is an InitPlan that
+ * gates the insert, so a bad row means nothing is inserted at all.  ins
+ * reads the relation again (same snapshot) and inserts every row whose
+ * subject the tenant does not know yet; h writes one history row each.
+ */
+static char *
+bulk_adopt_sql(const LcAdoptSpec *spec)
+{
+	StringInfoData sql;
+	char	   *src;
+	const char *dormant_at = BULK_UTC_ADD("COALESCE(s.last_seen, $4)", "$6");
+	const char *armed;
+
+	src = psprintf("SELECT r.subject::pg_catalog.text AS subject,"
+				   " r.email::pg_catalog.text AS email,"
+				   " CASE WHEN r.last_seen IS NOT NULL"
+				   "  THEN LEAST(r.last_seen::pg_catalog.timestamptz, $4) END AS last_seen,"
+				   " %s AS region, %s AS attrs, %s AS registered FROM %s AS r",
+				   spec->has_region ? "r.region::pg_catalog.text" : "NULL::pg_catalog.text",
+				   spec->has_attrs ? "r.attrs::pg_catalog.jsonb" : "NULL::pg_catalog.jsonb",
+				   spec->has_registered ?
+				   "COALESCE(r.registered::pg_catalog.bool, true)" : "true",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(spec->relid)),
+											  get_rel_name(spec->relid)));
+
+	/*
+	 * Timers already due fire at the next tick (now), or, with a spread,
+	 * evenly over it in the order they fell due.
+	 */
+	if (spec->spread != NULL)
+		armed = BULK_UTC_ADD("$4", "$10 * ((c.k - 1)::pg_catalog.float8 / c.nd)");
+	else
+		armed = "$4";
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH chk AS ("
+					 " SELECT pg_catalog.count(*) AS n,"
+					 "  pg_catalog.min(a.pos * 16 + CASE WHEN a.problem <> 0 THEN a.problem ELSE %d END)"
+					 "   FILTER (WHERE a.problem <> 0 OR a.dup > 1) AS bad"
+					 " FROM (SELECT b.pos, b.problem, pg_catalog.row_number() OVER"
+					 "   (PARTITION BY b.subject COLLATE pg_catalog.\"C\" ORDER BY b.pos) AS dup"
+					 "  FROM (SELECT pg_catalog.row_number() OVER () AS pos, s.subject,"
+					 "    lifecycle._adopt_problem(s.subject, s.email, s.region, s.attrs, s.last_seen) AS problem"
+					 "   FROM (%s) AS s) AS b) AS a),",
+					 LC_ADOPT_DUPLICATE, src);
+	appendStringInfo(&sql,
+					 " ins AS ("
+					 " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
+					 "  policy, policy_version, state, state_since, last_seen, step, next_at,"
+					 "  next_event, created_at)"
+					 " SELECT $1, c.subject, c.email, COALESCE(c.attrs, '{}'), c.region,"
+					 "  $2, $3, CASE WHEN c.registered THEN 'active' ELSE 'expired' END::lifecycle.state,"
+					 "  $4, c.last_seen, 0,"
+					 "  CASE WHEN NOT c.registered THEN $8 WHEN NOT c.due THEN c.dormant_at ELSE %s END,"
+					 "  CASE WHEN c.registered THEN $7 ELSE $9 END, $4"
+					 " FROM (SELECT d.*%s FROM (SELECT s.*, %s AS dormant_at,"
+					 "   (s.registered AND %s <= $4) AS due FROM (%s) AS s) AS d%s) AS c"
+					 " WHERE (SELECT chk.bad FROM chk) IS NULL"
+					 " ON CONFLICT (tenant, subject) DO NOTHING"
+					 " RETURNING id, state, next_at),"
+					 " h AS ("
+					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
+					 " SELECT ins.id, $4, NULL, ins.state, 'adopt', $5 FROM ins)"
+					 " SELECT chk.n, chk.bad, (SELECT pg_catalog.count(*) FROM ins),"
+					 "  (SELECT pg_catalog.min(ins.next_at) FROM ins) FROM chk",
+					 armed,
+					 spec->spread != NULL ?
+					 ", pg_catalog.row_number() OVER w AS k,"
+					 " pg_catalog.count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING"
+					 " AND UNBOUNDED FOLLOWING) AS nd" : "",
+					 dormant_at, dormant_at, src,
+					 spec->spread != NULL ?
+					 " WINDOW w AS (PARTITION BY d.due ORDER BY d.dormant_at)" : "");
+	return sql.data;
+}
+
+/*
+ * Adopt every row of spec->relid in one statement, read as spec->caller.
+ * On a bad row nothing is inserted and res->first_bad names it.
+ */
+void
+store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
+{
+	Oid			types[10] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
+	INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID};
+	Datum		vals[10];
+	char		nulls[10];
+	char	   *sql = bulk_adopt_sql(spec);
+	Oid			nsp = get_namespace_oid("lifecycle", false);
+	Oid			save_userid;
+	int			save_sec_context;
+	SPIPlanPtr	plan;
+	int			marked = 0;
+	ListCell   *lc;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = CStringGetTextDatum(spec->tenant);
+	vals[1] = CStringGetTextDatum(spec->policy);
+	vals[2] = Int32GetDatum(spec->policy_version);
+	vals[3] = TimestampTzGetDatum(spec->now);
+	vals[4] = CStringGetTextDatum(spec->actor);
+	vals[5] = IntervalPGetDatum(spec->dormant_after);
+	vals[6] = CStringGetTextDatum(spec->active_event);
+	vals[7] = TimestampTzGetDatum(spec->expired_next_at);
+	vals[8] = CStringGetTextDatum(spec->expired_event);
+	if (spec->spread != NULL)
+		vals[9] = IntervalPGetDatum(spec->spread);
+	else
+	{
+		vals[9] = (Datum) 0;
+		nulls[9] = 'n';
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+
+	/*
+	 * Parse, rewrite (row-level security of the source), plan and run as
+	 * the caller.  An error restores the user id at (sub)transaction
+	 * abort.
+	 */
+	SetUserIdAndSecContext(spec->caller,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	plan = SPI_prepare(sql, 10, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for the adoption statement: %s",
+			 SPI_result_code_string(SPI_result));
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, ps->query_list)
+			marked += bulk_mark_targets((Query *) lfirst(lq), save_userid,
+										get_relname_relid("users", nsp),
+										get_relname_relid("history", nsp));
+	}
+	if (marked != 2)
+		elog(ERROR, "lifecycle: unexpected query tree for the adoption statement");
+	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "lifecycle adoption statement failed: %s",
+			 SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(res, 0, sizeof(*res));
+	res->rows = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	d = SPI_getbinval(tup, desc, 2, &isnull);
+	if (!isnull)
+	{
+		int64		bad = DatumGetInt64(d);
+
+		res->first_bad = bad / 16;
+		res->problem = (int) (bad % 16);
+	}
+	res->adopted = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	if (!isnull)
+		shmem_note_timer(DatumGetTimestampTz(d));
+}
+
+/*
+ * Change a user's personal data or policy, rewrite the payloads of its
+ * messages not yet delivered, and write the history row naming the
+ * fields that changed.  Returns how many changed (0: nothing written).
+ */
+int
+store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
+				  const char *actor)
+{
+	Oid			types[10] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID,
+	INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[10];
+	char		nulls[10];
+	bool		isnull;
+	int			changed;
+
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = Int64GetDatum(spec->id);
+#define SET_OPT(k, cond, v) \
+	do { if (cond) vals[k] = (v); else { vals[k] = (Datum) 0; nulls[k] = 'n'; } } while (0)
+	SET_OPT(1, spec->email != NULL, CStringGetTextDatum(spec->email));
+	SET_OPT(2, spec->attrs != NULL, JsonbPGetDatum(spec->attrs));
+	SET_OPT(3, spec->region != NULL, CStringGetTextDatum(spec->region));
+	SET_OPT(4, spec->policy != NULL, CStringGetTextDatum(spec->policy));
+	SET_OPT(5, spec->policy != NULL, Int32GetDatum(spec->policy_version));
+	SET_OPT(6, spec->policy != NULL && spec->next_at != 0,
+			TimestampTzGetDatum(spec->next_at));
+	SET_OPT(7, spec->policy != NULL && spec->next_event != LC_EV_NONE,
+			CStringGetTextDatum(machine_event_name(spec->next_event)));
+#undef SET_OPT
+	vals[8] = TimestampTzGetDatum(now);
+	vals[9] = CStringGetTextDatum(actor);
+
+	store_run(&bulk_state.plans[BP_UPDATE],
+			  "WITH old AS ("
+			  " SELECT o.email, o.attrs, o.region FROM lifecycle.users AS o WHERE o.id = $1),"
+			  " f AS ("
+			  " SELECT pg_catalog.array_remove(ARRAY["
+			  "  CASE WHEN $2 IS NOT NULL AND $2 IS DISTINCT FROM old.email THEN 'email' END,"
+			  "  CASE WHEN $3 IS NOT NULL AND $3 IS DISTINCT FROM old.attrs THEN 'attrs' END,"
+			  "  CASE WHEN $4 IS NOT NULL AND $4 IS DISTINCT FROM old.region THEN 'region' END,"
+			  "  CASE WHEN $5 IS NOT NULL THEN 'policy' END]::pg_catalog.text[], NULL) AS fields"
+			  " FROM old),"
+			  " u AS ("
+			  " UPDATE lifecycle.users AS u SET email = COALESCE($2, u.email),"
+			  "  attrs = COALESCE($3, u.attrs), region = COALESCE($4, u.region),"
+			  "  policy = COALESCE($5, u.policy),"
+			  "  policy_version = COALESCE($6, u.policy_version),"
+			  "  next_at = CASE WHEN $5 IS NULL THEN u.next_at ELSE $7 END,"
+			  "  next_event = CASE WHEN $5 IS NULL THEN u.next_event ELSE $8 END"
+			  " FROM f WHERE u.id = $1 AND pg_catalog.cardinality(f.fields) > 0"
+			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields),"
+			  " o AS ("
+			  " UPDATE lifecycle.outbox AS o SET payload = o.payload"
+			  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('email', u.email,"
+			  "  'attrs', u.attrs, 'region', u.region)"
+			  " FROM u WHERE o.user_id = u.id AND o.status NOT IN ('sent', 'cancelled')),"
+			  " h AS ("
+			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
+			  "  actor, detail)"
+			  " SELECT u.id, $9, u.state, u.state, 'update', $10,"
+			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)) FROM u)"
+			  " SELECT pg_catalog.cardinality(f.fields) FROM f",
+			  10, types, vals, nulls, false, 0, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "lifecycle user " INT64_FORMAT " vanished under its lock",
+			 spec->id);
+	changed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	if (changed > 0 && spec->policy != NULL && spec->next_at != 0)
+		shmem_note_timer(spec->next_at);
+	return changed;
+}
+
+/*
+ * Move every running user of policy on a version older than to_version
+ * to it, timers re-armed by the machine (lifecycle._rearm_at/_event) from
+ * the row being updated, one history row each.  Returns the users moved;
+ * *earliest gets their earliest timer (0: none).
+ */
+int64
+store_bulk_migrate(const char *policy, int to_version, TimestampTz now,
+				   const char *actor, TimestampTz *earliest)
+{
+	Oid			types[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[4];
+	bool		isnull;
+	Datum		d;
+
+	vals[0] = CStringGetTextDatum(policy);
+	vals[1] = Int32GetDatum(to_version);
+	vals[2] = TimestampTzGetDatum(now);
+	vals[3] = CStringGetTextDatum(actor);
+	store_run(&bulk_state.plans[BP_MIGRATE],
+			  "WITH m AS ("
+			  " UPDATE lifecycle.users AS u SET policy_version = $2,"
+			  "  next_at = lifecycle._rearm_at($1, $2, u.state::pg_catalog.text, u.state_since,"
+			  "   u.last_seen, u.step, u.held, u.hold_until),"
+			  "  next_event = lifecycle._rearm_event($1, $2, u.state::pg_catalog.text, u.state_since,"
+			  "   u.last_seen, u.step, u.held, u.hold_until)"
+			  " FROM lifecycle.users AS o"
+			  " WHERE o.id = u.id AND o.policy = $1 AND o.policy_version < $2"
+			  "  AND o.state <> 'erased'"
+			  "  AND u.policy = $1 AND u.policy_version < $2 AND u.state <> 'erased'"
+			  " RETURNING u.id, u.state, o.policy_version AS from_version, u.next_at),"
+			  " h AS ("
+			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
+			  "  actor, detail)"
+			  " SELECT m.id, $3, m.state, m.state, 'migrate', $4,"
+			  "  pg_catalog.jsonb_build_object('from', m.from_version, 'to', $2) FROM m)"
+			  " SELECT pg_catalog.count(*), pg_catalog.min(m.next_at) FROM m",
+			  4, types, vals, NULL, false, 0, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*earliest = isnull ? 0 : DatumGetTimestampTz(d);
+	if (*earliest != 0)
+		shmem_note_timer(*earliest);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Record the export in history, then build the document: the user row,
+ * its policy version's intervals, its history and its messages.
+ */
+Jsonb *
+store_bulk_export(int64 id, LcState state, TimestampTz now, const char *actor)
+{
+	Oid			types[4] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		vals[4];
+	bool		isnull;
+	Datum		d;
+
+	vals[0] = Int64GetDatum(id);
+	vals[1] = TimestampTzGetDatum(now);
+	vals[2] = CStringGetTextDatum(actor);
+	vals[3] = CStringGetTextDatum(machine_state_name(state));
+	store_run(&bulk_state.plans[BP_EXPORT_RECORD],
+			  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
+			  " VALUES ($1, $2, $4::lifecycle.state, $4::lifecycle.state, 'export', $3)",
+			  4, types, vals, NULL, false, 0, SPI_OK_INSERT);
+
+	store_run(&bulk_state.plans[BP_EXPORT],
+			  "SELECT pg_catalog.jsonb_build_object("
+			  " 'subject', u.subject, 'tenant', u.tenant, 'email', u.email,"
+			  " 'attrs', u.attrs, 'region', u.region, 'state', u.state,"
+			  " 'state_since', u.state_since, 'last_seen', u.last_seen,"
+			  " 'created_at', u.created_at, 'next_event', u.next_event,"
+			  " 'next_at', u.next_at, 'held', u.held, 'hold_until', u.hold_until,"
+			  " 'exported_at', $2::pg_catalog.timestamptz,"
+			  " 'policy', pg_catalog.jsonb_build_object('name', u.policy,"
+			  "  'version', u.policy_version, 'defined_at', p.created_at,"
+			  "  'intervals', (SELECT pg_catalog.jsonb_object_agg(k.key, k.value)"
+			  "   FROM pg_catalog.jsonb_each(p.definition) AS k"
+			  "   WHERE k.key NOT IN ('channel', 'hooks'))),"
+			  " 'history', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			  "   'at', h.at, 'due_at', h.due_at, 'from_state', h.from_state,"
+			  "   'to_state', h.to_state, 'event', h.event, 'actor', h.actor,"
+			  "   'detail', h.detail) ORDER BY h.at, h.id)"
+			  "  FROM lifecycle.history AS h WHERE h.user_id = u.id), '[]'),"
+			  " 'messages', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			  "   'id', o.id, 'message', o.message, 'channel', o.channel,"
+			  "   'status', o.status, 'attempts', o.attempts,"
+			  "   'created_at', o.created_at, 'sent_at', o.sent_at,"
+			  "   'payload', o.payload) ORDER BY o.id)"
+			  "  FROM lifecycle.outbox AS o WHERE o.user_id = u.id), '[]'))"
+			  " FROM lifecycle.users AS u LEFT JOIN lifecycle.policies AS p"
+			  "  ON p.name = u.policy AND p.version = u.policy_version"
+			  " WHERE u.id = $1",
+			  2, types, vals, NULL, true, 0, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "lifecycle user " INT64_FORMAT " vanished under its lock", id);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return (Jsonb *) SPI_datumTransfer(d, false, -1);
+}
+
+/*
+ * A read-only cursor over the users the forecast simulates: those whose
+ * next timer falls before until, or (all_of_policy) every running user
+ * of the policy, whatever its timer (their timers are recomputed).
+ */
+Portal
+store_bulk_forecast_open(TimestampTz until, const char *policy,
+						 const char *tenant, bool all_of_policy)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		vals[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	SPIPlanPtr *slot;
+	const char *sql;
+	Portal		portal;
+
+	vals[0] = TimestampTzGetDatum(until);
+	if (policy)
+		vals[1] = CStringGetTextDatum(policy);
+	else
+		nulls[1] = 'n';
+	if (tenant)
+		vals[2] = CStringGetTextDatum(tenant);
+	else
+		nulls[2] = 'n';
+
+#define FORECAST_COLUMNS \
+	"SELECT tenant, policy, policy_version, state::pg_catalog.text, state_since," \
+	" last_seen, step, held, hold_until, next_at, next_event FROM lifecycle.users "
+	if (all_of_policy)
+	{
+		slot = &bulk_state.plans[BP_FORECAST_POLICY];
+		sql = FORECAST_COLUMNS
+			"WHERE policy = $2 AND state <> 'erased'"
+			" AND ($3::pg_catalog.text IS NULL OR tenant = $3)"
+			" AND $1::pg_catalog.timestamptz IS NOT NULL";
+	}
+	else
+	{
+		slot = &bulk_state.plans[BP_FORECAST_DUE];
+		sql = FORECAST_COLUMNS
+			"WHERE next_at <= $1"
+			" AND ($2::pg_catalog.text IS NULL OR policy = $2)"
+			" AND ($3::pg_catalog.text IS NULL OR tenant = $3)";
+	}
+#undef FORECAST_COLUMNS
+
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, 3, types,
+											  CURSOR_OPT_NO_SCROLL);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for the forecast: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = plan;
+	}
+	portal = SPI_cursor_open(NULL, *slot, vals, nulls, true);
+	if (portal == NULL)
+		elog(ERROR, "could not open the forecast cursor");
+	return portal;
+}
+
+/*
+ * Fetch up to max rows of the forecast cursor into rows (strings in cxt).
+ * Returns how many; 0 at the end.
+ */
+int
+store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
+						  MemoryContext cxt)
+{
+	Datum		v[11];
+	bool		n[11];
+	int			count;
+
+	SPI_cursor_fetch(portal, true, max);
+	count = (int) SPI_processed;
+	for (int i = 0; i < count; i++)
+	{
+		LcForecastRow *r = &rows[i];
+		char	   *s;
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+		r->tenant = MemoryContextStrdup(cxt, TextDatumGetCString(v[0]));
+		r->policy = MemoryContextStrdup(cxt, TextDatumGetCString(v[1]));
+		r->policy_version = DatumGetInt32(v[2]);
+		s = TextDatumGetCString(v[3]);
+		r->user.state = machine_state_from_name(s);
+		pfree(s);
+		r->user.state_since = DatumGetTimestampTz(v[4]);
+		r->user.last_seen = n[5] ? 0 : DatumGetTimestampTz(v[5]);
+		r->user.step = DatumGetInt32(v[6]);
+		r->user.held = DatumGetBool(v[7]);
+		r->user.hold_until = n[8] ? 0 : DatumGetTimestampTz(v[8]);
+		r->next_at = n[9] ? 0 : DatumGetTimestampTz(v[9]);
+		if (n[10])
+			r->next_event = LC_EV_NONE;
+		else
+		{
+			s = TextDatumGetCString(v[10]);
+			r->next_event = machine_event_from_name(s);
+			pfree(s);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return count;
+}

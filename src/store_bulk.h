@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * store_bulk.h
+ *	  The SQL of the user-base functions (adopt, update, migrate, export,
+ *	  forecast): set-based statements with parameters, saved plans where
+ *	  the text is fixed.  Callers are connected to SPI.
+ *
+ * IDENTIFICATION
+ *	  src/store_bulk.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_STORE_BULK_H
+#define LIFECYCLE_STORE_BULK_H
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+
+#include "machine.h"
+
+/* One lifecycle_adopt() call. */
+typedef struct LcAdoptSpec
+{
+	Oid			relid;			/* the accounts relation, locked */
+	bool		has_region;		/* optional columns present */
+	bool		has_attrs;
+	bool		has_registered;
+	Oid			caller;			/* the statement reads as this role */
+	const char *tenant;
+	const char *policy;
+	int			policy_version;
+	TimestampTz now;
+	const char *actor;
+	const Interval *dormant_after;	/* active: last_seen + dormant_after */
+	const char *active_event;
+	TimestampTz expired_next_at;	/* expired: the machine's next timer */
+	const char *expired_event;
+	const Interval *spread;		/* NULL: due timers fire at once */
+} LcAdoptSpec;
+
+typedef struct LcAdoptResult
+{
+	int64		rows;			/* rows read from the relation */
+	int64		adopted;		/* users created */
+	int64		first_bad;		/* position of the first bad row, 0: none */
+	int			problem;		/* its LcAdoptProblem */
+} LcAdoptResult;
+
+/* Why a row of the accounts relation cannot be adopted. */
+typedef enum LcAdoptProblem
+{
+	LC_ADOPT_OK = 0,
+	LC_ADOPT_SUBJECT_NULL,
+	LC_ADOPT_SUBJECT_EMPTY,
+	LC_ADOPT_SUBJECT_LONG,
+	LC_ADOPT_EMAIL_NULL,
+	LC_ADOPT_EMAIL_BAD,
+	LC_ADOPT_REGION_BAD,
+	LC_ADOPT_ATTRS_BAD,
+	LC_ADOPT_ATTRS_LARGE,
+	LC_ADOPT_LAST_SEEN_BAD,
+	LC_ADOPT_DUPLICATE = 15		/* highest: the encoding has 4 bits */
+} LcAdoptProblem;
+
+/* One lifecycle_update() call: NULL fields stay unchanged. */
+typedef struct LcUpdateSpec
+{
+	int64		id;
+	LcState		state;
+	const char *email;
+	Jsonb	   *attrs;
+	const char *region;
+	const char *policy;
+	int			policy_version;
+	TimestampTz next_at;		/* 0: NULL */
+	LcEvent		next_event;
+} LcUpdateSpec;
+
+/* One user as the forecast simulates it. */
+typedef struct LcForecastRow
+{
+	char	   *tenant;
+	char	   *policy;
+	int			policy_version;
+	LcUser		user;
+	TimestampTz next_at;		/* 0: none */
+	LcEvent		next_event;
+} LcForecastRow;
+
+extern void store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res);
+extern int	store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
+							  const char *actor);
+extern int64 store_bulk_migrate(const char *policy, int to_version,
+								TimestampTz now, const char *actor,
+								TimestampTz *earliest);
+extern Jsonb *store_bulk_export(int64 id, LcState state, TimestampTz now,
+								const char *actor);
+extern Portal store_bulk_forecast_open(TimestampTz until, const char *policy,
+									   const char *tenant, bool all_of_policy);
+extern int	store_bulk_forecast_fetch(Portal portal, int max,
+									  LcForecastRow *rows, MemoryContext cxt);
+
+#endif							/* LIFECYCLE_STORE_BULK_H */

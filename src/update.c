@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * update.c
+ *	  lifecycle_update() and lifecycle_migrate(): change a live user's
+ *	  personal data or policy, and move every running user of a policy to
+ *	  a newer version.
+ *
+ * Both re-arm timers from the user's existing anchors (state_since,
+ * last_seen, the reminders fired so far, the hold) with the machine's own
+ * machine_next_timer(): a deadline that the new version puts in the past
+ * falls due at once and fires at the next tick, through the same
+ * transitions (and notices) as any late timer.  Migration is one UPDATE;
+ * lifecycle._rearm_at() and _rearm_event() are the machine, called per
+ * row from it.
+ *
+ * IDENTIFICATION
+ *	  src/update.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "acting.h"
+#include "api.h"
+#include "args.h"
+#include "cache.h"
+#include "clock.h"
+#include "machine.h"
+#include "policy.h"
+#include "store.h"
+#include "store_bulk.h"
+
+PG_FUNCTION_INFO_V1(lifecycle_update);
+PG_FUNCTION_INFO_V1(lifecycle_migrate);
+PG_FUNCTION_INFO_V1(lifecycle_rearm_at);
+PG_FUNCTION_INFO_V1(lifecycle_rearm_event);
+
+/* The policy version a _rearm_*() call site re-arms with. */
+typedef struct UpdateRearmCache
+{
+	LcPolicy   *policy;
+} UpdateRearmCache;
+
+static int	update_latest_version(const char *policy_name);
+static void update_rearm(FunctionCallInfo fcinfo, TimestampTz *at,
+						 LcEvent *ev);
+
+/*
+ * The latest version of a policy, or 42704.
+ */
+static int
+update_latest_version(const char *policy_name)
+{
+	int			version = cache_policy_latest(policy_name);
+
+	if (version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", policy_name),
+				 errhint("Define it with lifecycle_define_policy().")));
+	return version;
+}
+
+/*
+ * lifecycle_update(subject, tenant, email, attrs, region, policy) -> state
+ *
+ * NULL leaves a field unchanged; attrs replaces the document.  A policy
+ * (even the current one, when a newer version exists) moves the user to
+ * its latest version.  History gets one "update" row naming the fields
+ * that changed, never their values; nothing changed, nothing written.
+ */
+Datum
+lifecycle_update(PG_FUNCTION_ARGS)
+{
+	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
+	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
+	char	   *email = args_opt_text_arg(fcinfo, 2, "email", LC_MAX_EMAIL);
+	Jsonb	   *attrs = PG_ARGISNULL(3) ? NULL : args_attrs_arg(fcinfo, 3);
+	char	   *region = args_opt_text_arg(fcinfo, 4, "region", LC_MAX_REGION);
+	char	   *policy_name = args_opt_text_arg(fcinfo, 5, "policy",
+												NAMEDATALEN - 1);
+	LcUserRow	row;
+	LcUpdateSpec spec;
+
+	if (email != NULL)
+		args_check_email(email);
+
+	SPI_connect();
+	acting_check_tenant(tenant);
+	/* An erased subject has no name any more: 42704. */
+	api_find(tenant, subject, true, &row);
+
+	memset(&spec, 0, sizeof(spec));
+	spec.id = row.id;
+	spec.state = row.user.state;
+	spec.email = email;
+	spec.attrs = attrs;
+	spec.region = region;
+	if (policy_name != NULL)
+	{
+		int			version = update_latest_version(policy_name);
+
+		if (strcmp(policy_name, row.policy) != 0 ||
+			version != row.policy_version)
+		{
+			LcPolicy   *policy = policy_get(policy_name, version);
+
+			spec.policy = policy_name;
+			spec.policy_version = version;
+			machine_next_timer(policy, row.user.state, row.user.state_since,
+							   row.user.last_seen, row.user.step,
+							   row.user.held, row.user.hold_until,
+							   &spec.next_at, &spec.next_event);
+		}
+	}
+	store_bulk_update(&spec, clock_now(), acting_actor());
+	SPI_finish();
+	PG_RETURN_DATUM(api_state_datum(fcinfo, row.user.state));
+}
+
+/*
+ * lifecycle_migrate(policy, to_version) -> users moved
+ *
+ * Admin only, and not for a role limited to some tenants (a policy is
+ * shared by every tenant): 42501.
+ */
+Datum
+lifecycle_migrate(PG_FUNCTION_ARGS)
+{
+	char	   *policy_name = args_text_arg(fcinfo, 0, "policy", NAMEDATALEN - 1);
+	int			to_version;
+	int			latest;
+	TimestampTz earliest;
+	int64		moved;
+
+	SPI_connect();
+	acting_require_unlimited("migrate policies");
+	latest = update_latest_version(policy_name);
+	if (PG_ARGISNULL(1))
+		to_version = latest;
+	else
+	{
+		to_version = PG_GETARG_INT32(1);
+		if (to_version < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("to_version must be positive")));
+		if (to_version > latest)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version %d of policy \"%s\" does not exist",
+							to_version, policy_name),
+					 errhint("The latest version is %d.", latest)));
+	}
+	/* Parsed once here; the statement's calls find it cached. */
+	(void) policy_get(policy_name, to_version);
+	moved = store_bulk_migrate(policy_name, to_version, clock_now(),
+							   acting_actor(), &earliest);
+	SPI_finish();
+	PG_RETURN_INT64(moved);
+}
+
+/*
+ * The timer of one row of lifecycle_migrate()'s UPDATE: arguments
+ * (policy, version, state, state_since, last_seen, step, held,
+ * hold_until), the policy version parsed once per call site.
+ */
+static void
+update_rearm(FunctionCallInfo fcinfo, TimestampTz *at, LcEvent *ev)
+{
+	UpdateRearmCache *cache = (UpdateRearmCache *) fcinfo->flinfo->fn_extra;
+	char	   *state;
+
+	for (int i = 0; i < 7; i++)
+		if (PG_ARGISNULL(i) && i != 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of the re-arm helper must not be null",
+							i + 1)));
+	if (cache == NULL)
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									   sizeof(UpdateRearmCache));
+		SPI_connect();
+		/* Valid to the end of the transaction (cache.c retires, never frees). */
+		cache->policy = policy_get(name, PG_GETARG_INT32(1));
+		SPI_finish();
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	state = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	machine_next_timer(cache->policy, machine_state_from_name(state),
+					   PG_GETARG_TIMESTAMPTZ(3),
+					   PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
+					   PG_GETARG_INT32(5), PG_GETARG_BOOL(6),
+					   PG_ARGISNULL(7) ? 0 : PG_GETARG_TIMESTAMPTZ(7),
+					   at, ev);
+}
+
+/*
+ * lifecycle._rearm_at(...) -> the next timer's time, or NULL
+ */
+Datum
+lifecycle_rearm_at(PG_FUNCTION_ARGS)
+{
+	TimestampTz at;
+	LcEvent		ev;
+
+	update_rearm(fcinfo, &at, &ev);
+	if (ev == LC_EV_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(at);
+}
+
+/*
+ * lifecycle._rearm_event(...) -> the next timer's event, or NULL
+ */
+Datum
+lifecycle_rearm_event(PG_FUNCTION_ARGS)
+{
+	TimestampTz at;
+	LcEvent		ev;
+
+	update_rearm(fcinfo, &at, &ev);
+	if (ev == LC_EV_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(machine_event_name(ev)));
+}

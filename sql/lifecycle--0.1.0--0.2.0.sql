@@ -356,3 +356,97 @@ SELECT 'lifecycle_worker_lag_seconds',
 ALTER VIEW lifecycle.retention_report SET (security_barrier = true);
 ALTER VIEW lifecycle.overdue SET (security_barrier = true);
 ALTER VIEW lifecycle.holds SET (security_barrier = true);
+
+-- userbase (issue 12): adopt, update, export, migrate, forecast
+-- (sql/src/75_userbase.sql).
+-- Application (lifecycle_app) ---------------------------------------------
+
+-- Reads accounts with the caller's privileges (row-level security
+-- applies); rows are counted in the order the relation is read, so
+-- synchronized scans (which start mid-table) are off for the call.
+CREATE FUNCTION @extschema@.lifecycle_adopt(accounts regclass,
+	tenant text = 'default', policy text = 'default', spread interval = NULL)
+RETURNS TABLE (adopted bigint, skipped bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_adopt'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET synchronize_seqscans = off;
+
+-- The per-row check of the adoption statement, which runs as the caller.
+CREATE FUNCTION lifecycle._adopt_problem(subject text, email text,
+	region text, attrs jsonb, last_seen timestamptz)
+RETURNS int
+AS 'MODULE_PATHNAME', 'lifecycle_adopt_problem'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.lifecycle_update(subject text, tenant text = 'default',
+	email text = NULL, attrs jsonb = NULL, region text = NULL, policy text = NULL)
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_update'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_export(subject text, tenant text = 'default')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lifecycle_export'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Administration (lifecycle_admin) ----------------------------------------
+
+CREATE FUNCTION @extschema@.lifecycle_migrate(policy text, to_version int = NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_migrate'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The machine's next timer for one row of lifecycle_migrate()'s UPDATE.
+CREATE FUNCTION lifecycle._rearm_at(policy text, version int, state text,
+	since timestamptz, last_seen timestamptz, step int, held boolean,
+	hold_until timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'lifecycle_rearm_at'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION lifecycle._rearm_event(policy text, version int, state text,
+	since timestamptz, last_seen timestamptz, step int, held boolean,
+	hold_until timestamptz)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_rearm_event'
+LANGUAGE C STABLE;
+
+-- Auditors and admins ------------------------------------------------------
+
+CREATE FUNCTION lifecycle._forecast(horizon interval, policy text, tenant text,
+	definition jsonb, search_schemas name[])
+RETURNS TABLE (day date, event text, users bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_forecast_internal'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Not SECURITY DEFINER on purpose, as lifecycle_define_policy(): a hook
+-- named in a proposed definition resolves as the caller would resolve it.
+CREATE FUNCTION @extschema@.lifecycle_forecast(horizon interval = '90 days',
+	policy text = NULL, tenant text = NULL, definition jsonb = NULL)
+RETURNS TABLE (day date, event text, users bigint)
+LANGUAGE sql STABLE
+AS $$ SELECT f.day, f.event, f.users
+	FROM lifecycle._forecast($1, $2, $3, $4, pg_catalog.current_schemas(false)) AS f $$;
+
+REVOKE ALL ON FUNCTION
+	@extschema@.lifecycle_adopt(regclass, text, text, interval),
+	lifecycle._adopt_problem(text, text, text, jsonb, timestamptz),
+	@extschema@.lifecycle_update(text, text, text, jsonb, text, text),
+	@extschema@.lifecycle_export(text, text),
+	@extschema@.lifecycle_migrate(text, int),
+	lifecycle._rearm_at(text, int, text, timestamptz, timestamptz, int, boolean, timestamptz),
+	lifecycle._rearm_event(text, int, text, timestamptz, timestamptz, int, boolean, timestamptz),
+	lifecycle._forecast(interval, text, text, jsonb, name[]),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_adopt(regclass, text, text, interval),
+	lifecycle._adopt_problem(text, text, text, jsonb, timestamptz),
+	@extschema@.lifecycle_update(text, text, text, jsonb, text, text),
+	@extschema@.lifecycle_export(text, text)
+TO lifecycle_app;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_migrate(text, int) TO lifecycle_admin;
+GRANT EXECUTE ON FUNCTION
+	lifecycle._forecast(interval, text, text, jsonb, name[]),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
+TO lifecycle_auditor;

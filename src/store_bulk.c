@@ -43,6 +43,7 @@
 #include "shmem.h"
 #include "store.h"
 #include "store_bulk.h"
+#include "version.h"
 
 typedef enum BulkPlan
 {
@@ -211,6 +212,8 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	Datum		d;
 	int			rc;
 
+	/* Never run a statement written for another version's schema. */
+	version_require();
 	memset(nulls, ' ', sizeof(nulls));
 	vals[0] = CStringGetTextDatum(spec->tenant);
 	vals[1] = CStringGetTextDatum(spec->policy);
@@ -448,7 +451,7 @@ store_bulk_export(int64 id, LcState state, TimestampTz now, const char *actor)
 			  " FROM lifecycle.users AS u LEFT JOIN lifecycle.policies AS p"
 			  "  ON p.name = u.policy AND p.version = u.policy_version"
 			  " WHERE u.id = $1",
-			  2, types, vals, NULL, true, 0, SPI_OK_SELECT);
+			  2, types, vals, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "lifecycle user " INT64_FORMAT " vanished under its lock", id);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -502,6 +505,7 @@ store_bulk_forecast_open(TimestampTz until, const char *policy,
 	}
 #undef FORECAST_COLUMNS
 
+	version_require();
 	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, 3, types,

@@ -90,6 +90,8 @@ static void
 forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 			  TimestampTz at, LcEvent ev)
 {
+	TimestampTz clock = fs->now;
+
 	for (int step = 0; step < FORECAST_MAX_STEPS; step++)
 	{
 		TimestampTz fire;
@@ -98,8 +100,13 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 
 		if (ev == LC_EV_NONE || at == 0)
 			return;
-		/* A late timer fires at the next tick, that is now. */
-		fire = Max(at, fs->now);
+
+		/*
+		 * A late timer fires at the next tick: now, or right after the
+		 * event before it (a hold that lapses lets an overdue timer fire).
+		 */
+		fire = Max(at, clock);
+		clock = fire;
 		if (fire > fs->end)
 			return;
 		machine_apply(policy, user, ev, fire, &o);

@@ -12,9 +12,9 @@ CREATE TABLE cmp_matrix (who text, kind text, object text, result text);
 
 -- What README.md's "Roles" paragraph (and the parts that add objects)
 -- grants: app may call invite, register, touch, complete, restore, erase,
--- status, history; auditor may read the views and call status, history,
--- graph; admin is a member of both and may call everything else; PUBLIC
--- nothing.  Internal helpers (lifecycle._*) are granted only where a view
+-- status, history, adopt, update, export; auditor may read the views and
+-- call status, history, graph, forecast; admin is a member of both and
+-- may call everything else (migrate among it); PUBLIC nothing.  Internal helpers (lifecycle._*) are granted only where a view
 -- or wrapper needs them in the caller's name.
 CREATE TABLE cmp_rules (object text PRIMARY KEY, allowed text[], core boolean);
 INSERT INTO cmp_rules VALUES
@@ -39,6 +39,15 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_grant_tenant',  '{admin}', true),
  ('lifecycle_revoke_tenant', '{admin}', true),
  ('lifecycle_prune_history', '{admin}', true),
+ ('lifecycle_adopt',         '{app,admin}', true),
+ ('lifecycle_update',        '{app,admin}', true),
+ ('lifecycle_export',        '{app,admin}', true),
+ ('lifecycle_migrate',       '{admin}', true),
+ ('lifecycle_forecast',      '{auditor,admin}', true),
+ ('lifecycle._adopt_problem','{app,admin}', true),
+ ('lifecycle._forecast',     '{auditor,admin}', true),
+ ('lifecycle._rearm_at',     '{}', true),
+ ('lifecycle._rearm_event',  '{}', true),
  ('lifecycle_add_channel',   '{admin}', false),
  ('lifecycle_retry_dead',    '{admin}', false),
  ('lifecycle._webhook_signature','{admin}', false),

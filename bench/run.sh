@@ -7,7 +7,7 @@
 #
 #   make bench                      # everything (about 15 minutes on 2 cores)
 #   BENCHES="touch lag" make bench  # a subset: advance invite touch touch_parts lag
-#                                   # erase bulk_invite scale dba
+#                                   # erase bulk_invite scale dba adopt
 #   BENCH_RESULTS=bench/results-scale.txt make bench  # where the raw output goes
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,6 @@ fi
 report "lifecycle benchmarks, commit ${BENCH_COMMIT:-unknown}, $(date -u +%FT%TZ), $(nproc) cores, load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, $(postgres --version)"
 bash bench/cluster.sh start
 trap 'bash bench/cluster.sh stop' EXIT
-for b in ${BENCHES:-advance invite touch lag}; do
+for b in ${BENCHES:-advance invite touch lag adopt}; do
 	bash "bench/$b.sh"
 done

@@ -362,16 +362,15 @@ ALTER VIEW lifecycle.holds SET (security_barrier = true);
 -- Application (lifecycle_app) ---------------------------------------------
 
 -- Reads accounts with the caller's privileges (row-level security
--- applies); rows are counted in the order the relation is read, so
--- synchronized scans (which start mid-table) are off for the call.
+-- applies).
 CREATE FUNCTION @extschema@.lifecycle_adopt(accounts regclass,
 	tenant text = 'default', policy text = 'default', spread interval = NULL)
 RETURNS TABLE (adopted bigint, skipped bigint)
 AS 'MODULE_PATHNAME', 'lifecycle_adopt'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp SET synchronize_seqscans = off;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The per-row check of the adoption statement, which runs as the caller.
+-- The per-row check of the adoption statement, which runs as the caller
+-- (pure C, runs no SQL: no search_path to pin).
 CREATE FUNCTION lifecycle._adopt_problem(subject text, email text,
 	region text, attrs jsonb, last_seen timestamptz)
 RETURNS int
@@ -396,7 +395,8 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_migrate'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The machine's next timer for one row of lifecycle_migrate()'s UPDATE.
+-- The machine's next timer for one row of lifecycle_migrate()'s UPDATE
+-- (pure C, runs no SQL: no search_path to pin; granted to nobody).
 CREATE FUNCTION lifecycle._rearm_at(policy text, version int, state text,
 	since timestamptz, last_seen timestamptz, step int, held boolean,
 	hold_until timestamptz)

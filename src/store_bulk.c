@@ -36,6 +36,7 @@
 #include "miscadmin.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
 #include "utils/timestamp.h"
@@ -205,6 +206,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	int			save_sec_context;
 	SPIPlanPtr	plan;
 	int			marked = 0;
+	int			gucnest;
 	ListCell   *lc;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -258,7 +260,16 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	}
 	if (marked != 2)
 		elog(ERROR, "lifecycle: unexpected query tree for the adoption statement");
+	/*
+	 * Rows are counted in the order the relation is read: no synchronized
+	 * scan, which would start mid-table.  Like a function's SET clause,
+	 * the setting ends with the call (or with its abort).
+	 */
+	gucnest = NewGUCNestLevel();
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	AtEOXact_GUC(true, gucnest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "lifecycle adoption statement failed: %s",

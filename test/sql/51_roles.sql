@@ -14,8 +14,10 @@ CREATE TABLE cmp_matrix (who text, kind text, object text, result text);
 -- grants: app may call invite, register, touch, complete, restore, erase,
 -- status, history, adopt, update, export; auditor may read the views and
 -- call status, history, graph, forecast; admin is a member of both and
--- may call everything else (migrate among it); PUBLIC nothing.  Internal helpers (lifecycle._*) are granted only where a view
--- or wrapper needs them in the caller's name.
+-- may call everything else (migrate among it); PUBLIC nothing.  Internal
+-- helpers (lifecycle._*) are granted only where a view or wrapper (or the
+-- adoption statement, which runs as the caller) needs them in the caller's
+-- name.
 CREATE TABLE cmp_rules (object text PRIMARY KEY, allowed text[], core boolean);
 INSERT INTO cmp_rules VALUES
  ('lifecycle_invite',        '{app,admin}', true),

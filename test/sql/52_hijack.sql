@@ -183,9 +183,11 @@ SELECT state_before, reason, requested_by FROM lifecycle.erasures ORDER BY id;
 
 -- Every SECURITY DEFINER function of the extension pins search_path to
 -- pg_catalog, pg_temp; the only others are the documented
--- lifecycle_define_policy wrapper (SQL, every name qualified, it must see
--- the caller's search_path to resolve unqualified hook names) and the
--- internal lifecycle._minus (granted to nobody, search_path pinned).
+-- lifecycle_define_policy and lifecycle_forecast wrappers (SQL, every name
+-- qualified, they must see the caller's search_path to resolve
+-- unqualified hook names), the internal lifecycle._minus (granted to
+-- nobody, search_path pinned) and pure C helpers that run no SQL
+-- (lifecycle._adopt_problem, _rearm_at, _rearm_event).
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
    AND d.classid = 'pg_proc'::regclass

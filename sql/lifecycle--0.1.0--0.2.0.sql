@@ -395,18 +395,19 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_migrate'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The machine's next timer for one row of lifecycle_migrate()'s UPDATE
--- (pure C, runs no SQL: no search_path to pin; granted to nobody).
-CREATE FUNCTION lifecycle._rearm_at(policy text, version int, state text,
-	since timestamptz, last_seen timestamptz, step int, held boolean,
-	hold_until timestamptz)
+-- The machine's next timer (what 0) or retention deadline (what 1) for
+-- one row of lifecycle_migrate()'s UPDATE (pure C, runs no SQL: no
+-- search_path to pin; granted to nobody).
+CREATE FUNCTION lifecycle._rearm_at(what int, policy text, version int,
+	state text, since timestamptz, due_at timestamptz, last_seen timestamptz,
+	step int, held boolean, hold_until timestamptz)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'lifecycle_rearm_at'
 LANGUAGE C STABLE;
 
-CREATE FUNCTION lifecycle._rearm_event(policy text, version int, state text,
-	since timestamptz, last_seen timestamptz, step int, held boolean,
-	hold_until timestamptz)
+CREATE FUNCTION lifecycle._rearm_event(what int, policy text, version int,
+	state text, since timestamptz, due_at timestamptz, last_seen timestamptz,
+	step int, held boolean, hold_until timestamptz)
 RETURNS text
 AS 'MODULE_PATHNAME', 'lifecycle_rearm_event'
 LANGUAGE C STABLE;
@@ -434,8 +435,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_update(text, text, text, jsonb, text, text),
 	@extschema@.lifecycle_export(text, text),
 	@extschema@.lifecycle_migrate(text, int),
-	lifecycle._rearm_at(text, int, text, timestamptz, timestamptz, int, boolean, timestamptz),
-	lifecycle._rearm_event(text, int, text, timestamptz, timestamptz, int, boolean, timestamptz),
+	lifecycle._rearm_at(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
+	lifecycle._rearm_event(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
 	lifecycle._forecast(interval, text, text, jsonb, name[]),
 	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
 FROM PUBLIC;

@@ -141,6 +141,7 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 	LcAdoptSpec spec;
 	LcAdoptResult res;
 	LcPolicy   *policy;
+	LcUser		user;
 	TimestampTz at;
 	LcEvent		ev;
 	int			version;
@@ -235,16 +236,22 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 	spec.spread = spread;
 
 	/*
-	 * The machine names the timers; an active user's falls due at
-	 * last_seen + dormant_after, which the statement computes per row.
+	 * The machine names the timers and deadlines; an active user's falls
+	 * due at last_seen + dormant_after, which the statement computes per
+	 * row.  An adopted user's first deadline is the timer adoption arms.
 	 */
-	machine_next_timer(policy, LC_ACTIVE, spec.now, spec.now, 0, false, 0,
-					   &at, &ev);
+	memset(&user, 0, sizeof(user));
+	user.state = LC_ACTIVE;
+	user.state_since = user.state_due_at = user.last_seen = spec.now;
+	machine_next_timer(policy, &user, &at, &ev);
 	spec.active_event = machine_event_name(ev);
-	spec.dormant_after = &policy->dormant_after;
-	machine_next_timer(policy, LC_EXPIRED, spec.now, 0, 0, false, 0,
-					   &spec.expired_next_at, &ev);
+	(void) machine_deadline(policy, &user, &spec.active_deadline_event);
+	spec.dormant_after = &policy->intervals[LC_IV_DORMANT_AFTER];
+	user.state = LC_EXPIRED;
+	user.last_seen = 0;
+	machine_next_timer(policy, &user, &spec.expired_next_at, &ev);
 	spec.expired_event = machine_event_name(ev);
+	(void) machine_deadline(policy, &user, &spec.expired_deadline_event);
 
 	store_bulk_adopt(&spec, &res);
 	if (res.first_bad != 0)

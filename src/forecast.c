@@ -113,17 +113,16 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		if (!o.allowed)
 			return;				/* a stale timer: the worker re-arms it */
 		day = forecast_day(fire) - fs->first_day;
+		/* As history records it: a reminder past its deadline is skipped. */
 		if (day >= 0 && day < fs->ndays)
-			fs->counts[day * LC_NUM_EVENTS + ev]++;
+			fs->counts[day * LC_NUM_EVENTS + o.history_event]++;
 		user->state = o.to;
 		user->state_since = o.state_since;
+		user->state_due_at = o.state_due_at;
 		user->last_seen = o.last_seen;
 		user->step = o.step;
-		if (o.release)
-		{
-			user->held = false;
-			user->hold_until = 0;
-		}
+		user->held = o.held;
+		user->hold_until = o.hold_until;
 		if (o.to == LC_ERASED)
 			return;
 		at = o.next_at;
@@ -281,10 +280,7 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 			if (fs.hypothetical != NULL)
 			{
 				policy = fs.hypothetical;
-				machine_next_timer(policy, r->user.state, r->user.state_since,
-								   r->user.last_seen, r->user.step,
-								   r->user.held, r->user.hold_until,
-								   &at, &ev);
+				machine_next_timer(policy, &r->user, &at, &ev);
 			}
 			else if (policy == NULL || cached_version != r->policy_version ||
 					 strcmp(cached_name, r->policy) != 0)
@@ -305,7 +301,7 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 
 	/* Rows by day, then by event name. */
 	for (int e = 0; e < LC_NUM_EVENTS; e++)
-		if (machine_is_timer(e))
+		if (machine_event_kind(e) != LC_KIND_CALL)
 			order[nevents++] = e;
 	for (int i = 1; i < nevents; i++)
 		for (int j = i; j > 0 &&

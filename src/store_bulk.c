@@ -71,6 +71,11 @@ static BulkState bulk_state;
 #define BULK_UTC_ADD(ts, iv) \
 	"pg_catalog.timezone('UTC', pg_catalog.timezone('UTC', " ts ") + " iv ")"
 
+/* The anchors lifecycle._rearm_at() and _rearm_event() take, of a row. */
+#define BULK_REARM_ARGS(u) \
+	u ".state::pg_catalog.text, " u ".state_since, " u ".state_due_at, " \
+	u ".last_seen, " u ".step, " u ".held, " u ".hold_until"
+
 static int	bulk_mark_targets(Query *query, Oid owner, Oid users,
 							  Oid history);
 static char *bulk_adopt_sql(const LcAdoptSpec *spec);
@@ -162,14 +167,19 @@ bulk_adopt_sql(const LcAdoptSpec *spec)
 					 " ins AS ("
 					 " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 					 "  policy, policy_version, state, state_since, last_seen, step, next_at,"
-					 "  next_event, created_at)"
-					 " SELECT $1, c.subject, c.email, COALESCE(c.attrs, '{}'), c.region,"
-					 "  $2, $3, CASE WHEN c.registered THEN 'active' ELSE 'expired' END::lifecycle.state,"
-					 "  $4, c.last_seen, 0,"
-					 "  CASE WHEN NOT c.registered THEN $8 WHEN NOT c.due THEN c.dormant_at ELSE %s END,"
-					 "  CASE WHEN c.registered THEN $7 ELSE $9 END, $4"
+					 "  next_event, created_at, state_due_at, deadline_at, deadline_event)"
+					 " SELECT $1, x.subject, x.email, x.attrs, x.region, $2, $3, x.state,"
+					 "  $4, x.last_seen, 0, x.next_at, x.next_event, $4, $4, x.next_at,"
+					 "  x.deadline_event"
+					 " FROM (SELECT c.subject, c.email, COALESCE(c.attrs, '{}') AS attrs,"
+					 "  c.region, c.last_seen,"
+					 "  CASE WHEN c.registered THEN 'active' ELSE 'expired' END::lifecycle.state AS state,"
+					 "  CASE WHEN NOT c.registered THEN $8 WHEN NOT c.due THEN c.dormant_at ELSE %s END"
+					 "   AS next_at,"
+					 "  CASE WHEN c.registered THEN $7 ELSE $9 END AS next_event,"
+					 "  CASE WHEN c.registered THEN $11 ELSE $12 END AS deadline_event"
 					 " FROM (SELECT d.*%s FROM (SELECT s.*, %s AS dormant_at,"
-					 "   (s.registered AND %s <= $4) AS due FROM (%s) AS s) AS d%s) AS c"
+					 "   (s.registered AND %s <= $4) AS due FROM (%s) AS s) AS d%s) AS c) AS x"
 					 " WHERE (SELECT chk.bad FROM chk) IS NULL"
 					 " ON CONFLICT (tenant, subject) DO NOTHING"
 					 " RETURNING id, state, next_at),"
@@ -196,10 +206,11 @@ bulk_adopt_sql(const LcAdoptSpec *spec)
 void
 store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 {
-	Oid			types[10] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
-	INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID};
-	Datum		vals[10];
-	char		nulls[10];
+	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
+		INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTOID,
+	TEXTOID};
+	Datum		vals[12];
+	char		nulls[12];
 	char	   *sql = bulk_adopt_sql(spec);
 	Oid			nsp = get_namespace_oid("lifecycle", false);
 	Oid			save_userid;
@@ -233,6 +244,8 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 		vals[9] = (Datum) 0;
 		nulls[9] = 'n';
 	}
+	vals[10] = CStringGetTextDatum(spec->active_deadline_event);
+	vals[11] = CStringGetTextDatum(spec->expired_deadline_event);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 
@@ -244,7 +257,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	SetUserIdAndSecContext(spec->caller,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	plan = SPI_prepare(sql, 10, types);
+	plan = SPI_prepare(sql, 12, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for the adoption statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -303,10 +316,11 @@ int
 store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 				  const char *actor)
 {
-	Oid			types[10] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID,
-	INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		vals[10];
-	char		nulls[10];
+	Oid			types[12] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID,
+		INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
+	TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[12];
+	char		nulls[12];
 	bool		isnull;
 	int			changed;
 
@@ -323,6 +337,10 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 			TimestampTzGetDatum(spec->next_at));
 	SET_OPT(7, spec->policy != NULL && spec->next_event != LC_EV_NONE,
 			CStringGetTextDatum(machine_event_name(spec->next_event)));
+	SET_OPT(10, spec->policy != NULL && spec->deadline_at != 0,
+			TimestampTzGetDatum(spec->deadline_at));
+	SET_OPT(11, spec->policy != NULL && spec->deadline_event != NULL,
+			CStringGetTextDatum(spec->deadline_event));
 #undef SET_OPT
 	vals[8] = TimestampTzGetDatum(now);
 	vals[9] = CStringGetTextDatum(actor);
@@ -343,7 +361,9 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 			  "  policy = COALESCE($5, u.policy),"
 			  "  policy_version = COALESCE($6, u.policy_version),"
 			  "  next_at = CASE WHEN $5 IS NULL THEN u.next_at ELSE $7 END,"
-			  "  next_event = CASE WHEN $5 IS NULL THEN u.next_event ELSE $8 END"
+			  "  next_event = CASE WHEN $5 IS NULL THEN u.next_event ELSE $8 END,"
+			  "  deadline_at = CASE WHEN $5 IS NULL THEN u.deadline_at ELSE $11 END,"
+			  "  deadline_event = CASE WHEN $5 IS NULL THEN u.deadline_event ELSE $12 END"
 			  " FROM f WHERE u.id = $1 AND pg_catalog.cardinality(f.fields) > 0"
 			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields),"
 			  " o AS ("
@@ -357,7 +377,7 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 			  " SELECT u.id, $9, u.state, u.state, 'update', $10,"
 			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)) FROM u)"
 			  " SELECT pg_catalog.cardinality(f.fields) FROM f",
-			  10, types, vals, nulls, false, 0, SPI_OK_SELECT);
+			  12, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "lifecycle user " INT64_FORMAT " vanished under its lock",
 			 spec->id);
@@ -390,10 +410,10 @@ store_bulk_migrate(const char *policy, int to_version, TimestampTz now,
 	store_run(&bulk_state.plans[BP_MIGRATE],
 			  "WITH m AS ("
 			  " UPDATE lifecycle.users AS u SET policy_version = $2,"
-			  "  next_at = lifecycle._rearm_at($1, $2, u.state::pg_catalog.text, u.state_since,"
-			  "   u.last_seen, u.step, u.held, u.hold_until),"
-			  "  next_event = lifecycle._rearm_event($1, $2, u.state::pg_catalog.text, u.state_since,"
-			  "   u.last_seen, u.step, u.held, u.hold_until)"
+			  "  next_at = lifecycle._rearm_at(0, $1, $2, " BULK_REARM_ARGS("u") "),"
+			  "  next_event = lifecycle._rearm_event(0, $1, $2, " BULK_REARM_ARGS("u") "),"
+			  "  deadline_at = lifecycle._rearm_at(1, $1, $2, " BULK_REARM_ARGS("u") "),"
+			  "  deadline_event = lifecycle._rearm_event(1, $1, $2, " BULK_REARM_ARGS("u") ")"
 			  " FROM lifecycle.users AS o"
 			  " WHERE o.id = u.id AND o.policy = $1 AND o.policy_version < $2"
 			  "  AND o.state <> 'erased'"
@@ -497,7 +517,8 @@ store_bulk_forecast_open(TimestampTz until, const char *policy,
 
 #define FORECAST_COLUMNS \
 	"SELECT tenant, policy, policy_version, state::pg_catalog.text, state_since," \
-	" last_seen, step, held, hold_until, next_at, next_event FROM lifecycle.users "
+	" last_seen, step, held, hold_until, next_at, next_event, state_due_at" \
+	" FROM lifecycle.users "
 	if (all_of_policy)
 	{
 		slot = &bulk_state.plans[BP_FORECAST_POLICY];
@@ -543,8 +564,8 @@ int
 store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
 						  MemoryContext cxt)
 {
-	Datum		v[11];
-	bool		n[11];
+	Datum		v[12];
+	bool		n[12];
 	int			count;
 
 	SPI_cursor_fetch(portal, true, max);
@@ -572,9 +593,10 @@ store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
 		else
 		{
 			s = TextDatumGetCString(v[10]);
-			r->next_event = machine_event_from_name(s);
+			r->next_event = machine_timer_from_name(s);
 			pfree(s);
 		}
+		r->user.state_due_at = n[11] ? 0 : DatumGetTimestampTz(v[11]);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return count;

@@ -34,8 +34,10 @@ typedef struct LcAdoptSpec
 	const char *actor;
 	const Interval *dormant_after;	/* active: last_seen + dormant_after */
 	const char *active_event;
+	const char *active_deadline_event;
 	TimestampTz expired_next_at;	/* expired: the machine's next timer */
 	const char *expired_event;
+	const char *expired_deadline_event;
 	const Interval *spread;		/* NULL: due timers fire at once */
 } LcAdoptSpec;
 
@@ -75,6 +77,8 @@ typedef struct LcUpdateSpec
 	int			policy_version;
 	TimestampTz next_at;		/* 0: NULL */
 	LcEvent		next_event;
+	TimestampTz deadline_at;	/* 0: NULL */
+	const char *deadline_event;
 } LcUpdateSpec;
 
 /* One user as the forecast simulates it. */

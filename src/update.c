@@ -5,9 +5,10 @@
  *	  personal data or policy, and move every running user of a policy to
  *	  a newer version.
  *
- * Both re-arm timers from the user's existing anchors (state_since,
- * last_seen, the reminders fired so far, the hold) with the machine's own
- * machine_next_timer(): a deadline that the new version puts in the past
+ * Both re-arm timers and the retention deadline from the user's existing
+ * anchors (state_since, state_due_at, last_seen, the reminders fired so
+ * far, the hold) with the machine's own machine_next_timer() and
+ * machine_deadline(): a deadline that the new version puts in the past
  * falls due at once and fires at the next tick, through the same
  * transitions (and notices) as any late timer.  Migration is one UPDATE;
  * lifecycle._rearm_at() and _rearm_event() are the machine, called per
@@ -49,7 +50,7 @@ typedef struct UpdateRearmCache
 
 static int	update_latest_version(const char *policy_name);
 static void update_rearm(FunctionCallInfo fcinfo, TimestampTz *at,
-						 LcEvent *ev);
+						 const char **ev);
 
 /*
  * The latest version of a policy, or 42704.
@@ -113,10 +114,10 @@ lifecycle_update(PG_FUNCTION_ARGS)
 
 			spec.policy = policy_name;
 			spec.policy_version = version;
-			machine_next_timer(policy, row.user.state, row.user.state_since,
-							   row.user.last_seen, row.user.step,
-							   row.user.held, row.user.hold_until,
-							   &spec.next_at, &spec.next_event);
+			machine_next_timer(policy, &row.user, &spec.next_at,
+							   &spec.next_event);
+			spec.deadline_at = machine_deadline(policy, &row.user,
+												&spec.deadline_event);
 		}
 	}
 	store_bulk_update(&spec, clock_now(), acting_actor());
@@ -167,69 +168,84 @@ lifecycle_migrate(PG_FUNCTION_ARGS)
 }
 
 /*
- * The timer of one row of lifecycle_migrate()'s UPDATE: arguments
- * (policy, version, state, state_since, last_seen, step, held,
- * hold_until), the policy version parsed once per call site.
+ * The timer (what 0) or the deadline (what 1) of one row of
+ * lifecycle_migrate()'s UPDATE: arguments (what, policy, version, state,
+ * state_since, state_due_at, last_seen, step, held, hold_until), the
+ * policy version parsed once per call site.
  */
 static void
-update_rearm(FunctionCallInfo fcinfo, TimestampTz *at, LcEvent *ev)
+update_rearm(FunctionCallInfo fcinfo, TimestampTz *at, const char **ev)
 {
 	UpdateRearmCache *cache = (UpdateRearmCache *) fcinfo->flinfo->fn_extra;
+	LcUser		user;
 	char	   *state;
 
-	for (int i = 0; i < 7; i++)
-		if (PG_ARGISNULL(i) && i != 4)
+	for (int i = 0; i < 10; i++)
+		if (PG_ARGISNULL(i) && i != 5 && i != 6 && i != 9)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument %d of the re-arm helper must not be null",
 							i + 1)));
 	if (cache == NULL)
 	{
-		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
 									   sizeof(UpdateRearmCache));
 		SPI_connect();
 		/* Valid to the end of the transaction (cache.c retires, never frees). */
-		cache->policy = policy_get(name, PG_GETARG_INT32(1));
+		cache->policy = policy_get(name, PG_GETARG_INT32(2));
 		SPI_finish();
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	state = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	machine_next_timer(cache->policy, machine_state_from_name(state),
-					   PG_GETARG_TIMESTAMPTZ(3),
-					   PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
-					   PG_GETARG_INT32(5), PG_GETARG_BOOL(6),
-					   PG_ARGISNULL(7) ? 0 : PG_GETARG_TIMESTAMPTZ(7),
-					   at, ev);
+	memset(&user, 0, sizeof(user));
+	state = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	user.state = machine_state_from_name(state);
+	user.state_since = PG_GETARG_TIMESTAMPTZ(4);
+	user.state_due_at = PG_ARGISNULL(5) ? 0 : PG_GETARG_TIMESTAMPTZ(5);
+	user.last_seen = PG_ARGISNULL(6) ? 0 : PG_GETARG_TIMESTAMPTZ(6);
+	user.step = PG_GETARG_INT32(7);
+	user.held = PG_GETARG_BOOL(8);
+	user.hold_until = PG_ARGISNULL(9) ? 0 : PG_GETARG_TIMESTAMPTZ(9);
+	if (PG_GETARG_INT32(0) == 0)
+	{
+		LcEvent		next;
+
+		machine_next_timer(cache->policy, &user, at, &next);
+		*ev = next == LC_EV_NONE ? NULL : machine_event_name(next);
+	}
+	else
+		*at = machine_deadline(cache->policy, &user, ev);
 }
 
 /*
- * lifecycle._rearm_at(...) -> the next timer's time, or NULL
+ * lifecycle._rearm_at(what, ...) -> the next timer's (0) or the
+ * deadline's (1) time, or NULL
  */
 Datum
 lifecycle_rearm_at(PG_FUNCTION_ARGS)
 {
 	TimestampTz at;
-	LcEvent		ev;
+	const char *ev;
 
 	update_rearm(fcinfo, &at, &ev);
-	if (ev == LC_EV_NONE)
+	if (ev == NULL || at == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(at);
 }
 
 /*
- * lifecycle._rearm_event(...) -> the next timer's event, or NULL
+ * lifecycle._rearm_event(what, ...) -> the next timer's (0) or the
+ * deadline's (1) event, or NULL
  */
 Datum
 lifecycle_rearm_event(PG_FUNCTION_ARGS)
 {
 	TimestampTz at;
-	LcEvent		ev;
+	const char *ev;
 
 	update_rearm(fcinfo, &at, &ev);
-	if (ev == LC_EV_NONE)
+	if (ev == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(machine_event_name(ev)));
+	PG_RETURN_TEXT_P(cstring_to_text(ev));
 }

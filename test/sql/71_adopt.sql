@@ -87,6 +87,14 @@ SELECT subject, next_event,
 	   CASE WHEN subject = 'sp-fresh' THEN (next_at - last_seen)::text
 			ELSE (next_at - created_at)::text END AS armed
   FROM lifecycle.users WHERE tenant = 't71s' ORDER BY next_at, subject;
+-- An adopted account's first deadline is the time adoption armed for it:
+-- the ramp is no violation; a worker that falls behind it is.
+SELECT subject, deadline_event, deadline_at = next_at AS deadline_is_armed_time
+  FROM lifecycle.users WHERE tenant = 't71s' ORDER BY next_at, subject;
+SELECT count(*) AS violations FROM lifecycle.violations WHERE tenant = 't71s';
+SELECT rt.travel('150 minutes') IS NOT NULL AS travelled;
+SELECT subject, deadline_event FROM lifecycle.violations
+ WHERE tenant = 't71s' ORDER BY subject;
 
 -- The relation is read with the caller's privileges: its row-level
 -- security applies ...

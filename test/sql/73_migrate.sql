@@ -12,7 +12,7 @@ SELECT lifecycle_define_policy('p73', '{"dormant_after": "90 days",
 	"erase_after": "365 days"}');
 -- One user in each running state, one held, one erased.
 SELECT lifecycle_invite(s, s || '@example.com', 't73', 'p73') > 0 AS invited
-  FROM unnest(ARRAY['inv', 'act', 'dor', 'com', 'arc', 'held', 'gone']) s;
+  FROM unnest(ARRAY['act', 'dor', 'com', 'arc', 'held']) s;
 SELECT lifecycle_register(s, 't73')
   FROM unnest(ARRAY['act', 'dor', 'com', 'arc', 'held']) s;
 SELECT lifecycle_complete('com', 't73'), lifecycle_complete('dor', 't73'),
@@ -21,6 +21,8 @@ SELECT lifecycle_touch('dor', 't73');	-- back to active ...
 SELECT rt.travel('91 days') IS NOT NULL AS travelled;
 SELECT lifecycle_tick() > 0 AS ticked;	-- ... and dormant by timer
 SELECT lifecycle_touch('act', 't73');	-- active again, seen now
+SELECT lifecycle_invite(s, s || '@example.com', 't73', 'p73') > 0 AS invited
+  FROM unnest(ARRAY['inv', 'gone']) s;
 SELECT lifecycle_hold('held', 't73', 'case 73');
 SELECT lifecycle_erase('gone', 't73') > 0 AS erased;
 SELECT subject, state, next_event FROM lifecycle.users
@@ -37,13 +39,17 @@ CREATE TABLE rt.before73 AS SELECT * FROM lifecycle.users WHERE tenant = 't73';
 SET ROLE cmp_mg_admin;
 SELECT lifecycle_migrate('p73') AS moved;
 RESET ROLE;
--- Timers come from the anchors with the new intervals (the erased user
--- stays as it was).
+-- Timers and deadlines come from the anchors with the new intervals
+-- (last_seen for dormancy, entering the state for notices, when entering
+-- it was due for retention); the erased user stays as it was.
 SELECT u.subject, u.state, u.policy_version, u.next_event,
-	   CASE u.next_event
-		 WHEN 'dormant' THEN u.next_at - u.last_seen
-		 WHEN 'hold_lapse' THEN NULL
-		 ELSE u.next_at - u.state_since END AS after_anchor,
+	   CASE WHEN u.next_event = 'dormant' THEN u.next_at - u.last_seen
+			WHEN u.state IN ('archived', 'expired') THEN u.next_at - u.state_due_at
+			ELSE u.next_at - u.state_since END AS after_anchor,
+	   u.deadline_event,
+	   CASE WHEN u.deadline_event = 'dormant' THEN u.deadline_at - u.last_seen
+			WHEN u.state IN ('archived', 'expired') THEN u.deadline_at - u.state_due_at
+			ELSE u.deadline_at - u.state_since END AS deadline_after,
 	   b.next_at IS DISTINCT FROM u.next_at AS rearmed
   FROM lifecycle.users u JOIN rt.before73 b ON b.id = u.id ORDER BY u.id;
 SELECT u.subject, h.event, h.from_state, h.to_state, h.actor, h.detail

@@ -7,6 +7,19 @@
 
 \echo Use "ALTER EXTENSION lifecycle UPDATE TO '0.2.0'" to load this file. \quit
 
+-- security (issue 10): hooks are bound to their function by OID when a
+-- policy version is defined.  Versions defined by 0.1.0 are bound here to
+-- the function their stored (qualified) name resolves to now; a hook whose
+-- function no longer exists stays NULL and fails visibly when called.
+-- First of all: later parts run C code that loads policies (with them).
+ALTER TABLE lifecycle.policies ADD COLUMN archive_hook regprocedure;
+ALTER TABLE lifecycle.policies ADD COLUMN restore_hook regprocedure;
+ALTER TABLE lifecycle.policies ADD COLUMN erase_hook regprocedure;
+UPDATE lifecycle.policies p
+   SET archive_hook = pg_catalog.to_regprocedure((p.definition -> 'hooks' ->> 'archive') OPERATOR(pg_catalog.||) '(text, text)'),
+	   restore_hook = pg_catalog.to_regprocedure((p.definition -> 'hooks' ->> 'restore') OPERATOR(pg_catalog.||) '(text, text)'),
+	   erase_hook = pg_catalog.to_regprocedure((p.definition -> 'hooks' ->> 'erase') OPERATOR(pg_catalog.||) '(text, text)');
+
 -- security (issue 11.3): the acting role and tenant limits are decided in
 -- C (src/acting.c) for the SQL helpers too.
 CREATE OR REPLACE FUNCTION lifecycle._actor()
@@ -451,3 +464,59 @@ GRANT EXECUTE ON FUNCTION
 	lifecycle._forecast(interval, text, text, jsonb, name[]),
 	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
 TO lifecycle_auditor;
+
+-- security (issue 10): lifecycle_status() and lifecycle_history() name
+-- the subject argument in their 42704, not its value.
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_status(subject text, tenant text = 'default')
+RETURNS TABLE (id bigint, state lifecycle.state, since timestamptz,
+	next_event text, next_at timestamptz, held boolean, policy text,
+	policy_version int, deadline_event text, deadline_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	RETURN QUERY
+		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
+		  FROM lifecycle.users u
+		 WHERE u.tenant = lifecycle_status.tenant
+		   AND u.subject = lifecycle_status.subject;
+	IF NOT FOUND THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_history(subject text, tenant text = 'default')
+RETURNS SETOF lifecycle.history
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	uid bigint;
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	SELECT u.id INTO uid FROM lifecycle.users u
+	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject;
+	IF uid IS NULL THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+	RETURN QUERY SELECT h.* FROM lifecycle.history h WHERE h.user_id = uid
+		ORDER BY h.at, h.id;
+END
+$$;

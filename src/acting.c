@@ -4,10 +4,13 @@
  *	  The acting role and its tenant limits.
  *
  * The C API functions are SECURITY DEFINER, so current_user inside them is
- * the extension's owner; the role acting is found here instead.  Every
- * check of tenant limits, in C and in the SQL helpers, comes through this
- * file; the grants themselves are cached by cache.c.  Callers are
- * connected to SPI.
+ * the extension's owner; the role acting is found here instead.  A caller
+ * is limited to some tenants if the session user, or the role it set with
+ * SET ROLE, or (inside a hook) the hook's owner is: SET ROLE to a group
+ * role never lifts a limit, and a hook run by the (superuser) worker acts
+ * with its owner's limits, never the worker's.  Every check of tenant
+ * limits, in C and in the SQL helpers, comes through this file; the grants
+ * themselves are cached by cache.c.  Callers are connected to SPI.
  *
  * IDENTIFICATION
  *	  src/acting.c
@@ -21,7 +24,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 
 #include "acting.h"
 #include "args.h"
@@ -55,35 +57,41 @@ static ActingState acting_state;
 
 static int	acting_roles(Oid *roles);
 static bool acting_role_limited(Oid roleid);
-static bool acting_allowed(const Oid *roles, int nroles, const char *tenant);
+static bool acting_allowed(const Oid *roles, int nroles, const char *tenant,
+						   Oid *refused);
+static Oid	acting_limited_role(void);
 
 /*
- * The roles whose limits apply to the caller.  Returns how many.
+ * The roles whose limits apply to the caller: the session user, the role
+ * it set with SET ROLE (current_user outside SECURITY DEFINER functions,
+ * which ours are), and while a hook runs, the hook's owner.  The caller is
+ * limited if any of them is.  Returns how many.
  */
 static int
 acting_roles(Oid *roles)
 {
-	const char *role = GetConfigOption("role", false, false);
+	int			n = 0;
 
-	if (role != NULL && strcmp(role, "none") != 0 && role[0] != '\0')
-		roles[0] = get_role_oid(role, true);
-	else
-		roles[0] = GetSessionUserId();
-	return 1;
+	roles[n++] = GetSessionUserId();
+	if (GetOuterUserId() != roles[0])
+		roles[n++] = GetOuterUserId();
+	if (OidIsValid(acting_state.hook_owner) &&
+		acting_state.hook_owner != roles[n - 1] &&
+		acting_state.hook_owner != roles[0])
+		roles[n++] = acting_state.hook_owner;
+	return n;
 }
 
 /*
- * The name recorded as actor: the role set with SET ROLE, else the
- * session user.
+ * The name recorded as actor: inside a hook its owner, else the role set
+ * with SET ROLE, else the session user.
  */
 const char *
 acting_actor(void)
 {
-	const char *role = GetConfigOption("role", false, false);
-
-	if (role != NULL && strcmp(role, "none") != 0 && role[0] != '\0')
-		return role;
-	return GetUserNameFromId(GetSessionUserId(), false);
+	if (OidIsValid(acting_state.hook_owner))
+		return GetUserNameFromId(acting_state.hook_owner, false);
+	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
 /*
@@ -98,39 +106,47 @@ acting_role_limited(Oid roleid)
 }
 
 /*
- * May every one of the roles act on tenant?
+ * May every one of the roles act on tenant?  *refused (if given) gets the
+ * first role that may not.
  */
 static bool
-acting_allowed(const Oid *roles, int nroles, const char *tenant)
+acting_allowed(const Oid *roles, int nroles, const char *tenant, Oid *refused)
 {
 	for (int i = 0; i < nroles; i++)
 	{
 		if (!OidIsValid(roles[i]) || superuser_arg(roles[i]))
 			continue;
 		if (!cache_tenant_allowed(roles[i], tenant))
+		{
+			if (refused)
+				*refused = roles[i];
 			return false;
+		}
 	}
 	return true;
 }
 
 /*
- * Refuse (42501) when the acting role is limited to other tenants.
+ * Refuse (42501) when the acting role is limited to other tenants.  The
+ * message names the role whose limit applies (the session user after SET
+ * ROLE, the owner inside a hook).
  */
 void
 acting_check_tenant(const char *tenant)
 {
 	Oid			roles[ACTING_MAX_ROLES];
+	Oid			refused = InvalidOid;
 	int			n;
 
 	/* No grant at all (the common case): nobody is limited. */
 	if (!cache_tenant_grants_exist())
 		return;
 	n = acting_roles(roles);
-	if (!acting_allowed(roles, n, tenant))
+	if (!acting_allowed(roles, n, tenant, &refused))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not act on tenant \"%s\"",
-						acting_actor(), tenant),
+						GetUserNameFromId(refused, false), tenant),
 				 errhint("See lifecycle.tenant_grants.")));
 }
 
@@ -146,7 +162,26 @@ acting_tenant_visible(const char *tenant)
 	if (!cache_tenant_grants_exist())
 		return true;
 	n = acting_roles(roles);
-	return acting_allowed(roles, n, tenant);
+	return acting_allowed(roles, n, tenant, NULL);
+}
+
+/*
+ * The first of the acting roles that some grant limits, InvalidOid when
+ * none is.
+ */
+static Oid
+acting_limited_role(void)
+{
+	Oid			roles[ACTING_MAX_ROLES];
+	int			n;
+
+	if (!cache_tenant_grants_exist())
+		return InvalidOid;
+	n = acting_roles(roles);
+	for (int i = 0; i < n; i++)
+		if (acting_role_limited(roles[i]))
+			return roles[i];
+	return InvalidOid;
 }
 
 /*
@@ -155,16 +190,7 @@ acting_tenant_visible(const char *tenant)
 bool
 acting_is_limited(void)
 {
-	Oid			roles[ACTING_MAX_ROLES];
-	int			n;
-
-	if (!cache_tenant_grants_exist())
-		return false;
-	n = acting_roles(roles);
-	for (int i = 0; i < n; i++)
-		if (acting_role_limited(roles[i]))
-			return true;
-	return false;
+	return OidIsValid(acting_limited_role());
 }
 
 /*
@@ -173,10 +199,13 @@ acting_is_limited(void)
 void
 acting_require_unlimited(const char *what)
 {
-	if (acting_is_limited())
+	Oid			limited = acting_limited_role();
+
+	if (OidIsValid(limited))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" is limited to some tenants", acting_actor()),
+				 errmsg("role \"%s\" is limited to some tenants",
+						GetUserNameFromId(limited, false)),
 				 errdetail("Only a role without tenant limits may %s.", what),
 				 errhint("Ask an admin without tenant limits (no row in lifecycle.tenant_grants).")));
 }
@@ -285,7 +314,7 @@ lifecycle_tenant_visible(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(cache->visible[i]);
 
 	SPI_connect();
-	ok = acting_allowed(roles, nroles, tenant);
+	ok = acting_allowed(roles, nroles, tenant, NULL);
 	SPI_finish();
 
 	if (cache->n < lengthof(cache->tenants))

@@ -18,6 +18,7 @@
 
 extern void api_find(const char *tenant, const char *subject, bool for_update,
 					 LcUserRow *row);
+extern void api_not_found(const char *tenant) pg_attribute_noreturn();
 extern void api_refuse(const LcUserRow *row, LcEvent event,
 					   const LcOutcome *o);
 extern Datum api_state_datum(FunctionCallInfo fcinfo, LcState state);

@@ -91,10 +91,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 				 errdetail("lifecycle_now() is %s.", timestamptz_to_str(now))));
 	api_find(tenant, subject, true, &row);
 	if (row.user.state == LC_ERASED)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subject \"%s\" of tenant \"%s\" does not exist",
-						subject, tenant)));
+		api_not_found(tenant);
 	policy = policy_get(row.policy, row.policy_version);
 
 	/* A hold is an event of the machine; hold_until carries the request. */
@@ -105,7 +102,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 	if (!o.allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot hold subject \"%s\": it is %s", subject,
+				 errmsg("cannot hold subject: it is %s",
 						machine_state_name(row.user.state)),
 				 errhint("%s", o.hint)));
 	engine_change(&c, &row, policy, LC_EV_HOLD, &o, 0);
@@ -151,7 +148,7 @@ lifecycle_release(PG_FUNCTION_ARGS)
 	if (!o.allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("subject \"%s\" is not on legal hold", subject),
+				 errmsg("subject is not on legal hold"),
 				 errhint("%s", o.hint)));
 	engine_change(&c, &row, policy, LC_EV_RELEASE, &o, 0);
 	store_apply(&c, 1, now, actor);
@@ -253,7 +250,7 @@ lifecycle_define_policy_internal(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("channel \"%s\" does not exist", p->channel),
 				 errhint("Add it with lifecycle_add_channel().")));
-	version = store_policy_insert(name, normalized, clock_now());
+	version = store_policy_insert(name, normalized, clock_now(), p->hook_oids);
 	/* This version may roll back: do not let the cache outlive it. */
 	cache_policy_forget();
 	SPI_finish();
@@ -310,6 +307,7 @@ lifecycle_travel(PG_FUNCTION_ARGS)
 				 errmsg("by must not be null")));
 	by = PG_GETARG_INTERVAL_P(0);
 	SPI_connect();
+	acting_require_unlimited("move the lifecycle clock");
 	now = clock_travel(by);
 	SPI_finish();
 	PG_RETURN_TIMESTAMPTZ(now);

@@ -52,32 +52,44 @@ PG_FUNCTION_INFO_V1(lifecycle_erase);
 PG_FUNCTION_INFO_V1(lifecycle_now);
 
 /*
- * Find a subject or raise 42704.
+ * Find a subject or raise 42704.  The subject is personal data: the
+ * message names the argument, never its value.
  */
 void
 api_find(const char *tenant, const char *subject, bool for_update,
-		LcUserRow *row)
+		 LcUserRow *row)
 {
 	if (!store_user_lookup(tenant, subject, for_update, row))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subject \"%s\" of tenant \"%s\" does not exist",
-						subject, tenant),
-				 errhint("Use lifecycle_invite() to start a lifecycle.")));
+		api_not_found(tenant);
 }
 
 /*
- * Raise 55000 for an event the graph does not allow.
+ * Raise 42704 for a subject that does not exist (or was erased).
+ */
+void
+api_not_found(const char *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("subject does not exist"),
+			 errdetail("Tenant \"%s\" has no live subject of that name.", tenant),
+			 errhint("Use lifecycle_invite() to start a lifecycle.")));
+}
+
+/*
+ * Raise 55000 for an event the graph does not allow.  The message names
+ * the state, not the subject (personal data).
  */
 void
 api_refuse(const LcUserRow *row, LcEvent event, const LcOutcome *o)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s subject \"%s\": it is %s%s",
-					machine_event_name(event), row->subject,
-					machine_state_name(row->user.state),
-					row->user.held ? " and on legal hold" : ""),
+			 errmsg("cannot %s subject: it is %s",
+					machine_event_name(event),
+					machine_state_name(row->user.state)),
+			 row->user.held ?
+			 errdetail("The subject is on legal hold.") : 0,
 			 errhint("%s", o->hint)));
 }
 
@@ -270,7 +282,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("subject \"%s\" was invited and erased concurrently", subject),
+			 errmsg("subject was invited and erased concurrently"),
 			 errhint("Retry the call.")));
 	PG_RETURN_NULL();
 }

@@ -92,7 +92,8 @@ args_email_valid(const char *email)
 }
 
 /*
- * Raise 22023 unless args_email_valid().
+ * Raise 22023 unless args_email_valid().  The address is not echoed: it
+ * is personal data.
  */
 void
 args_check_email(const char *email)
@@ -100,7 +101,7 @@ args_check_email(const char *email)
 	if (!args_email_valid(email))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("malformed e-mail address \"%s\"", email),
+				 errmsg("invalid e-mail address"),
 				 errhint("Expected an address such as name@example.com.")));
 }
 

@@ -317,6 +317,7 @@ cache_policy(const char *name, int version)
 	MemoryContext oldcxt;
 	MemoryContext cxt;
 	Jsonb	   *def;
+	Oid			hooks[LC_NUM_HOOKS];
 	LcPolicy   *p;
 
 	cache_enter();
@@ -347,15 +348,17 @@ cache_policy(const char *name, int version)
 	 * context and the hash stay valid until we have entered the result.
 	 */
 	cxt = cache_state.parsed_cxt;
-	def = store_policy_load(name, version);
+	def = store_policy_load(name, version, hooks);
 	if (def == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" version %d does not exist", name, version)));
 	oldcxt = MemoryContextSwitchTo(cxt);
 	def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) def);
-	/* Stored hooks are qualified already: no search path needed. */
+	/* Hooks are bound by OID: the names are not looked up again. */
 	p = policy_parse(name, version, def, NIL, NULL);
+	for (int i = 0; i < LC_NUM_HOOKS; i++)
+		p->hook_oids[i] = p->hooks[i] != NULL ? hooks[i] : InvalidOid;
 	MemoryContextSwitchTo(oldcxt);
 
 	entry = hash_search(cache_state.parsed, &key, HASH_ENTER, &found);

@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 
 #include "clock.h"
+#include "acting.h"
 #include "args.h"
 #include "http.h"
 #include "render.h"
@@ -268,6 +269,12 @@ lifecycle_add_channel(PG_FUNCTION_ARGS)
 	ch_check_options(k, options, secret);
 
 	SPI_connect();
+
+	/*
+	 * A channel carries every tenant's messages: a role limited to some
+	 * tenants could otherwise send them all to a target of its choice.
+	 */
+	acting_require_unlimited("add or replace channels");
 	store_outbox_upsert_channel(name, kind, target, secret, options);
 	SPI_finish();
 
@@ -295,6 +302,18 @@ lifecycle_retry_dead(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("channel \"%s\" does not exist", channel),
 				 errhint("Pass NULL to retry the dead letters of every channel.")));
+	if (acting_is_limited())
+	{
+		int64		hidden = store_outbox_dead_hidden(channel);
+
+		if (hidden > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a role limited to some tenants may not requeue the dead letters of other tenants"),
+					 errdetail("%lld of the dead letters to requeue belong to tenants this role may not act on.",
+							   (long long) hidden),
+					 errhint("Ask an admin without tenant limits (no row in lifecycle.tenant_grants).")));
+	}
 	n = store_outbox_retry_dead(channel, clock_now());
 	SPI_finish();
 

@@ -34,14 +34,24 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
+#include "acting.h"
 #include "backoff.h"
 #include "clock.h"
 #include "engine.h"
 #include "policy.h"
+
+/* The last hook error's own text, for the scheduler to record. */
+typedef struct EngineState
+{
+	char	   *hook_error;
+} EngineState;
+
+static EngineState engine_state;
 
 /*
  * Hook functions looked up once per group of users: the owner and the
@@ -103,13 +113,25 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 
 /*
  * Call one of the application's hooks with (subject, tenant).  Its result
- * is ignored; its error propagates.  It runs as the role owning the hook
- * function, never as the extension's owner (lifecycle_define_policy()
- * requires the definer to own it), so a hook cannot gain privileges; an
- * error restores the user id at (sub)transaction abort.  Every hook call,
- * from the API or a batch, goes through here.  cache (may be NULL) keeps
- * the looked-up function for the next calls of the same group; it lives
- * in CurrentMemoryContext and must not outlive the subtransaction.
+ * is ignored.  Every hook call, from the API or a batch, goes through
+ * here.  cache (may be NULL) keeps the looked-up function for the next
+ * calls of the same group; it lives in CurrentMemoryContext and must not
+ * outlive the subtransaction.
+ *
+ * The hook is sandboxed as PostgreSQL sandboxes index expressions and
+ * maintenance commands: it runs as the owner of its function (never as
+ * the extension's owner or the worker; lifecycle_define_policy() requires
+ * the definer to have the owner's privileges) with
+ * SECURITY_RESTRICTED_OPERATION, inside a GUC nest level of its own that
+ * is unwound when it returns, so nothing it sets (search_path, role, any
+ * setting) outlives it.  Lifecycle functions it calls act as its owner
+ * (acting.c).  An error restores the user id and the settings at
+ * (sub)transaction abort.
+ *
+ * The hook's own error may carry personal data (it is the application's
+ * text): it is not raised as it is, but kept in engine_state for the
+ * scheduler to record on the user row, and replaced by an error that
+ * names the hook and the policy only.
  */
 static void
 engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
@@ -123,21 +145,22 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 	Oid			save_userid;
 	int			save_sec_context;
 	int			slot = -1;
+	int			save_nestlevel;
+	Oid			save_hook_owner;
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	LOCAL_FCINFO(fcinfo, 2);
 
-	if (!OidIsValid(fn))
-	{
-		if (policy->hooks[hook] == NULL)
-			return;
-		/* Named by the policy, but dropped since (policy_get()). */
+	if (policy->hooks[hook] == NULL)
+		return;
+	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("%s hook %s of policy \"%s\" version %d does not exist",
-						policy_hook_name(hook), policy->hooks[hook],
-						policy->name, policy->version),
-				 errhint("Create the function again, or define a new version of the policy.")));
-	}
+				 errmsg("%s hook of policy \"%s\" version %d no longer exists",
+						policy_hook_name(hook), policy->name, policy->version),
+				 errdetail("The policy was defined with function %s, which has been dropped since.",
+						   policy->hooks[hook]),
+				 errhint("Define a new version of the policy naming an existing function.")));
 	if (cache != NULL)
 	{
 		for (int i = 0; i < cache->n; i++)
@@ -153,10 +176,7 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 	{
 		proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 		if (!HeapTupleIsValid(proctup))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("hook function %u of policy \"%s\" does not exist",
-							fn, policy->name)));
+			elog(ERROR, "cache lookup failed for function %u", fn);
 		owner = ((Form_pg_proc) GETSTRUCT(proctup))->proowner;
 		ReleaseSysCache(proctup);
 		if (cache != NULL && cache->n < ENGINE_HOOK_CACHE)
@@ -175,12 +195,39 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 	fcinfo->args[1].value = CStringGetTextDatum(row->tenant);
 	fcinfo->args[1].isnull = false;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	(void) FunctionCallInvoke(fcinfo);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
+	save_hook_owner = acting_hook_enter(owner);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		save_nestlevel = NewGUCNestLevel();
+		(void) FunctionCallInvoke(fcinfo);
+		AtEOXact_GUC(false, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
 
+		acting_hook_exit(save_hook_owner);
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (engine_state.hook_error != NULL)
+			pfree(engine_state.hook_error);
+		engine_state.hook_error = MemoryContextStrdup(TopMemoryContext,
+													  edata->message ? edata->message : "");
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s hook of policy \"%s\" failed", policy_hook_name(hook),
+						policy->name),
+				 errdetail("The hook's own error is not shown: it may contain personal data."),
+				 errhint("The scheduler records it for the user in lifecycle.overdue.")));
+	}
+	PG_END_TRY();
+	acting_hook_exit(save_hook_owner);
+}
 /*
  * The side effects that follow a written transition: the hook, and for an
  * erasure the removal of personal data (after the erase hook, which still
@@ -335,14 +382,26 @@ engine_special_groups(LcChange *changes, LcUserRow **rows,
 		return;
 	}
 
+	/*
+	 * The user row gets the hook's own text (it is erased with the user);
+	 * shared memory and the log get the hook, the policy and the user id.
+	 */
 	store_record_failure(rows[0]->id, engine_backoff(now, rows[0]->retries),
-						 edata->message);
+						 engine_state.hook_error != NULL ?
+						 engine_state.hook_error : edata->message);
 	result->errors++;
-	result->last_error = psprintf("user " INT64_FORMAT ": %s",
-								  rows[0]->id, edata->message);
+	if (engine_state.hook_error != NULL)
+		result->last_error =
+			psprintf("%s hook of policy \"%s\" failed for user " INT64_FORMAT ", see lifecycle.overdue",
+					 policy_hook_name(outcomes[0]->hook), rows[0]->policy,
+					 rows[0]->id);
+	else
+		result->last_error =
+			psprintf("transition of user " INT64_FORMAT " failed (SQLSTATE %s), see lifecycle.overdue",
+					 rows[0]->id, unpack_sql_state(edata->sqlerrcode));
 	ereport(DEBUG1,
-			(errmsg("lifecycle transition of user " INT64_FORMAT " failed: %s",
-					rows[0]->id, edata->message)));
+			(errmsg_internal("lifecycle transition of user " INT64_FORMAT " failed (SQLSTATE %s)",
+							 rows[0]->id, unpack_sql_state(edata->sqlerrcode))));
 	FreeErrorData(edata);
 }
 
@@ -366,6 +425,11 @@ engine_special_try(LcChange *changes, LcUserRow **rows, LcPolicy **policies,
 
 	workcxt = AllocSetContextCreate(oldcxt, "lifecycle hook group",
 									ALLOCSET_DEFAULT_SIZES);
+	if (engine_state.hook_error != NULL)
+	{
+		pfree(engine_state.hook_error);
+		engine_state.hook_error = NULL;
+	}
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(workcxt);
 	PG_TRY();

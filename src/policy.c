@@ -273,7 +273,14 @@ policy_parse_reminders(const char *key, JsonbValue *v, Interval *out)
 /*
  * Resolve a hook to a function taking (text, text): schema-qualified names
  * directly, unqualified ones in the caller's search_path schemas.  Returns
- * the quoted qualified name that is stored.
+ * the quoted qualified name that is stored in the definition; *oid gets
+ * the function, which the policy version is bound to (lifecycle.policies'
+ * hook columns).  Functions in a temporary schema are refused: they belong
+ * to one session and another session's function could take their name.
+ *
+ * A stored version ("stored") is not resolved again: its hooks are the
+ * functions it was bound to (cache.c reads the OIDs); the name is kept for
+ * messages only.
  */
 static char *
 policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
@@ -282,6 +289,12 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	List	   *names;
 	Oid			fn = InvalidOid;
+
+	if (stored)
+	{
+		*oid = InvalidOid;
+		return pstrdup(fname);
+	}
 
 	if (fname[0] == '\0')
 		policy_invalid(key, "expected a function name");
@@ -293,7 +306,12 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 
 	if (list_length(names) == 2)
 	{
-		if (OidIsValid(get_namespace_oid(strVal(linitial(names)), true)))
+		Oid			nsp = get_namespace_oid(strVal(linitial(names)), true);
+
+		if (strcmp(strVal(linitial(names)), "pg_temp") == 0 ||
+			(OidIsValid(nsp) && isAnyTempNamespace(nsp)))
+			policy_invalid(key, "a function in a temporary schema cannot be a hook");
+		if (OidIsValid(nsp))
 			fn = LookupFuncName(names, 2, argtypes, true);
 	}
 	else
@@ -303,33 +321,27 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 		foreach(lc, search_schemas)
 		{
 			char	   *schema = (char *) lfirst(lc);
+			Oid			nsp = get_namespace_oid(schema, true);
 			List	   *q;
 
-			if (!OidIsValid(get_namespace_oid(schema, true)))
+			if (!OidIsValid(nsp))
 				continue;
 			q = list_make2(makeString(schema), linitial(names));
 			fn = LookupFuncName(q, 2, argtypes, true);
 			if (OidIsValid(fn))
+			{
+				if (isAnyTempNamespace(nsp))
+					policy_invalid(key, "a function in a temporary schema cannot be a hook");
 				break;
+			}
 		}
-	}
-
-	/*
-	 * A stored version whose hook function was dropped since it was defined
-	 * still loads: the hook then fails when it is called, for that user only
-	 * (engine_call_hook()), instead of every call and every timer of every
-	 * user failing here.
-	 */
-	if (stored && list_length(names) == 2 &&
-		(!OidIsValid(fn) || get_func_prokind(fn) != PROKIND_FUNCTION))
-	{
-		*oid = InvalidOid;
-		return pstrdup(fname);
 	}
 
 	if (!OidIsValid(fn) || get_func_prokind(fn) != PROKIND_FUNCTION)
 		policy_invalid(key, "\"%s\" is not a function with arguments (subject text, tenant text)",
 					   fname);
+	if (isAnyTempNamespace(get_func_namespace(fn)))
+		policy_invalid(key, "a function in a temporary schema cannot be a hook");
 
 	*oid = fn;
 	return quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),

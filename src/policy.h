@@ -62,7 +62,7 @@ typedef struct LcPolicy
 	Interval	reminders[LC_NUM_REMINDER_KEYS][LC_MAX_REMINDERS];
 	char	   *channel;		/* NULL: messages are unrouted */
 	char	   *hooks[LC_NUM_HOOKS];	/* qualified function names or NULL */
-	Oid			hook_oids[LC_NUM_HOOKS];	/* resolved lazily */
+	Oid			hook_oids[LC_NUM_HOOKS];	/* bound at definition */
 } LcPolicy;
 
 extern const char *policy_hook_name(LcHook hook);

@@ -225,10 +225,11 @@ store_policies_relid(void)
 }
 
 /*
- * The stored definition of a policy version, or NULL.
+ * The stored definition of a policy version, or NULL; hooks[] gets the
+ * functions its hooks are bound to (InvalidOid: none).
  */
 Jsonb *
-store_policy_load(const char *name, int version)
+store_policy_load(const char *name, int version, Oid *hooks)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		vals[2];
@@ -238,10 +239,18 @@ store_policy_load(const char *name, int version)
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = Int32GetDatum(version);
 	store_exec(SP_POLICY_LOAD,
-			   "SELECT definition FROM lifecycle.policies WHERE name = $1 AND version = $2",
+			   "SELECT definition, archive_hook, restore_hook, erase_hook "
+			   "FROM lifecycle.policies "
+			   "WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
 			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
+	for (int i = 0; i < LC_NUM_HOOKS; i++)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2 + i,
+						  &isnull);
+		hooks[i] = isnull ? InvalidOid : DatumGetObjectId(d);
+	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return (Jsonb *) SPI_datumTransfer(d, false, -1);
 }
@@ -278,25 +287,37 @@ store_policy_latest(const char *name, Jsonb **def)
 }
 
 /*
- * Insert the next version of a policy; returns it.  The row lock on the
- * latest version serialises concurrent definitions of one name, and the
- * primary key catches the rest.
+ * Insert the next version of a policy, bound to the hook functions given
+ * (InvalidOid: none); returns the version.  The row lock on the latest
+ * version serialises concurrent definitions of one name, and the primary
+ * key catches the rest.
  */
 int
-store_policy_insert(const char *name, Jsonb *def, TimestampTz now)
+store_policy_insert(const char *name, Jsonb *def, TimestampTz now,
+					const Oid *hooks)
 {
-	Oid			types[3] = {TEXTOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		vals[3];
+	Oid			types[6] = {TEXTOID, JSONBOID, TIMESTAMPTZOID,
+	REGPROCEDUREOID, REGPROCEDUREOID, REGPROCEDUREOID};
+	Datum		vals[6];
+	char		nulls[7] = "      ";
 	bool		isnull;
 
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = JsonbPGetDatum(def);
 	vals[2] = TimestampTzGetDatum(now);
+	for (int i = 0; i < LC_NUM_HOOKS; i++)
+	{
+		vals[3 + i] = ObjectIdGetDatum(hooks[i]);
+		if (!OidIsValid(hooks[i]))
+			nulls[3 + i] = 'n';
+	}
 	store_exec(SP_POLICY_INSERT,
-			   "INSERT INTO lifecycle.policies (name, version, definition, created_at) "
-			   "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3 "
-			   "FROM lifecycle.policies WHERE name = $1 RETURNING version",
-			   3, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
+			   "INSERT INTO lifecycle.policies (name, version, definition, created_at, "
+			   "archive_hook, restore_hook, erase_hook) "
+			   "SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $2, $3, "
+			   "$4, $5, $6 "
+			   "FROM lifecycle.policies WHERE name OPERATOR(pg_catalog.=) $1 RETURNING version",
+			   6, types, vals, nulls, false, 0, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

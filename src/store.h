@@ -94,9 +94,10 @@ extern char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
 						  MemoryContext cxt);
 
 extern Oid	store_policies_relid(void);
-extern Jsonb *store_policy_load(const char *name, int version);
+extern Jsonb *store_policy_load(const char *name, int version, Oid *hooks);
 extern int	store_policy_latest(const char *name, Jsonb **def);
-extern int	store_policy_insert(const char *name, Jsonb *def, TimestampTz now);
+extern int	store_policy_insert(const char *name, Jsonb *def, TimestampTz now,
+								const Oid *hooks);
 extern bool store_channel_exists(const char *name);
 
 extern Interval *store_clock_offset(void);

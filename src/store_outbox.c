@@ -47,6 +47,7 @@ typedef enum OutboxPlan
 	OP_NEXT_DUE,
 	OP_UPSERT_CHANNEL,
 	OP_RETRY_DEAD,
+	OP_DEAD_HIDDEN,
 	OP_NUM_PLANS
 } OutboxPlan;
 
@@ -342,4 +343,32 @@ store_outbox_retry_dead(const char *channel, TimestampTz now)
 				"  AND lifecycle._tenant_visible(u.tenant)",
 				2, types, vals, nulls, false, 0, SPI_OK_UPDATE);
 	return (int) SPI_processed;
+}
+
+/*
+ * How many dead letters (of channel, or all when NULL) belong to tenants
+ * the acting role may not see: a limited role may not requeue them.
+ */
+int64
+store_outbox_dead_hidden(const char *channel)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	char		nulls[1] = {' '};
+	bool		isnull;
+
+	if (channel != NULL)
+		vals[0] = CStringGetTextDatum(channel);
+	else
+		nulls[0] = 'n';
+	store_run(&outbox_state.plans[OP_DEAD_HIDDEN],
+			  "SELECT pg_catalog.count(*) FROM lifecycle.outbox o"
+			  " JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) o.user_id"
+			  " WHERE o.status OPERATOR(pg_catalog.=) 'dead'"
+			  "  AND u.state OPERATOR(pg_catalog.<>) 'erased'"
+			  "  AND ($1::text IS NULL OR o.channel OPERATOR(pg_catalog.=) $1)"
+			  "  AND NOT lifecycle._tenant_visible(u.tenant)",
+			  1, types, vals, nulls, true, 0, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
 }

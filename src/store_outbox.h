@@ -53,5 +53,6 @@ extern bool store_outbox_upsert_channel(const char *name, const char *kind,
 										const char *target, const char *secret,
 										Jsonb *options);
 extern int	store_outbox_retry_dead(const char *channel, TimestampTz now);
+extern int64 store_outbox_dead_hidden(const char *channel);
 
 #endif							/* LIFECYCLE_STORE_OUTBOX_H */

@@ -62,6 +62,13 @@ CREATE TABLE lifecycle.policies (
 	definition	jsonb NOT NULL,
 	created_at	timestamptz NOT NULL,
 	created_by	text NOT NULL DEFAULT lifecycle._actor(),
+	-- The hook functions this version is bound to (issue 10): by OID, so a
+	-- renamed function stays the hook and another function taking its name
+	-- never becomes it; pg_dump writes them as signatures, which restore
+	-- resolves again.  NULL: no such hook.
+	archive_hook	regprocedure,
+	restore_hook	regprocedure,
+	erase_hook	regprocedure,
 	PRIMARY KEY (name, version)
 );
 CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE

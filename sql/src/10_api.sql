@@ -69,8 +69,11 @@ BEGIN
 		 WHERE u.tenant = lifecycle_status.tenant
 		   AND u.subject = lifecycle_status.subject;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'subject "%" of tenant "%" does not exist', subject, tenant
-			USING ERRCODE = '42704', HINT = 'Use lifecycle_invite() to start a lifecycle.';
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
 	END IF;
 END
 $$;
@@ -89,8 +92,11 @@ BEGIN
 	SELECT u.id INTO uid FROM lifecycle.users u
 	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject;
 	IF uid IS NULL THEN
-		RAISE EXCEPTION 'subject "%" of tenant "%" does not exist', subject, tenant
-			USING ERRCODE = '42704', HINT = 'Use lifecycle_invite() to start a lifecycle.';
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
 	END IF;
 	RETURN QUERY SELECT h.* FROM lifecycle.history h WHERE h.user_id = uid
 		ORDER BY h.at, h.id;

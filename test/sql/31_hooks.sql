@@ -182,7 +182,9 @@ SELECT count(*) AS accounts_table_intact FROM app31.accounts;
 
 -- A hook function dropped after the policy was defined fails the
 -- transitions that call it (42883), for those users only: other calls on
--- them and other users go on.  Created again, the retry succeeds.
+-- them and other users go on.  A function created again under the same
+-- name is another function: the policy stays bound to the dropped one,
+-- and the retries keep failing visibly (a new policy version fixes it).
 CREATE FUNCTION app31.gone(subject text, tenant text) RETURNS void
 LANGUAGE sql AS $$ INSERT INTO app31.log (hook, subject, tenant) VALUES ('gone', subject, tenant) $$;
 SELECT lifecycle_define_policy('t31-gone', '{"archive_after": "2 days",

@@ -96,8 +96,8 @@ BEGIN
 	PERFORM cmp_h.try('set_config role',
 		$q$SELECT pg_catalog.set_config('role', 'lifecycle_admin', false)$q$);
 	PERFORM cmp_h.try('SET SESSION AUTHORIZATION', $q$SET SESSION AUTHORIZATION DEFAULT$q$);
-	PERFORM cmp_h.try('create a temp function',
-		$q$CREATE FUNCTION pg_temp.cmp_h_t() RETURNS int LANGUAGE sql AS 'SELECT 1'$q$);
+	PERFORM cmp_h.try('create a temp table', $q$CREATE TEMP TABLE cmp_h_t (i int)$q$);
+	PERFORM cmp_h.try('LISTEN', $q$LISTEN cmp_h$q$);
 	-- Its own tenant works, as itself.
 	PERFORM cmp_h.try('invite in tenant A',
 		$q$SELECT public.lifecycle_invite('ha9', 'ha9@example.com', 'cmp_hA')$q$);

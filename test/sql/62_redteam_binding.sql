@@ -76,7 +76,7 @@ SELECT lifecycle_tick() >= 8 AS ticked;
 SELECT u.subject, u.state, u.policy, u.policy_version > 0 AS version_ok,
 	   h.event, h.to_state
   FROM lifecycle.users u JOIN lifecycle.history h ON h.user_id = u.id
- WHERE u.tenant = 'cmp_b' AND u.subject LIKE 'bc%' AND h.event = 'archive'
+ WHERE u.tenant = 'cmp_b' AND u.subject LIKE 'bc%' AND h.to_state = 'archived'
  ORDER BY u.subject;
 SELECT fn, count(*) FROM cmp_b.calls WHERE subject LIKE 'bc%' GROUP BY fn ORDER BY fn;
 

@@ -249,6 +249,6 @@ for t in users history outbox; do
 		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'lifecycle.$t'::regclass")
 	fidx=$(q "SELECT string_agg(pg_size_pretty(pg_relation_size(i.oid)), ', ' ORDER BY i.relname)
 		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'fresh_$t'::regclass")
-	report "scale: size $t: $(q "SELECT count(*) FROM lifecycle.$t") rows; heap $(( h / 1048576 )) MB vs fresh $(( fh / 1048576 )) MB (ratio $(ratio "$h" "$fh") x); indexes $(( i / 1048576 )) MB vs fresh $(( fi / 1048576 )) MB (ratio $(ratio "$i" "$fi") x) [$idx | fresh: $fidx]; autovacuum runs $(q "SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'lifecycle.$t'::regclass")"
+	report "scale: size $t: $(q "SELECT count(*) FROM lifecycle.$t") rows; heap $(( h / 1048576 )) MB vs fresh $(( fh / 1048576 )) MB (ratio $(ratio "$h" "$fh") x); indexes $(( i / 1048576 )) MB vs fresh $(( fi / 1048576 )) MB (ratio $(ratio "$i" "$fi") x) [$idx | fresh: $fidx]; $(q "SELECT 'autovacuum runs ' || autovacuum_count || ', inserts ' || n_tup_ins || ', updates ' || n_tup_upd || ' (HOT ' || n_tup_hot_upd || '), deletes ' || n_tup_del FROM pg_stat_user_tables WHERE relid = 'lifecycle.$t'::regclass")"
 	q "DROP TABLE fresh_$t" >/dev/null
 done

@@ -48,6 +48,7 @@ typedef enum StorePlan
 	SP_USER_REINVITE,
 	SP_DUE_USERS,
 	SP_APPLY,
+	SP_APPLY_ONE,
 	SP_ERASE,
 	SP_FAILURE,
 	SP_NEXT_DUE,
@@ -79,6 +80,10 @@ static StoreState store_state;
 static void store_exec(StorePlan which, const char *sql, int nargs,
 					   const Oid *argtypes, Datum *values, const char *nulls,
 					   bool read_only, long count, int expected);
+static void store_exec_plan(StorePlan which, bool generic, const char *sql,
+							int nargs, const Oid *argtypes, Datum *values,
+							const char *nulls, bool read_only, long count,
+							int expected);
 static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 							MemoryContext cxt);
 
@@ -136,6 +141,39 @@ store_exec(StorePlan which, const char *sql, int nargs, const Oid *argtypes,
 {
 	store_run(&store_state.plans[which], sql, nargs, argtypes, values, nulls,
 			  read_only, count, expected);
+}
+
+/*
+ * store_exec(), with generic true for a statement whose generic plan is
+ * right whatever its parameters (rows addressed by TID or key).  Without
+ * that the plan cache plans such a statement anew on every call: the
+ * generic plan's estimate for unnest() of the parameter arrays (100 rows)
+ * never beats a custom plan's for a single row, so it keeps choosing
+ * custom plans, and planning store_apply()'s statement took more than half
+ * of every application call that writes (touch, register, complete,
+ * restore, erase).
+ */
+static void
+store_exec_plan(StorePlan which, bool generic, const char *sql, int nargs,
+				const Oid *argtypes, Datum *values, const char *nulls,
+				bool read_only, long count, int expected)
+{
+	SPIPlanPtr *slot = &store_state.plans[which];
+
+	if (*slot == NULL && generic)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for lifecycle statement \"%.40s...\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = plan;
+	}
+	store_run(slot, sql, nargs, argtypes, values, nulls, read_only, count,
+			  expected);
 }
 
 /*
@@ -609,7 +647,11 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	for (int k = 17; k < 20; k++)
 		vals[k + 3] = store_array(d[k], nl[k], n, elemtypes[k]);
 
-	store_exec(SP_APPLY,
+	/*
+	 * A batch of one (an application call) runs the generic plan; the
+	 * worker's batches keep custom plans, which see the array sizes.
+	 */
+	store_exec_plan(n == 1 ? SP_APPLY_ONE : SP_APPLY, n == 1,
 			   "WITH v AS ("
 			   " SELECT * FROM unnest($1, $2::lifecycle.state[], $3::lifecycle.state[],"
 			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
@@ -698,7 +740,7 @@ store_erase_batch(const int64 *ids, const LcState *before, int n,
 	vals[2] = CStringGetTextDatum(reason);
 	vals[3] = CStringGetTextDatum(actor);
 	vals[4] = TimestampTzGetDatum(now);
-	store_exec(SP_ERASE,
+	store_exec_plan(SP_ERASE, true,
 			   "WITH v AS ("
 			   " SELECT * FROM unnest($1, $2::lifecycle.state[]) AS v(id, before)),"
 			   " u AS ("

@@ -8,14 +8,15 @@
 #   worker phase  travel, then wait until no timer is overdue (the worker
 #                 has fired everything that fell due: dormancy, notices,
 #                 archiving, expiry, erasure, hold lapses)
-#   app phase     what an application and its DBA do that week, through
-#                 the SQL API: touches (3 % of users every week, 10 % every
-#                 sixth week), new invitations (2 % of N a week for the
-#                 first 25 weeks, then 0.3 %), registrations (6 of 7
-#                 invitees), completions, erasure requests, restores of
-#                 archived users, legal holds (placed in week 20, released
-#                 in week 60; holds with an end date in week 30), and a
-#                 policy migration in the middle (lifecycle_migrate when it
+#   app phase     what an application and its DBA do that step, through
+#                 the SQL API: touches (1 % of users every step, 5 % every
+#                 sixth step), new invitations (N/2 spread over the first
+#                 quarter of the steps, then 0.3 % of N a step),
+#                 registrations (6 of 7 invitees), completions, erasure
+#                 requests, restores of archived users, legal holds (placed
+#                 at 20/104 of the run, released at 60/104; holds with an
+#                 end date 20 weeks ahead at 30/104), and a policy
+#                 migration in the middle (lifecycle_migrate when it
 #                 exists, else a new policy version for new users)
 # The first half of the users is adopted (lifecycle_adopt, when it exists)
 # or invited and registered in bulk at the start.
@@ -35,6 +36,7 @@ N=${N:-100000}
 STEPS=${STEPS:-104}
 STEP_DAYS=${STEP_DAYS:-7}
 VACUUM_EVERY=${VACUUM_EVERY:-0}
+GROW_STEPS=$(( STEPS * 25 / 104 > 0 ? STEPS * 25 / 104 : 1 ))
 SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
 dir=$(mktemp -d)
 sink_pid=
@@ -114,10 +116,10 @@ for step in $(seq 1 "$STEPS"); do
 	# App phase.
 	timed touch "SELECT count(lifecycle_touch(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state IN ('active', 'dormant', 'completed')
-		  AND (id % 100 < 3 OR (id % 100 < 13 AND (id + $step) % 6 = 0))"
+		  AND (id % 100 < 1 OR (id % 100 < 6 AND (id + $step) % 6 = 0))"
 	timed register "SELECT count(lifecycle_register(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state = 'invited' AND id % 7 <> 0"
-	if [ "$step" -le 25 ]; then k=$(( N / 50 )); else k=$(( N * 3 / 1000 )); fi
+	if [ "$step" -le "$GROW_STEPS" ]; then k=$(( N / 2 / GROW_STEPS )); else k=$(( N * 3 / 1000 )); fi
 	timed invite "SELECT count(lifecycle_invite('u' || i, 'u' || i || '@example.com', 'scale', 'scale',
 		'eu', jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000))))
 		FROM generate_series($next, $(( next + k - 1 ))) i"
@@ -128,15 +130,15 @@ for step in $(seq 1 "$STEPS"); do
 		WHERE tenant = 'scale' AND state = 'archived' AND id % 200 = $step % 200"
 	timed erase "SELECT count(lifecycle_erase(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state <> 'erased' AND NOT held AND id % 2000 = $step % 2000"
-	if [ "$step" = 20 ]; then
+	if [ "$step" = $(( STEPS * 20 / 104 )) ]; then
 		timed hold "SELECT count(lifecycle_hold(subject, tenant, 'litigation 2026-41'))
 			FROM lifecycle.users WHERE tenant = 'scale' AND state <> 'erased' AND id % 200 = 7"
 	fi
-	if [ "$step" = 30 ]; then
+	if [ "$step" = $(( STEPS * 30 / 104 )) ]; then
 		timed hold "SELECT count(lifecycle_hold(subject, tenant, 'tax audit', lifecycle_now() + interval '20 weeks'))
 			FROM lifecycle.users WHERE tenant = 'scale' AND state <> 'erased' AND NOT held AND id % 500 = 11"
 	fi
-	if [ "$step" = 60 ]; then
+	if [ "$step" = $(( STEPS * 60 / 104 )) ]; then
 		timed release "SELECT count(lifecycle_release(subject, tenant)) FROM lifecycle.users
 			WHERE tenant = 'scale' AND held AND hold_until IS NULL"
 	fi

@@ -117,13 +117,13 @@ for step in $(seq 1 "$STEPS"); do
 	timed touch "SELECT count(lifecycle_touch(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state IN ('active', 'dormant', 'completed')
 		  AND (id % 100 < 1 OR (id % 100 < 6 AND (id + $step) % 6 = 0))"
-	timed register "SELECT count(lifecycle_register(subject, tenant)) FROM lifecycle.users
-		WHERE tenant = 'scale' AND state = 'invited' AND id % 7 <> 0"
 	if [ "$step" -le "$GROW_STEPS" ]; then k=$(( N / 2 / GROW_STEPS )); else k=$(( N * 3 / 1000 )); fi
 	timed invite "SELECT count(lifecycle_invite('u' || i, 'u' || i || '@example.com', 'scale', 'scale',
 		'eu', jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000))))
 		FROM generate_series($next, $(( next + k - 1 ))) i"
 	next=$(( next + k ))
+	timed register "SELECT count(lifecycle_register(subject, tenant)) FROM lifecycle.users
+		WHERE tenant = 'scale' AND state = 'invited' AND id % 7 <> 0"
 	timed complete "SELECT count(lifecycle_complete(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state = 'active' AND id % 1000 = $step % 1000"
 	timed restore "SELECT count(lifecycle_restore(subject, tenant)) FROM lifecycle.users

@@ -37,6 +37,7 @@
 #include "machine.h"
 #include "policy.h"
 #include "store.h"
+#include "store_outbox.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_archive);
 PG_FUNCTION_INFO_V1(lifecycle_hold);
@@ -288,6 +289,8 @@ lifecycle_tick(PG_FUNCTION_ARGS)
 		if (r.selected == 0 || r.selected == r.errors)
 			break;
 	}
+	/* pg_cron mode: a bounded batch of outbox retention per tick. */
+	store_outbox_prune(lc_batch_size);
 	SPI_finish();
 	PG_RETURN_INT32(total);
 }

@@ -47,6 +47,7 @@ static const char *const policy_interval_names[LC_NUM_INTERVALS] = {
 	[LC_IV_EXPIRED_ERASE_AFTER] = "expired_erase_after",
 	[LC_IV_TOUCH_GRANULARITY] = "touch_granularity",
 	[LC_IV_HISTORY_RETENTION] = "history_retention",
+	[LC_IV_OUTBOX_RETENTION] = "outbox_retention",
 };
 
 static const char *const policy_reminder_names[LC_NUM_REMINDER_KEYS] = {
@@ -365,6 +366,7 @@ policy_builtin_default(void)
 																		" \"expired_erase_after\": \"30 days\","
 																		" \"touch_granularity\": \"1 hour\","
 																		" \"history_retention\": \"3 years\","
+																		" \"outbox_retention\": \"30 days\","
 																		" \"channel\": null,"
 																		" \"hooks\": {}}")));
 }
@@ -490,6 +492,17 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 		}
 	}
 
+	/*
+	 * outbox_retention is new in 0.2.0: versions stored by 0.1.0 (and new
+	 * ones merged onto such a "default") lack it and keep the built-in 30
+	 * days, as lifecycle._prune_outbox() does.
+	 */
+	if (!seen[LC_IV_OUTBOX_RETENTION])
+	{
+		seen[LC_IV_OUTBOX_RETENTION] = true;
+		memset(&p->intervals[LC_IV_OUTBOX_RETENTION], 0, sizeof(Interval));
+		p->intervals[LC_IV_OUTBOX_RETENTION].day = 30;
+	}
 	for (int i = 0; i < POLICY_NUM_KEYS; i++)
 		if (!seen[i])
 			policy_invalid(policy_key_name(i), "missing");

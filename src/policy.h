@@ -40,6 +40,7 @@ typedef enum LcIntervalKey
 	LC_IV_EXPIRED_ERASE_AFTER,
 	LC_IV_TOUCH_GRANULARITY,
 	LC_IV_HISTORY_RETENTION,
+	LC_IV_OUTBOX_RETENTION,		/* final messages deleted after this */
 	LC_NUM_INTERVALS
 } LcIntervalKey;
 

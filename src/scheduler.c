@@ -31,6 +31,7 @@
 #include "scheduler.h"
 #include "stats.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "worker.h"
 
 static void scheduler_batch(WorkerPass *pass);
@@ -113,6 +114,7 @@ scheduler_prune(WorkerPass *pass)
 {
 	TimestampTz now;
 	int64		pruned = 0;
+	int64		messages = 0;
 
 	worker_begin(NULL);
 	now = clock_now();
@@ -121,8 +123,10 @@ scheduler_prune(WorkerPass *pass)
 	{
 		pgstat_report_activity(STATE_RUNNING, "lifecycle: pruning history");
 		pruned = store_prune_history(lc_batch_size);
+		pgstat_report_activity(STATE_RUNNING, "lifecycle: pruning the outbox");
+		messages = store_outbox_prune(lc_batch_size);
 		/* A full batch: more is due, prune again on the next pass. */
-		if (pruned < lc_batch_size)
+		if (pruned < lc_batch_size && messages < lc_batch_size)
 			sched.last_prune = now;
 	}
 	worker_commit();
@@ -130,6 +134,10 @@ scheduler_prune(WorkerPass *pass)
 		ereport(LOG,
 				(errmsg("lifecycle scheduler pruned " INT64_FORMAT " history rows of erased subjects",
 						pruned)));
+	if (messages > 0)
+		ereport(LOG,
+				(errmsg("lifecycle scheduler pruned " INT64_FORMAT " messages past their outbox_retention",
+						messages)));
 }
 
 /*

@@ -48,6 +48,8 @@ typedef enum OutboxPlan
 	OP_UPSERT_CHANNEL,
 	OP_RETRY_DEAD,
 	OP_DEAD_HIDDEN,
+	OP_PRUNE_EXISTS,
+	OP_PRUNE,
 	OP_NUM_PLANS
 } OutboxPlan;
 
@@ -369,6 +371,33 @@ store_outbox_dead_hidden(const char *channel)
 			  "  AND ($1::text IS NULL OR o.channel OPERATOR(pg_catalog.=) $1)"
 			  "  AND NOT lifecycle._tenant_visible(u.tenant)",
 			  1, types, vals, nulls, true, 0, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Delete up to max_rows messages past their policy's outbox_retention
+ * (lifecycle._prune_outbox()).  Returns the rows deleted.  Between a
+ * package upgrade and ALTER EXTENSION UPDATE the function does not exist
+ * yet: nothing is pruned then.
+ */
+int64
+store_outbox_prune(int max_rows)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1];
+	bool		isnull;
+
+	store_run(&outbox_state.plans[OP_PRUNE_EXISTS],
+			  "SELECT pg_catalog.to_regprocedure('lifecycle._prune_outbox(integer)')"
+			  " IS NOT NULL",
+			  0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)))
+		return 0;
+	vals[0] = Int32GetDatum(max_rows);
+	store_run(&outbox_state.plans[OP_PRUNE], "SELECT lifecycle._prune_outbox($1)",
+			  1, types, vals, NULL, false, 1, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

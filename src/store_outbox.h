@@ -54,5 +54,6 @@ extern bool store_outbox_upsert_channel(const char *name, const char *kind,
 										Jsonb *options);
 extern int	store_outbox_retry_dead(const char *channel, TimestampTz now);
 extern int64 store_outbox_dead_hidden(const char *channel);
+extern int64 store_outbox_prune(int max_rows);
 
 #endif							/* LIFECYCLE_STORE_OUTBOX_H */

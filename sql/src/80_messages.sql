@@ -79,3 +79,67 @@ SELECT o.id, o.user_id, u.tenant, u.subject, o.channel, o.message,
    AND lifecycle._tenant_visible(u.tenant);
 
 GRANT SELECT ON lifecycle.comms, lifecycle.dead_letters TO lifecycle_auditor;
+
+-- Outbox retention (policy key "outbox_retention", default 30 days): a
+-- message in a final status (sent, dead, cancelled, blocked) is deleted
+-- that long after it reached it, and an unrouted message nobody
+-- acknowledged that long after its creation or its last lease; so the
+-- outbox never grows without bound and keeps no payload longer than
+-- needed.  When a message reached its status is the latest of its
+-- creation, last attempt, delivery, lease end and, for a message
+-- cancelled by an erasure, the erasure.  Messages the sender has in
+-- flight are left alone.  At most max_rows (NULL: all) per call: the
+-- scheduler calls it hourly and lifecycle_tick() once per call, each in
+-- bounded batches; lifecycle_prune_outbox() prunes everything due.
+CREATE FUNCTION lifecycle._prune_outbox(max_rows int = NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	now_ timestamptz := @extschema@.lifecycle_now();
+	n bigint;
+BEGIN
+	IF max_rows OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'max_rows must not be negative' USING ERRCODE = '22023';
+	END IF;
+	-- One cutoff per policy version; versions stored by 0.1.0 have no
+	-- outbox_retention and keep the built-in 30 days.
+	WITH c AS MATERIALIZED (
+		SELECT p.name, p.version,
+			   lifecycle._minus(now_, coalesce(p.definition OPERATOR(pg_catalog.->>)
+						'outbox_retention', '30 days')::pg_catalog.interval) AS cutoff
+		  FROM lifecycle.policies p),
+	due AS (
+		SELECT o.id
+		  FROM lifecycle.outbox o
+		  JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) o.user_id
+		  JOIN c ON c.name OPERATOR(pg_catalog.=) u.policy
+				AND c.version OPERATOR(pg_catalog.=) u.policy_version
+		 WHERE o.status IN ('sent', 'dead', 'cancelled', 'blocked', 'unrouted')
+		   AND (o.claimed_at IS NULL OR o.status OPERATOR(pg_catalog.=) 'unrouted')
+		   AND GREATEST(o.created_at, o.last_attempt_at, o.sent_at, o.next_attempt_at,
+						CASE WHEN o.status OPERATOR(pg_catalog.=) 'cancelled'
+								  AND u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
+							 THEN u.state_since END)
+			   OPERATOR(pg_catalog.<=) c.cutoff
+		   AND lifecycle._tenant_visible(u.tenant)
+		 LIMIT max_rows
+		   FOR UPDATE OF o SKIP LOCKED)
+	DELETE FROM lifecycle.outbox o
+	 USING due
+	 WHERE o.id OPERATOR(pg_catalog.=) due.id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- Everything due at once (admins; pg_cron mode needs only lifecycle_tick(),
+-- which prunes a batch per call).
+CREATE FUNCTION @extschema@.lifecycle_prune_outbox()
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT lifecycle._prune_outbox(NULL) $$;
+
+REVOKE ALL ON FUNCTION lifecycle._prune_outbox(int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.lifecycle_prune_outbox() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_outbox() TO lifecycle_admin;

@@ -53,6 +53,8 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_add_channel',   '{admin}', false),
  ('lifecycle_retry_dead',    '{admin}', false),
  ('lifecycle._webhook_signature','{admin}', false),
+ ('lifecycle_prune_outbox',  '{admin}', false),
+ ('lifecycle._prune_outbox', '{}', false),
  ('lifecycle._define_policy','{admin}', true),
  ('lifecycle._machine_step', '{admin}', true),
  ('lifecycle._tenant_visible','{app,auditor,admin}', true),

@@ -13,6 +13,8 @@ OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
 	src/graph.o src/deadline.o src/backoff.o
 # The user base: adopt, update, migrate, export, forecast.
 OBJS += src/store_bulk.o src/adopt.o src/update.o src/export.o src/forecast.o
+# Messages for the application (claim, ack, NOTIFY).
+OBJS += src/api_messages.o
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
 # each module's SQL lives beside its peers without one giant file; the

@@ -149,7 +149,7 @@ ch_check_option(HttpKind kind, const char *key, JsonbValue *v)
 	{
 		if (v->type != jbvBool)
 			ch_invalid("option \"starttls\"", "expected true or false",
-					   "true: STARTTLS required; false: never; left out: when the server offers it (required when \"username\" is set).");
+					   "false: plain text (smtp:// only); true or left out: STARTTLS required.");
 	}
 	else if (strcmp(key, "templates") == 0 || strcmp(key, "policy_templates") == 0)
 	{

@@ -415,9 +415,6 @@ http_setup_smtp(HttpSlot *slot, CURL *easy)
 		case HTTP_TLS_NONE:
 			curl_easy_setopt(easy, CURLOPT_USE_SSL, (long) CURLUSESSL_NONE);
 			break;
-		case HTTP_TLS_TRY:
-			curl_easy_setopt(easy, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);
-			break;
 	}
 	if (req->username != NULL)
 	{

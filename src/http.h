@@ -20,12 +20,14 @@ typedef enum HttpKind
 	HTTP_SMTP
 } HttpKind;
 
-/* How an SMTP delivery uses TLS on an smtp:// target. */
+/*
+ * How an SMTP delivery uses TLS on an smtp:// target.  There is no
+ * "when offered": a downgrade would be up to whoever sits on the network.
+ */
 typedef enum HttpTls
 {
-	HTTP_TLS_TRY = 0,			/* STARTTLS when the server offers it */
-	HTTP_TLS_REQUIRED,			/* STARTTLS or fail */
-	HTTP_TLS_NONE				/* plain text */
+	HTTP_TLS_REQUIRED = 0,		/* STARTTLS or fail */
+	HTTP_TLS_NONE				/* plain text, asked for */
 } HttpTls;
 
 typedef enum HttpResult

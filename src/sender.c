@@ -205,12 +205,17 @@ sender_prepare(LcOutboxRow *row, HttpRequest *req)
 		if (getKeyJsonValueFromContainer(&row->payload->root, "email", 5, &v) != NULL &&
 			v.type == jbvString)
 			req->rcpt = pnstrdup(v.val.string.val, v.val.string.len);
-		/* starttls: true required, false never, absent opportunistic */
+		/*
+		 * TLS must be declined explicitly ("starttls": false); otherwise
+		 * STARTTLS is required, with or without credentials, so that a
+		 * network attacker cannot strip it (smtps:// is TLS from the
+		 * start either way).
+		 */
 		if (getKeyJsonValueFromContainer(&row->options->root, "starttls", 8, &v) != NULL &&
-			v.type == jbvBool)
-			req->tls = v.val.boolean ? HTTP_TLS_REQUIRED : HTTP_TLS_NONE;
+			v.type == jbvBool && !v.val.boolean)
+			req->tls = HTTP_TLS_NONE;
 		else
-			req->tls = req->username != NULL ? HTTP_TLS_REQUIRED : HTTP_TLS_TRY;
+			req->tls = HTTP_TLS_REQUIRED;
 		if (req->mail_from == NULL)
 			req->mail_from = "lifecycle@localhost";
 		if (req->rcpt != NULL && render_check_address(req->rcpt) != NULL)
@@ -262,7 +267,14 @@ sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n, SenderBatch *b)
 				r->error = req->error;
 				r->uncount = true;
 				b->failed++;
-				if (store_outbox_disable_channel(rows[i].channel,
+
+				/*
+				 * Only if the target that answered is still the channel's:
+				 * an admin may have re-pointed it while the request was in
+				 * flight, and the old receiver's 410 says nothing about the
+				 * new one.  The message then goes to the new target.
+				 */
+				if (store_outbox_disable_channel(rows[i].channel, rows[i].target,
 												 psprintf("the receiver answered HTTP 410 Gone to message " INT64_FORMAT "; add the channel again to enable it",
 														  rows[i].id)))
 					ereport(LOG,

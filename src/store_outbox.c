@@ -50,6 +50,8 @@ typedef enum OutboxPlan
 	OP_DEAD_HIDDEN,
 	OP_PRUNE_EXISTS,
 	OP_PRUNE,
+	OP_APP_CLAIM,
+	OP_APP_ACK,
 	OP_NUM_PLANS
 } OutboxPlan;
 
@@ -85,7 +87,8 @@ outbox_jsonb(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 /*
  * A sender starts: messages a previous sender claimed but never recorded
  * (it crashed, or the server did) become due at once; they will be sent
- * again with the same id.  Returns how many.
+ * again with the same id.  Unrouted messages the application leased
+ * (lifecycle_claim_messages()) keep their lease.  Returns how many.
  */
 int
 store_outbox_reclaim(TimestampTz now)
@@ -98,7 +101,7 @@ store_outbox_reclaim(TimestampTz now)
 				"UPDATE lifecycle.outbox SET claimed_at = NULL,"
 				" next_attempt_at = CASE WHEN status = 'pending'"
 				"  THEN LEAST(next_attempt_at, $1) ELSE next_attempt_at END"
-				" WHERE claimed_at IS NOT NULL",
+				" WHERE claimed_at IS NOT NULL AND status <> 'unrouted'",
 				1, types, vals, NULL, false, 0, SPI_OK_UPDATE);
 	return (int) SPI_processed;
 }
@@ -243,20 +246,24 @@ store_outbox_record(const LcOutboxResult *r, int n, TimestampTz now)
 }
 
 /*
- * The receiver answered 410: disable the channel.  True if it was enabled.
+ * The receiver at target answered 410: disable the channel, unless its
+ * target has changed since the request was claimed.  True if it was
+ * enabled and has that target.
  */
 bool
-store_outbox_disable_channel(const char *name, const char *reason)
+store_outbox_disable_channel(const char *name, const char *target,
+							 const char *reason)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		vals[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[3];
 
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = CStringGetTextDatum(reason);
+	vals[2] = CStringGetTextDatum(target);
 	store_run(&outbox_state.plans[OP_DISABLE],
 				"UPDATE lifecycle.channels SET enabled = false, disabled_reason = $2"
-				" WHERE name = $1 AND enabled",
-				2, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+				" WHERE name = $1 AND target = $3 AND enabled",
+				3, types, vals, NULL, false, 0, SPI_OK_UPDATE);
 	return SPI_processed > 0;
 }
 
@@ -400,4 +407,83 @@ store_outbox_prune(int max_rows)
 			  1, types, vals, NULL, false, 1, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * lifecycle_claim_messages(): lease up to limit unrouted messages of the
+ * tenants the acting role may see, oldest first, skipping those another
+ * transaction holds: attempts + 1, hidden until lease_until (kept in
+ * next_attempt_at; an unrouted message never leased has none).  Rows are
+ * allocated in the caller's context, in id order.
+ */
+int
+store_outbox_app_claim(TimestampTz now, TimestampTz lease_until, int limit,
+					   LcAppMessage **rows)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		vals[3];
+	MemoryContext cxt = store_result_cxt();
+	LcAppMessage *out;
+	int			n;
+
+	vals[0] = TimestampTzGetDatum(now);
+	vals[1] = TimestampTzGetDatum(lease_until);
+	vals[2] = Int32GetDatum(limit);
+	store_run(&outbox_state.plans[OP_APP_CLAIM],
+			  "WITH c AS ("
+			  " SELECT o.id FROM lifecycle.outbox o"
+			  " JOIN lifecycle.users u ON u.id = o.user_id"
+			  " WHERE o.status = 'unrouted'"
+			  "  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1)"
+			  "  AND lifecycle._tenant_visible(u.tenant)"
+			  " ORDER BY o.id LIMIT $3"
+			  " FOR UPDATE OF o SKIP LOCKED),"
+			  " l AS ("
+			  " UPDATE lifecycle.outbox o SET attempts = o.attempts + 1,"
+			  "  claimed_at = $1, next_attempt_at = $2, last_attempt_at = $1"
+			  " FROM c WHERE o.id = c.id"
+			  " RETURNING o.id, o.message, o.payload, o.attempts)"
+			  " SELECT id, message, payload, attempts FROM l ORDER BY id",
+			  3, types, vals, NULL, false, 0, SPI_OK_SELECT);
+
+	n = (int) SPI_processed;
+	out = (LcAppMessage *) MemoryContextAllocZero(cxt, sizeof(LcAppMessage) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		out[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		out[i].message = store_getstr(tup, desc, 2, cxt);
+		out[i].payload = outbox_jsonb(tup, desc, 3, cxt);
+		out[i].attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	*rows = out;
+	return n;
+}
+
+/*
+ * lifecycle_ack_messages(): the application delivered these leased
+ * messages: 'sent' at now.  Ids that are not unrouted and leased, or of
+ * tenants the acting role may not see, are left alone.  Returns how many
+ * were marked.
+ */
+int
+store_outbox_app_ack(Datum ids, TimestampTz now)
+{
+	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		vals[2];
+
+	vals[0] = ids;
+	vals[1] = TimestampTzGetDatum(now);
+	store_run(&outbox_state.plans[OP_APP_ACK],
+			  "UPDATE lifecycle.outbox o SET status = 'sent', sent_at = $2,"
+			  " claimed_at = NULL, next_attempt_at = NULL, last_error = NULL"
+			  " FROM lifecycle.users u"
+			  " WHERE o.id = ANY ($1) AND u.id = o.user_id"
+			  "  AND o.status = 'unrouted' AND o.claimed_at IS NOT NULL"
+			  "  AND lifecycle._tenant_visible(u.tenant)",
+			  2, types, vals, NULL, false, 0, SPI_OK_UPDATE);
+	return (int) SPI_processed;
 }

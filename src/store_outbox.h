@@ -42,12 +42,22 @@ typedef struct LcOutboxResult
 	bool		uncount;		/* do not count this attempt (410) */
 } LcOutboxResult;
 
+/* A message leased to the application (lifecycle_claim_messages()). */
+typedef struct LcAppMessage
+{
+	int64		id;
+	char	   *message;
+	Jsonb	   *payload;
+	int			attempts;		/* including this lease */
+} LcAppMessage;
+
 extern int	store_outbox_reclaim(TimestampTz now);
 extern int	store_outbox_claim(TimestampTz now, TimestampTz lease_until,
 							   int limit, LcOutboxRow **rows);
 extern void store_outbox_record(const LcOutboxResult *results, int n,
 								TimestampTz now);
-extern bool store_outbox_disable_channel(const char *name, const char *reason);
+extern bool store_outbox_disable_channel(const char *name, const char *target,
+										 const char *reason);
 extern TimestampTz store_outbox_next_due(void);
 extern bool store_outbox_upsert_channel(const char *name, const char *kind,
 										const char *target, const char *secret,
@@ -55,5 +65,8 @@ extern bool store_outbox_upsert_channel(const char *name, const char *kind,
 extern int	store_outbox_retry_dead(const char *channel, TimestampTz now);
 extern int64 store_outbox_dead_hidden(const char *channel);
 extern int64 store_outbox_prune(int max_rows);
+extern int	store_outbox_app_claim(TimestampTz now, TimestampTz lease_until,
+								   int limit, LcAppMessage **rows);
+extern int	store_outbox_app_ack(Datum ids, TimestampTz now);
 
 #endif							/* LIFECYCLE_STORE_OUTBOX_H */

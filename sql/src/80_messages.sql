@@ -143,3 +143,44 @@ AS $$ SELECT lifecycle._prune_outbox(NULL) $$;
 REVOKE ALL ON FUNCTION lifecycle._prune_outbox(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.lifecycle_prune_outbox() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_outbox() TO lifecycle_admin;
+
+-- Messages for the application (src/api_messages.c).  Without a channel a
+-- message is 'unrouted' and the application delivers it itself:
+-- lifecycle_claim_messages() leases up to max of them, oldest first (FOR
+-- UPDATE SKIP LOCKED), hidden from other claimers until the lease ends (on
+-- the lifecycle clock, kept in next_attempt_at), attempts + 1;
+-- lifecycle_ack_messages() marks them 'sent'.  An unacknowledged claim
+-- comes back after its lease.  Only messages of tenants the acting role
+-- may see.  Every transaction that writes an unrouted message sends
+-- NOTIFY lifecycle_messages at commit, so a consumer can LISTEN.
+CREATE INDEX outbox_unrouted ON lifecycle.outbox (id) WHERE status = 'unrouted';
+
+CREATE FUNCTION @extschema@.lifecycle_claim_messages(max int = 100,
+	lease interval = '5 minutes')
+RETURNS TABLE (id bigint, message text, payload jsonb, attempts int)
+AS 'MODULE_PATHNAME', 'lifecycle_claim_messages'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_ack_messages(ids bigint[])
+RETURNS int
+AS 'MODULE_PATHNAME', 'lifecycle_ack_messages'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION lifecycle._outbox_notify()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lifecycle_outbox_notify'
+LANGUAGE C;
+
+CREATE TRIGGER outbox_notify BEFORE INSERT ON lifecycle.outbox
+	FOR EACH ROW WHEN (NEW.status = 'unrouted')
+	EXECUTE FUNCTION lifecycle._outbox_notify();
+
+REVOKE ALL ON FUNCTION
+	@extschema@.lifecycle_claim_messages(int, interval),
+	@extschema@.lifecycle_ack_messages(bigint[]),
+	lifecycle._outbox_notify()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_claim_messages(int, interval),
+	@extschema@.lifecycle_ack_messages(bigint[])
+TO lifecycle_app;

@@ -12,6 +12,7 @@ says:
   slow      answers 200 after --delay seconds
   redirect  302 to --redirect-to
   throttle  429 with Retry-After: --retry-after seconds
+  hold_gone holds each request until the mode changes, then answers 410
 
 The mode can be changed while it runs:
   POST /_control {"mode": "fail", "delay": 1.5, "redirect_to": "http://...",
@@ -142,7 +143,8 @@ def make_handler(state):
                 else:
                     state.invalid += 1
             status = {"ok": 200, "fail": 500, "gone": 410, "hang": 0,
-                      "slow": 200, "redirect": 302, "throttle": 429}.get(mode, 500)
+                      "slow": 200, "redirect": 302, "throttle": 429,
+                      "hold_gone": 410}.get(mode, 500)
             record = {"id": msg_id, "timestamp": ts, "valid": valid, "path": self.path,
                       "mode": mode, "status": status, "at": time.time(),
                       "type": doc.get("type") if isinstance(doc, dict) else None,
@@ -153,6 +155,8 @@ def make_handler(state):
                 release.wait(600)
                 self.close_connection = True
                 return
+            if mode == "hold_gone":
+                release.wait(600)
             if mode == "slow":
                 time.sleep(delay)
             if status == 429:

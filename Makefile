@@ -77,6 +77,12 @@ check-model:
 	MODEL_SEED=$(SEED) MODEL_STEPS=$(STEPS) PROVE_TESTS=test/t/800_model.pl \
 		SUITES=tap bash scripts/test.sh
 
+# The regression, isolation and red-team suites with the extension built
+# with AddressSanitizer and UBSan and the runtimes preloaded into the test
+# servers (scripts/sanitize.sh; README "Tests" says how long it takes).
+sanitize:
+	bash scripts/sanitize.sh
+
 bench:
 	bash bench/run.sh
 
@@ -85,4 +91,4 @@ bench:
 bench-scale:
 	BENCHES=scale bash bench/run.sh
 
-.PHONY: check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale
+.PHONY: check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale sanitize

@@ -33,6 +33,9 @@ for d in /usr/lib/postgresql/15 /usr/share/postgresql/15 /usr/include/postgresql
 done
 export PG_CONFIG="$pgroot/usr/lib/postgresql/15/bin/pg_config"
 PGBINDIR="$pgroot/usr/lib/postgresql/15/bin"
+# A hook that may change the private copy before anything runs (the
+# sanitizer run wraps the postgres binary: scripts/sanitize.sh).
+[ -z "${LIFECYCLE_PG_HOOK:-}" ] || bash "$LIFECYCLE_PG_HOOK" "$PGBINDIR"
 
 # The commit of the source tree, for tests that build older versions from
 # the repository's history (test/t/500_upgrade.pl).

@@ -629,3 +629,10 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_claim_messages(int, interval),
 	@extschema@.lifecycle_ack_messages(bigint[])
 TO lifecycle_app;
+
+-- messages (issue 14.5): policy versions stored by 0.1.0 have no
+-- "outbox_retention"; they get the built-in 30 days they were pruned with
+-- anyway, so every stored definition is complete, as in a fresh install.
+UPDATE lifecycle.policies
+   SET definition = definition OPERATOR(pg_catalog.||) '{"outbox_retention": "30 days"}'::jsonb
+ WHERE NOT definition OPERATOR(pg_catalog.?) 'outbox_retention';

@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "clock.h"
 #include "acting.h"
@@ -43,6 +44,9 @@ PG_FUNCTION_INFO_V1(lifecycle_webhook_signature);
 
 static char *ch_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 						 int maxlen);
+/* Highest "rate_per_second" (deliveries started per second). */
+#define CH_MAX_RATE 100000
+
 static void ch_invalid(const char *what, const char *problem, const char *hint);
 static void ch_check_options(HttpKind kind, Jsonb *options, const char *secret);
 static void ch_check_option(HttpKind kind, const char *key, JsonbValue *v);
@@ -122,10 +126,23 @@ ch_check_option(HttpKind kind, const char *key, JsonbValue *v)
 		ch_check_regions(v);
 		return;
 	}
+	if (strcmp(key, "rate_per_second") == 0)
+	{
+		double		rate = 0;
+
+		if (v->type == jbvNumeric)
+			rate = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													  NumericGetDatum(v->val.numeric)));
+		if (v->type != jbvNumeric || !(rate > 0) || rate > CH_MAX_RATE)
+			ch_invalid("option \"rate_per_second\"",
+					   psprintf("expected a positive number of at most %d", CH_MAX_RATE),
+					   "The sender starts at most that many deliveries per second on the channel; the others wait, pending.");
+		return;
+	}
 	if (kind != HTTP_SMTP)
 		ch_invalid("option",
 				   psprintf("unknown option \"%s\" for a webhook channel", key),
-				   "A webhook channel takes the option \"regions\".");
+				   "A webhook channel takes the options \"regions\" and \"rate_per_second\".");
 
 	if (strcmp(key, "from") == 0 || strcmp(key, "username") == 0 ||
 		strcmp(key, "link_base") == 0)
@@ -163,7 +180,7 @@ ch_check_option(HttpKind kind, const char *key, JsonbValue *v)
 	else
 		ch_invalid("option",
 				   psprintf("unknown option \"%s\" for an smtp channel", key),
-				   "An smtp channel takes the options from, username, starttls, link_base, templates, policy_templates and regions.");
+				   "An smtp channel takes the options from, username, starttls, link_base, templates, policy_templates, regions and rate_per_second.");
 }
 
 /*

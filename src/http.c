@@ -44,6 +44,7 @@
 #include "storage/pmsignal.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 #include "http.h"
 #include "version.h"
@@ -184,26 +185,54 @@ static void
 http_run(HttpClient *client, HttpSlot *slots, HttpRequest *reqs, int n,
 		 int max_in_flight, int timeout_ms, bool allow_private)
 {
-	int			next = 0;
+	int			first = 0;		/* requests before it have all started */
+	int			started = 0;
 	int			running = 0;
 	int			done = 0;
+	bool	   *is_started = palloc0(sizeof(bool) * n);
 
 	while (done < n)
 	{
 		int			still;
 		int			left;
 		CURLMsg    *msg;
+		long		wait_ms = HTTP_POLL_MS;
+		bool		paced = false;	/* a request waits for its pace */
+		TimestampTz now = GetCurrentTimestamp();
 
-		/* Fill the free places. */
-		while (running < max_in_flight && next < n)
+		/*
+		 * Fill the free places, in order, except requests of a paced
+		 * channel whose next start is not due yet: they wait (and the
+		 * poll below wakes in time for them) while others go ahead.
+		 */
+		for (int i = first; i < n && running < max_in_flight; i++)
 		{
-			if (http_start(client, &slots[next], &reqs[next], timeout_ms,
-						   allow_private))
+			HttpRequest *req = &reqs[i];
+
+			if (is_started[i])
+				continue;
+			if (req->rate_next != NULL)
+			{
+				if (*req->rate_next > now)
+				{
+					paced = true;
+					wait_ms = Min(wait_ms,
+								  (long) ((*req->rate_next - now + 999) / 1000));
+					continue;
+				}
+				now = GetCurrentTimestamp();
+				*req->rate_next = now + req->rate_interval_us;
+			}
+			req->started_at = now;
+			is_started[i] = true;
+			started++;
+			if (http_start(client, &slots[i], req, timeout_ms, allow_private))
 				running++;
 			else
 				done++;			/* could not even start: result is set */
-			next++;
 		}
+		while (first < n && is_started[first])
+			first++;
 		if (done >= n)
 			break;
 
@@ -223,14 +252,18 @@ http_run(HttpClient *client, HttpSlot *slots, HttpRequest *reqs, int n,
 		if (done >= n)
 			break;
 
-		/* Nothing to start: wait for network activity, bounded. */
-		if (running >= max_in_flight || next >= n)
-			curl_multi_poll(client->multi, NULL, 0, HTTP_POLL_MS, NULL);
+		/*
+		 * Nothing (more) to start now: wait for network activity, or until
+		 * a paced request may start, bounded.
+		 */
+		if (running >= max_in_flight || started >= n || paced)
+			curl_multi_poll(client->multi, NULL, 0, (int) Max(wait_ms, 1), NULL);
 
 		CHECK_FOR_INTERRUPTS();
 		if (!PostmasterIsAlive())
 			proc_exit(1);
 	}
+	pfree(is_started);
 }
 
 /*
@@ -315,7 +348,7 @@ static bool
 http_setup_webhook(HttpClient *client, HttpSlot *slot, CURL *easy)
 {
 	HttpRequest *req = slot->req;
-	long		now = (long) time(NULL);
+	long		now = (long) timestamptz_to_time_t(req->started_at);
 	char		line[256];
 	struct curl_slist *h = NULL;
 

@@ -12,6 +12,8 @@
 #ifndef LIFECYCLE_HTTP_H
 #define LIFECYCLE_HTTP_H
 
+#include "datatype/timestamp.h"
+
 #define HTTP_ERROR_LEN 256
 
 typedef enum HttpKind
@@ -54,6 +56,12 @@ typedef struct HttpRequest
 	const char *username;		/* NULL: no authentication */
 	const char *password;
 	HttpTls		tls;
+	/* pacing (channel "rate_per_second"); rate_next NULL: none */
+	int64		rate_interval_us;	/* at least this between two starts */
+	TimestampTz *rate_next;		/* real time the channel's next may start,
+								 * shared by its requests, kept across
+								 * batches by the caller */
+	TimestampTz started_at;		/* set by http_perform() */
 	/* results */
 	HttpResult	result;
 	long		status;			/* HTTP status or SMTP reply code, 0: none */

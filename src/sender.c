@@ -31,8 +31,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "pgstat.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "backoff.h"
@@ -60,11 +65,19 @@ typedef struct SenderBatch
 	char		last_error[LC_ERROR_LEN];	/* last failed delivery */
 } SenderBatch;
 
+/* The pace of a channel with "rate_per_second". */
+typedef struct SenderPace
+{
+	char	   *channel;
+	TimestampTz next_start;		/* real time its next delivery may start */
+} SenderPace;
+
 /* What lives as long as the worker. */
 typedef struct SenderState
 {
 	HttpClient *client;
 	bool		reclaimed;		/* claims of a previous run taken back */
+	List	   *paces;			/* of SenderPace, in TopMemoryContext */
 } SenderState;
 
 static SenderState sender_state;
@@ -80,6 +93,7 @@ static void sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n,
 static TimestampTz sender_backoff(TimestampTz now, int attempts,
 								  int retry_after);
 static char *sender_option(Jsonb *options, const char *key);
+static void sender_pace(LcOutboxRow *row, HttpRequest *req);
 static int	sender_batch_limit(void);
 
 static const WorkerOps sender_ops = {
@@ -125,6 +139,51 @@ sender_option(Jsonb *options, const char *key)
 		v.type != jbvString)
 		return NULL;
 	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/*
+ * A channel's "rate_per_second": its requests start at least 1/N s apart
+ * (http_perform() waits for the channel's next start), counted across
+ * batches; so no second ever sees more than N starts on that channel.
+ * The claim takes at most one second's worth per batch; the others wait,
+ * pending.
+ */
+static void
+sender_pace(LcOutboxRow *row, HttpRequest *req)
+{
+	JsonbValue	v;
+	double		rate;
+	ListCell   *lc;
+	SenderPace *pace = NULL;
+	MemoryContext old;
+
+	if (row->options == NULL ||
+		getKeyJsonValueFromContainer(&row->options->root, "rate_per_second", 15, &v) == NULL ||
+		v.type != jbvNumeric)
+		return;
+	rate = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v.val.numeric)));
+	if (!(rate > 0))
+		return;
+
+	foreach(lc, sender_state.paces)
+	{
+		SenderPace *p = (SenderPace *) lfirst(lc);
+
+		if (strcmp(p->channel, row->channel) == 0)
+			pace = p;
+	}
+	if (pace == NULL)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		pace = palloc0(sizeof(SenderPace));
+		pace->channel = pstrdup(row->channel);
+		sender_state.paces = lappend(sender_state.paces, pace);
+		MemoryContextSwitchTo(old);
+	}
+	/* Rounded up: never a hair faster than the limit. */
+	req->rate_interval_us = (int64) ceil(1000000.0 / rate);
+	req->rate_next = &pace->next_start;
 }
 
 /*
@@ -230,6 +289,7 @@ sender_prepare(LcOutboxRow *row, HttpRequest *req)
 		req->body = row->body;
 		req->body_len = strlen(row->body);
 	}
+	sender_pace(row, req);
 }
 
 /*

@@ -6,7 +6,9 @@
  *	  in store.c.
  *
  * A claim is one statement: due pending messages of enabled channels,
- * oldest first, locked with FOR UPDATE SKIP LOCKED, are marked in flight
+ * oldest first, locked with FOR UPDATE SKIP LOCKED (of a channel with a
+ * "rate_per_second", at most one second's worth per batch: the sender
+ * paces their starts), are marked in flight
  * (claimed_at, attempts + 1, next_attempt_at pushed out by a lease) and
  * returned with their channel and the webhook body.  Messages for a region
  * the channel does not serve become 'blocked' in the same statement.  The
@@ -126,7 +128,7 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 	vals[1] = TimestampTzGetDatum(lease_until);
 	vals[2] = Int32GetDatum(limit);
 	store_run(&outbox_state.plans[OP_CLAIM],
-				"WITH c AS ("
+				"WITH f AS ("
 				" SELECT o.id, o.next_attempt_at AS due, ch.kind, ch.target,"
 				"  ch.secret, ch.options,"
 				"  (ch.options ? 'regions' AND NOT coalesce("
@@ -135,10 +137,27 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				" FROM lifecycle.outbox o"
 				" JOIN lifecycle.channels ch ON ch.name = o.channel"
 				" WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
-				"  AND ch.enabled"
+				"  AND ch.enabled AND NOT ch.options ? 'rate_per_second'"
 				" ORDER BY o.next_attempt_at"
 				" LIMIT $3"
-				" FOR UPDATE OF o SKIP LOCKED)"
+				" FOR UPDATE OF o SKIP LOCKED),"
+				/* rate-limited channels: one second's worth each */
+				" r AS ("
+				" SELECT o.id, o.due, ch.kind, ch.target, ch.secret, ch.options,"
+				"  (ch.options ? 'regions' AND NOT coalesce("
+				"   (ch.options -> 'regions') ? (o.payload ->> 'region'), false))"
+				"   AS blocked"
+				" FROM lifecycle.channels ch"
+				" CROSS JOIN LATERAL ("
+				"  SELECT o.id, o.next_attempt_at AS due, o.payload"
+				"  FROM lifecycle.outbox o"
+				"  WHERE o.channel = ch.name AND o.status = 'pending'"
+				"   AND o.next_attempt_at <= $1"
+				"  ORDER BY o.next_attempt_at"
+				"  LIMIT LEAST(pg_catalog.ceil((ch.options ->> 'rate_per_second')::numeric), $3)"
+				"  FOR UPDATE OF o SKIP LOCKED) o"
+				" WHERE ch.enabled AND ch.options ? 'rate_per_second'),"
+				" c AS (SELECT * FROM f UNION ALL SELECT * FROM r)"
 				" UPDATE lifecycle.outbox o SET"
 				"  status = CASE WHEN c.blocked THEN 'blocked' ELSE 'pending' END,"
 				"  attempts = o.attempts + CASE WHEN c.blocked THEN 0 ELSE 1 END,"

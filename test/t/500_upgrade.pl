@@ -206,6 +206,11 @@ my %migration = (
 	users => {
 		next_event => q{CASE next_event WHEN 'archive' THEN 'archive_due'
 			WHEN 'erase' THEN 'erase_due' ELSE next_event END},
+	},
+	# outbox_retention (0.2.0) is added with its built-in default.
+	policies => {
+		definition => q{CASE WHEN definition ? 'outbox_retention' THEN definition
+			ELSE definition || '{"outbox_retention": "30 days"}' END},
 	},);
 
 # The rows as SQL; with $migrated, as the update is expected to leave them.

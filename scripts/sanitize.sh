@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The sanitizer run (make sanitize): the extension built with
+# -fsanitize=address,undefined, every test server started with the
+# sanitizer runtime preloaded (LD_PRELOAD of gcc's libasan and libubsan
+# into the postgres binary of scripts/test.sh's private PostgreSQL copy),
+# and the regression, isolation and red-team suites run under it.  Any
+# report fails the run: the runtimes log to files (one per process), which
+# are checked at the end.
+#
+# detect_leaks=0: the postgres binary itself is not instrumented, and
+# what a backend still holds when it exits (memory contexts, libcurl's
+# global state) is not a leak worth a report.  An ASan report aborts the
+# process (the test that ran into it fails too); UBSan reports are logged
+# and the run continues, so that every one of them is seen.
+#
+# Note: PostgreSQL's palloc memory is not malloc'd chunk by chunk, so ASan
+# sees heap errors in malloc'd memory (libcurl, OpenSSL, our own buffers on
+# the stack and in globals), not inside memory contexts.
+#
+#   bash scripts/sanitize.sh                 # regress, isolation, red team
+#   SUITES=regress bash scripts/sanitize.sh
+#   RED_TEAM="test/t/420_hijack_worker.pl" bash scripts/sanitize.sh
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+asan=$(gcc -print-file-name=libasan.so)
+ubsan=$(gcc -print-file-name=libubsan.so)
+for lib in "$asan" "$ubsan"; do
+	[ -e "$lib" ] || { echo "sanitize: $lib not found (gcc 12's libasan/libubsan)" >&2; exit 2; }
+done
+
+# The red-team TAP tests: the hijack and security tests (TAP 600-649)
+# and the worker hijack test.
+if [ -z "${RED_TEAM:-}" ]; then
+	RED_TEAM=$(ls test/t/420_*.pl test/t/6[0-4][0-9]_*.pl 2>/dev/null | tr '\n' ' ')
+fi
+
+reports=$(mktemp -d /tmp/lifecycle-sanitize.XXXXXX)
+chmod 1777 "$reports"
+hook=$(mktemp /tmp/lifecycle-sanitize-hook.XXXXXX)
+trap 'rm -f "$hook"' EXIT
+cat > "$hook" <<HOOK
+#!/usr/bin/env bash
+# Wrap the private copy's postgres: the same binary, with the runtimes.
+set -euo pipefail
+bindir=\$1
+mv "\$bindir/postgres" "\$bindir/postgres.bin"
+cat > "\$bindir/postgres" <<'WRAP'
+#!/bin/sh
+LD_PRELOAD="$asan $ubsan" \\
+ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:disable_coredump=1:log_path=$reports/asan:detect_odr_violation=0:allow_user_segv_handler=1" \\
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$reports/ubsan" \\
+exec "\$(dirname "\$0")/postgres.bin" "\$@"
+WRAP
+chmod 755 "\$bindir/postgres"
+HOOK
+
+SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+status=0
+SUITES="${SUITES:-regress isolation tap}" PROVE_TESTS="$RED_TEAM" \
+	LIFECYCLE_CFLAGS="$SAN_FLAGS" LIFECYCLE_PG_HOOK="$hook" \
+	bash scripts/test.sh || status=$?
+
+found=$(find "$reports" -type f -size +0 | sort)
+if [ -n "$found" ]; then
+	echo "== sanitizer reports"
+	for f in $found; do echo "--- $f"; head -n 60 "$f"; done
+	status=1
+fi
+echo "== sanitizer run: $(( $(date +%s) - start )) s, status $status, reports in $reports"
+[ -n "$found" ] || rm -rf "$reports"
+exit $status

@@ -160,6 +160,8 @@ CREATE TABLE lifecycle.outbox (
 CREATE INDEX outbox_due ON lifecycle.outbox (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX outbox_user ON lifecycle.outbox (user_id);
 CREATE INDEX outbox_claimed ON lifecycle.outbox (id) WHERE claimed_at IS NOT NULL;
+-- Unrouted messages the application claims (lifecycle_claim_messages()).
+CREATE INDEX outbox_unrouted ON lifecycle.outbox (id) WHERE status = 'unrouted';
 
 -- Evidence of erasure: when, why, by whom; nothing that identifies the
 -- person.  Read directly (by auditors too); row-level security hides other
@@ -219,3 +221,14 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.history_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.outbox_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.erasures_id_seq', '');
 
+-- Every transaction that writes an unrouted message sends NOTIFY
+-- lifecycle_messages once, at commit (src/api_messages.c), so that an
+-- application consumer can LISTEN instead of polling.
+CREATE FUNCTION lifecycle._outbox_notify()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lifecycle_outbox_notify'
+LANGUAGE C;
+
+CREATE TRIGGER outbox_notify BEFORE INSERT ON lifecycle.outbox
+	FOR EACH ROW WHEN (NEW.status = 'unrouted')
+	EXECUTE FUNCTION lifecycle._outbox_notify();

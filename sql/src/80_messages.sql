@@ -152,8 +152,8 @@ GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_outbox() TO lifecycle_admi
 -- lifecycle_ack_messages() marks them 'sent'.  An unacknowledged claim
 -- comes back after its lease.  Only messages of tenants the acting role
 -- may see.  Every transaction that writes an unrouted message sends
--- NOTIFY lifecycle_messages at commit, so a consumer can LISTEN.
-CREATE INDEX outbox_unrouted ON lifecycle.outbox (id) WHERE status = 'unrouted';
+-- NOTIFY lifecycle_messages at commit, so a consumer can LISTEN (the
+-- trigger outbox_notify and the index outbox_unrouted are in 00_schema).
 
 CREATE FUNCTION @extschema@.lifecycle_claim_messages(max int = 100,
 	lease interval = '5 minutes')
@@ -165,15 +165,6 @@ CREATE FUNCTION @extschema@.lifecycle_ack_messages(ids bigint[])
 RETURNS int
 AS 'MODULE_PATHNAME', 'lifecycle_ack_messages'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-
-CREATE FUNCTION lifecycle._outbox_notify()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'lifecycle_outbox_notify'
-LANGUAGE C;
-
-CREATE TRIGGER outbox_notify BEFORE INSERT ON lifecycle.outbox
-	FOR EACH ROW WHEN (NEW.status = 'unrouted')
-	EXECUTE FUNCTION lifecycle._outbox_notify();
 
 REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_claim_messages(int, interval),

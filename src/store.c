@@ -86,6 +86,7 @@ static void store_exec_plan(StorePlan which, bool generic, const char *sql,
 							int expected);
 static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 							MemoryContext cxt);
+static int	store_read_users(LcUserRow **rows);
 
 /*
  * The caller's memory context (the one current at SPI_connect), where
@@ -246,6 +247,23 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
 	d = SPI_getbinval(tup, desc, 17, &isnull);
 	row->user.state_due_at = isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/*
+ * Decode every row of the last result as STORE_USER_COLUMNS into an array
+ * in the caller's context; returns how many.
+ */
+static int
+store_read_users(LcUserRow **rows)
+{
+	MemoryContext cxt = store_result_cxt();
+	int			n = (int) SPI_processed;
+	LcUserRow  *out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
+	*rows = out;
+	return n;
 }
 
 /*
@@ -546,9 +564,6 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		vals[2];
-	MemoryContext cxt = store_result_cxt();
-	LcUserRow  *out;
-	int			n;
 
 	vals[0] = TimestampTzGetDatum(now);
 	vals[1] = Int32GetDatum(limit);
@@ -557,12 +572,7 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 			   "WHERE next_at <= $1 AND (retry_at IS NULL OR retry_at <= $1) "
 			   "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
 			   2, types, vals, NULL, false, 0, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
-	*rows = out;
-	return n;
+	return store_read_users(rows);
 }
 
 /*
@@ -862,9 +872,6 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		vals[2];
-	MemoryContext cxt = store_result_cxt();
-	LcUserRow  *out;
-	int			n;
 
 	vals[0] = Int64GetDatum(after_id);
 	vals[1] = Int32GetDatum(limit);
@@ -872,12 +879,7 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 			   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
 			   "WHERE id > $1 AND state <> 'erased' ORDER BY id LIMIT $2",
 			   2, types, vals, NULL, true, 0, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
-	*rows = out;
-	return n;
+	return store_read_users(rows);
 }
 
 /*

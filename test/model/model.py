@@ -15,10 +15,12 @@ is a failure (exit status 1) with the seed and step to reproduce it.
   model.py --dsn DSN --seed N|random --steps N
 """
 import argparse
+import calendar
 import copy
+import datetime
+import json
 import random
 import sys
-import time
 
 import psycopg2
 
@@ -28,9 +30,11 @@ TOL = 30.0          # seconds: calls and ticks run just after the step's time
 MARGIN = 180.0      # no timer within this of a step's time (no ties)
 TENANT = 'model'
 
-# Policies: every interval in hours (no calendar months here; the regress
-# tests cover them).  Reminders: invite ones count from the invitation,
-# archive ones back from the archive time.
+# Policies: intervals in hours, or (months, days, hours) for calendar
+# arithmetic as DESIGN.md has it (months first, in UTC, the day clamped to
+# the month's last; a "1 mon" window is 28 days in February).  Reminders:
+# invite ones count from the invitation, archive ones back from the
+# archive time.
 POLICIES = {
     'm_fast': dict(invite_reminders=[24], invite_expires_after=72,
                    dormant_after=120, archive_after=48,
@@ -44,16 +48,56 @@ POLICIES = {
                    dormant_after=60, archive_after=30,
                    archive_reminders=[], erase_after=50,
                    expired_erase_after=20, touch_granularity=1),
+    'm_cal': dict(invite_reminders=[(0, 20, 0)], invite_expires_after=(1, 0, 0),
+                  dormant_after=(1, 5, 0), archive_after=(1, 0, 0),
+                  archive_reminders=[(0, 27, 0), (0, 1, 0)],
+                  erase_after=(2, 0, 0), expired_erase_after=(0, 0, 200),
+                  touch_granularity=(0, 0, 7)),
 }
+# Calls DESIGN.md's table allows from each state (others are tried too).
+PLAUSIBLE = {
+    'invited': ['register', 'register', 'invite', 'archive', 'erase', 'hold'],
+    'active': ['touch', 'touch', 'complete', 'archive', 'erase', 'hold', 'register'],
+    'dormant': ['touch', 'complete', 'restore', 'archive', 'erase', 'hold'],
+    'completed': ['touch', 'restore', 'archive', 'erase', 'hold', 'complete'],
+    'archived': ['restore', 'erase', 'hold', 'archive'],
+    'expired': ['invite', 'invite', 'erase', 'hold'],
+}
+
 REDEFINED = dict(invite_reminders=[10], invite_expires_after=20,
                  dormant_after=50, archive_after=20,
                  archive_reminders=[5], erase_after=30,
                  expired_erase_after=10, touch_granularity=3)
 
 
+def interval(v):
+    """(months, days, hours) of a policy value."""
+    return v if isinstance(v, tuple) else (0, 0, v)
+
+
+def add(t, v, sign=1):
+    """t + v (or t - v) with PostgreSQL's timestamp arithmetic in UTC:
+    months (day clamped to the month's end), then days, then time."""
+    months, days, hours = interval(v)
+    d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    if months:
+        y, m = divmod(d.month - 1 + sign * months, 12)
+        y += d.year
+        d = d.replace(year=y, month=m + 1,
+                      day=min(d.day, calendar.monthrange(y, m + 1)[1]))
+    return d.timestamp() + sign * (days * DAY + hours * HOUR)
+
+
+def order_key(v):
+    """Interval comparison as interval_cmp does it (1 mon = 30 days)."""
+    months, days, hours = interval(v)
+    return (months * 30 + days) * DAY + hours * HOUR
+
+
 def policy_json(p):
-    iv = lambda h: '%d hours' % h
-    import json
+    def iv(v):
+        months, days, hours = interval(v)
+        return '%d mons %d days %d hours' % (months, days, hours)
     return json.dumps({
         'invite_reminders': [iv(h) for h in p['invite_reminders']],
         'invite_expires_after': iv(p['invite_expires_after']),
@@ -105,16 +149,16 @@ class Model:
     def deadline(self, u):
         p = self.pol(u)
         if u.state == 'invited':
-            return 'expire', u.since + p['invite_expires_after'] * HOUR
+            return 'expire', add(u.since, p['invite_expires_after'])
         if u.state == 'active':
             base = u.last_seen if u.last_seen is not None else u.since
-            return 'dormant', base + p['dormant_after'] * HOUR
+            return 'dormant', add(base, p['dormant_after'])
         if u.state in ('dormant', 'completed'):
-            return 'archive', u.since + p['archive_after'] * HOUR
+            return 'archive', add(u.since, p['archive_after'])
         if u.state == 'archived':
-            return 'erase', u.due + p['erase_after'] * HOUR
+            return 'erase', add(u.due, p['erase_after'])
         if u.state == 'expired':
-            return 'erase', u.due + p['expired_erase_after'] * HOUR
+            return 'erase', add(u.due, p['expired_erase_after'])
         return None, None
 
     def timer(self, u):
@@ -127,18 +171,18 @@ class Model:
         if ev is None:
             return None, None
         if u.state == 'invited':
-            rem = sorted(p['invite_reminders'])
+            rem = sorted(p['invite_reminders'], key=order_key)
             if u.step < len(rem):
-                at = u.since + rem[u.step] * HOUR
+                at = add(u.since, rem[u.step])
                 if at < dl:
                     return at, 'invite_reminder'
             return dl, 'expire'
         if u.state == 'active':
             return dl, 'dormant'
         if u.state in ('dormant', 'completed'):
-            rem = sorted(p['archive_reminders'], reverse=True)
+            rem = sorted(p['archive_reminders'], key=order_key, reverse=True)
             if u.step < len(rem):
-                at = dl - rem[u.step] * HOUR
+                at = add(dl, rem[u.step], -1)
                 if at < dl:
                     return at, 'archive_reminder'
             return dl, 'archive_due'
@@ -229,9 +273,9 @@ class Model:
                 raise Refused('55000')
         elif op == 'touch':
             if s == 'active':
-                gran = self.pol(u)['touch_granularity'] * HOUR
-                self.compared.append(u.last_seen + gran)
-                if now >= u.last_seen + gran:
+                gran = add(u.last_seen, self.pol(u)['touch_granularity'])
+                self.compared.append(gran)
+                if now >= gran:
                     u.last_seen = now
             elif s in ('dormant', 'completed'):
                 self.move(u, 'touch', 'active', now, now)
@@ -297,7 +341,7 @@ class Model:
                 if t is not None:
                     out.extend((t, t + 60))
             if u.state == 'active' and u.last_seen is not None:
-                out.append(u.last_seen + self.pol(u)['touch_granularity'] * HOUR)
+                out.append(add(u.last_seen, self.pol(u)['touch_granularity']))
         return out
 
 
@@ -374,6 +418,12 @@ def main():
                 op = rnd.choice(['invite', 'invite', 'register', 'register', 'touch', 'touch',
                                  'complete', 'archive', 'restore', 'erase', 'hold', 'release'])
                 subj = rnd.choice(subjects)
+                live = sorted(m.by_subject)
+                if live and rnd.random() < 0.6:
+                    # Mostly calls the table allows from the subject's state.
+                    subj = rnd.choice(live)
+                    u = m.users[m.by_subject[subj]]
+                    op = rnd.choice(PLAUSIBLE[u.state] + (['release'] * 2 if u.held else []))
                 pname = rnd.choice(list(POLICIES))
                 arg = None
                 if op == 'invite':
@@ -413,7 +463,7 @@ def main():
                     fail(step, '%s(%s) sqlstate' % (op, subj), got, want)
         else:
             # The clock moves; with a tick (worker up) or without (outage).
-            hours = rnd.choice([1, 2, 5, 9, 20, 30, 50, 100, 300])
+            hours = rnd.choice([1, 2, 5, 9, 20, 30, 50, 100, 300, 800, 1500])
             target = t + hours * HOUR
             ticked = kind < 0.85
             for _ in range(100):

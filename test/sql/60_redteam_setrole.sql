@@ -24,6 +24,9 @@ UPDATE lifecycle.outbox o SET status = 'dead', attempts = 5
 SELECT lifecycle_grant_tenant(r, 'cmp_rA')
   FROM unnest(ARRAY['cmp_r_app', 'cmp_r_aud', 'cmp_r_adm']) r;
 SELECT lifecycle_travel('2 days') IS NOT NULL AS travelled;   -- ra1 overdue
+CREATE TABLE public.cmp_r_accounts (subject text, email text, last_seen timestamptz);
+INSERT INTO public.cmp_r_accounts VALUES ('rb7', 'rb7@example.com', now());
+GRANT SELECT ON public.cmp_r_accounts TO PUBLIC;
 CREATE TABLE cmp_r_clock AS SELECT lifecycle_now() - now() AS off;
 CREATE TABLE cmp_r_before AS SELECT id, subject, state, held FROM lifecycle.users
  WHERE tenant = 'cmp_rB';
@@ -42,6 +45,9 @@ SELECT lifecycle_restore('rb2', 'cmp_rB');
 SELECT lifecycle_erase('rb2', 'cmp_rB');
 SELECT * FROM lifecycle_status('rb2', 'cmp_rB');
 SELECT count(*) FROM lifecycle_history('rb2', 'cmp_rB');
+SELECT lifecycle_update('rb2', 'cmp_rB', email => 'rb2-new@example.com');
+SELECT lifecycle_export('rb2', 'cmp_rB') IS NOT NULL;
+SELECT * FROM lifecycle_adopt('public.cmp_r_accounts', 'cmp_rB');
 -- Its own tenant still works.
 SELECT lifecycle_touch('ra2', 'cmp_rA');
 RESET ROLE;
@@ -68,6 +74,7 @@ SELECT line AS graph_counts_a_only
  WHERE line ~ '^  (invited|active|erased) \[';
 SELECT * FROM lifecycle_status('rb2', 'cmp_rB');
 SELECT count(*) FROM lifecycle_history('rb2', 'cmp_rB');
+SELECT count(*) FROM lifecycle_forecast('30 days', 'cmp_r', 'cmp_rB');
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
 
@@ -91,6 +98,7 @@ SELECT lifecycle_add_channel('cmp_r_ch', 'webhook', 'http://127.0.0.1:9/stolen',
 SELECT lifecycle_travel('1 day');
 SELECT lifecycle_retry_dead('cmp_r_ch');
 SELECT lifecycle_define_policy('cmp_r', '{"erase_after": "1 day"}');
+SELECT lifecycle_migrate('cmp_r');
 -- Lifting its own limits: granting itself B, revoking its only tenant
 -- (which would leave it unlimited), granting or revoking others.
 SELECT lifecycle_grant_tenant('cmp_r_adm', 'cmp_rB');
@@ -125,5 +133,5 @@ SELECT lifecycle_erase(subject, tenant) > 0 FROM lifecycle.users
 SELECT lifecycle_release('rb3', 'cmp_rB');
 SELECT lifecycle_erase('rb3', 'cmp_rB') > 0;
 DELETE FROM lifecycle.tenant_grants WHERE role_name::text LIKE 'cmp\_r\_%';
-DROP TABLE cmp_r_before, cmp_r_clock;
+DROP TABLE cmp_r_before, cmp_r_clock, public.cmp_r_accounts;
 DROP ROLE cmp_r_app, cmp_r_aud, cmp_r_adm;

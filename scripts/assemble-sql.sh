@@ -8,7 +8,7 @@
 # default, option or index into the table's own CREATE instead), or if two
 # parts create the same table, view, type or index.
 #
-#   bash scripts/assemble-sql.sh sql/src/*.sql > sql/lifecycle--0.2.0.sql
+#   bash scripts/assemble-sql.sh sql/src/*.sql > sql/lifecycle--VERSION.sql
 set -euo pipefail
 
 # Names of the tables, views, types and indexes a part creates.

@@ -70,7 +70,8 @@ for suite in $SUITES; do
 		echo "== TAP"
 		if ! as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="${PROVE_TESTS:-}"; then
 			for f in "$work"/tmp_check_tap/tmp_check/log/regress_log_*; do
-				[ -f "$f" ] && { echo "--- $f"; tail -n 60 "$f"; }
+				[ -f "$f" ] || continue
+				echo "--- $f"; tail -n 60 "$f"
 			done
 			status=1
 		fi ;;

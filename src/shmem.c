@@ -4,9 +4,11 @@
  *	  The workers' shared memory, and waking them at commit.
  *
  * A transaction that creates a timer earlier than the scheduler's planned
- * wake-up, or a message to deliver, notes it here; a transaction callback
- * sets the worker's latch once the transaction has committed, so a worker
- * never wakes to find uncommitted work, and never polls.
+ * wake-up, or a message to deliver, or that creates or updates the
+ * extension (version.c: idle workers resume), notes it here; a
+ * transaction callback sets the worker's latch once the transaction has
+ * committed, so a worker never wakes to find uncommitted work, and never
+ * polls.
  *
  * Without shared_preload_libraries the pointer stays NULL and everything
  * here is a no-op: the SQL API works, lifecycle_tick() advances timers.

@@ -267,6 +267,24 @@ is($node->safe_psql('app', q{
 	 WHERE worker = 'scheduler'}), '0/0', 'the idle scheduler made no transition and no error');
 unlike($log, qr/ERROR/, 'no ERROR in the log while idle');
 
+# Every C function of the 0.1.0 schema still finds its symbol in the new
+# library (the old SQL calls it until the update): the C validator loads
+# each one, as CREATE FUNCTION does.
+my @symbols = split /\n/, $node->safe_psql('app', q{
+	SELECT DISTINCT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+	 WHERE l.lanname = 'c' AND p.probin = '$libdir/lifecycle' ORDER BY 1});
+cmp_ok(scalar @symbols, '>', 10, 'the 0.1.0 schema has C functions');
+my @missing;
+for my $sym (@symbols)
+{
+	my ($ret, $out, $err) = $node->psql('app',
+		"BEGIN; CREATE FUNCTION pg_temp.lc_symbol_check() RETURNS void"
+		  . " AS '\$libdir/lifecycle', '$sym' LANGUAGE C; ROLLBACK;");
+	push @missing, "$sym: $err" if $err ne '';
+}
+is(join("\n", @missing), '',
+	'every C symbol the 0.1.0 SQL names exists in the new library');
+
 # API calls with the old schema: each works or fails with 55000 naming the
 # update; none changes anything (run in a transaction rolled back, and
 # the rows are compared after the update).

@@ -62,6 +62,17 @@ sub make_install
 	return;
 }
 
+# Put the current tree back as it was installed: its build, and no
+# 0.1.0 install script left beside it.
+sub reinstall_current
+{
+	make_install($srcdir, 'the current tree');
+	my $sharedir = `"$pg_config" --sharedir`;
+	chomp $sharedir;
+	unlink "$sharedir/extension/lifecycle--$old_version.sql";
+	return;
+}
+
 # Whatever happens below, later tests get the current tree back.
 my $old_installed = 0;
 END
@@ -69,7 +80,7 @@ END
 	if ($old_installed)
 	{
 		local $?;
-		eval { make_install($srcdir, 'the current tree') };
+		eval { reinstall_current() };
 	}
 }
 
@@ -236,7 +247,7 @@ my $accounts_before = $node->safe_psql('app',
 $node->stop;
 
 # --- the new package, a restart: the old schema meets the new library ---
-make_install($srcdir, 'the current tree');
+reinstall_current();
 $old_installed = 0;
 $node->append_conf('postgresql.conf', 'lifecycle.enabled = on');
 my $log_offset = -s $node->logfile;

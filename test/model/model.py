@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Model-based test of the lifecycle extension.
 
-An independent model of DESIGN.md's transition table ("States and
-transitions", "Decisions that complete the table", "Late timers", "Holds",
-"Retention deadlines"), written from the design and not from src/machine.c.
+An independent model of the transition table as README.md ("The
+lifecycle": the table, its decisions, late timers, holds) and
+docs/COMPLIANCE.md ("Retention deadlines") describe it, written from those
+documents and not from src/machine.c.
 A seeded random sequence of calls, clock moves with ticks, clock moves
 without ticks (worker outages), several custom policies and a redefinition
 mid-run drives both the model and a database; after every step every
@@ -31,7 +32,7 @@ MARGIN = 180.0      # no timer within this of a step's time (no ties)
 TENANT = 'model'
 
 # Policies: intervals in hours, or (months, days, hours) for calendar
-# arithmetic as DESIGN.md has it (months first, in UTC, the day clamped to
+# arithmetic as README.md has it (months first, in UTC, the day clamped to
 # the month's last; a "1 mon" window is 28 days in February).  Reminders:
 # invite ones count from the invitation, archive ones back from the
 # archive time.
@@ -54,7 +55,7 @@ POLICIES = {
                   erase_after=(2, 0, 0), expired_erase_after=(0, 0, 200),
                   touch_granularity=(0, 0, 7)),
 }
-# Calls DESIGN.md's table allows from each state (others are tried too).
+# Calls the table allows from each state (others are tried too).
 PLAUSIBLE = {
     'invited': ['register', 'register', 'invite', 'archive', 'erase', 'hold'],
     'active': ['touch', 'touch', 'complete', 'archive', 'erase', 'hold', 'register'],
@@ -117,7 +118,7 @@ class Refused(Exception):
 
 
 class User:
-    """One subject's workflow as DESIGN.md describes it."""
+    """One subject's workflow as README.md describes it."""
 
     def __init__(self, uid, subject, policy, version, now):
         self.id = uid
@@ -145,7 +146,7 @@ class Model:
     def pol(self, u):
         return self.versions[u.policy][u.version - 1]
 
-    # -- timers (DESIGN: timer bases, late timers) ---------------------
+    # -- timers (README: timer bases, late timers) ---------------------
     def deadline(self, u):
         p = self.pol(u)
         if u.state == 'invited':
@@ -243,7 +244,7 @@ class Model:
             for _, uid in sorted(due):
                 self.fire(self.users[uid], now)
 
-    # -- calls (DESIGN: the table and its decisions) ------------------------
+    # -- calls (README: the table and its decisions) ------------------------
     def live(self, subject):
         uid = self.by_subject.get(subject)
         if uid is None:

@@ -1,7 +1,7 @@
 # The model-based test (test/model/model.py): an independent model of
-# DESIGN.md's transition table, driven with the extension by a seeded
-# random sequence of calls, ticks and worker outages, compared after every
-# step.  Fixed seed here; `make check-model SEED=random STEPS=N` for more.
+# the transition table (README.md, "The lifecycle"), driven with the
+# extension by a seeded random sequence of calls, ticks and worker
+# outages, compared after every step.  Fixed seed here; `make check-model SEED=random STEPS=N` for more.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;

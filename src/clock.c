@@ -68,7 +68,7 @@ clock_now_precise(void)
 	TimestampTz start = clock_now();
 	TimestampTz t = machine_add(GetCurrentTimestamp(), clock_offset());
 
-	/* Never before the statement's own now (the clock is monotonic). */
+	/* Never before the transaction's own now: the clock only moves on. */
 	return Max(t, start);
 }
 

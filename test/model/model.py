@@ -108,6 +108,8 @@ def policy_json(p):
         'erase_after': iv(p['erase_after']),
         'expired_erase_after': iv(p['expired_erase_after']),
         'touch_granularity': iv(p['touch_granularity']),
+        # Messages stay for the whole run (outbox pruning is not modelled).
+        'outbox_retention': '20 years',
     })
 
 
@@ -338,7 +340,11 @@ class Model:
         for u in self.users.values():
             at, _ = self.timer(u)
             _, dl = self.deadline(u)
-            for t in (at, dl, u.until):
+            # A release at this step would arm the timer the hold hides.
+            held, u.held = u.held, False
+            hidden, _ = self.timer(u)
+            u.held = held
+            for t in (at, dl, u.until, hidden):
                 if t is not None:
                     out.extend((t, t + 60))
             if u.state == 'active' and u.last_seen is not None:
@@ -523,6 +529,15 @@ def compare(db, m, now, step, fail):
             fail(step, 'history of %d (%s)' % (uid, u.subject), hist.get(uid), u.history)
         if msgs.get(uid, []) != u.messages:
             fail(step, 'messages of %d (%s)' % (uid, u.subject), msgs.get(uid), u.messages)
+    # lifecycle_status(): held means a hold in force (a lapsed one is not,
+    # written or not), with the deadline of the state.
+    for subj, uid in m.by_subject.items():
+        u = m.users[uid]
+        r = db.q("SELECT held, deadline_event, extract(epoch FROM deadline_at)::float8"
+                 " FROM lifecycle_status(%s, %s)", subj, TENANT)[0]
+        dev, dl = m.deadline(u)
+        if r[0] != m.in_force(u, now) or r[1] != dev or not close(ts(r[2]), dl):
+            fail(step, 'lifecycle_status of %d (%s)' % (uid, subj), r, (m.in_force(u, now), dev, dl))
     viol, over, report = m.expected_views(now)
     gv = {r[0] for r in db.q("SELECT id FROM lifecycle.violations WHERE tenant = %s", TENANT)}
     if gv != viol:

@@ -14,6 +14,25 @@ SUITES=${SUITES:-"regress isolation tap"}
 
 bash scripts/deps.sh
 
+# Every document the tree cites (a name ending in .md) is in the tree
+# (the tracked files in a clone, else every file but build output).
+cited() {
+	if git rev-parse --git-dir >/dev/null 2>&1; then
+		git grep -IhoE '[A-Za-z0-9_-]+\.md\b' || true
+	else
+		grep -rIhoE --exclude-dir=results --exclude-dir='tmp_check*' \
+			--exclude-dir=output_iso --exclude='lifecycle--[0-9]*.[0-9]*.[0-9]*.sql' \
+			'[A-Za-z0-9_-]+\.md\b' . || true
+	fi
+}
+missing=$(cited | sort -u | while read -r doc; do
+	[ -n "$(find . -path ./.git -prune -o -name "$doc" -print -quit)" ] || echo "$doc"
+done)
+if [ -n "$missing" ]; then
+	echo "cited but not in the tree: $missing (point to README.md or docs/ instead)" >&2
+	exit 1
+fi
+
 # pg_regress, initdb and postgres refuse root: build and test in a copy the
 # postgres user owns (the source tree stays clean).
 work=$(mktemp -d /tmp/lifecycle-test.XXXXXX)

@@ -29,7 +29,7 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc -DLIFECYCLE_NAME='"$(EXTENSION)"' \
 	-DLIFECYCLE_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(LIFECYCLE_CFLAGS)
-SHLIB_LINK = -lcurl
+SHLIB_LINK = -lcurl $(LIFECYCLE_LDFLAGS)
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --temp-instance=./tmp_check \

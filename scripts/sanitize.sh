@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # The sanitizer run (make sanitize): the extension built with
-# -fsanitize=address,undefined, every test server started with the
-# sanitizer runtime preloaded (LD_PRELOAD of gcc's libasan and libubsan
-# into the postgres binary of scripts/test.sh's private PostgreSQL copy),
-# and the regression, isolation and red-team suites run under it.  Any
-# report fails the run: the runtimes log to files (one per process), which
-# are checked at the end.
+# -fsanitize=address,undefined (-fno-omit-frame-pointer) and linked with
+# gcc 12's libasan and libubsan, every test server started through a
+# wrapper of scripts/test.sh's private PostgreSQL copy that sets the
+# runtimes' options (and preloads libubsan), and the regression, isolation
+# and red-team suites run under it.  Any report fails the run: the
+# runtimes log to files (one per process), checked at the end.
 #
-# detect_leaks=0: the postgres binary itself is not instrumented, and
-# what a backend still holds when it exits (memory contexts, libcurl's
-# global state) is not a leak worth a report.  An ASan report aborts the
-# process (the test that ran into it fails too); UBSan reports are logged
-# and the run continues, so that every one of them is seen.
+# libasan is not LD_PRELOADed into postgres: with it preloaded, the
+# postgres 15 binary of Debian 12 hangs before main() (glibc's gettext
+# lock _nl_state_lock is left corrupted by the constructors, traced with
+# gdb to libgpg-error's bindtextdomain() call, and postgres's own
+# bindtextdomain() then waits forever; `postgres -V` never returns).  It is
+# loaded with the extension instead (verify_asan_link_order=0), and
+# scripts/sanitize-longjmp.c (preloaded) tells it about postgres's
+# longjmps, which its interceptors cannot see in that mode: every
+# memory access of the extension's code is checked (stack, globals, and
+# heap blocks that ASan allocated), but memory that postgres or libcurl
+# malloc'd is not redzoned, and palloc memory never is (memory contexts
+# recycle their chunks).
 #
-# Note: PostgreSQL's palloc memory is not malloc'd chunk by chunk, so ASan
-# sees heap errors in malloc'd memory (libcurl, OpenSSL, our own buffers on
-# the stack and in globals), not inside memory contexts.
+# detect_leaks=0: postgres itself is not instrumented, and what a backend
+# still holds at exit (memory contexts, libcurl's global state) is no leak
+# worth a report.  An ASan report aborts the process (the test that ran
+# into it fails too); UBSan reports are logged and the run continues, so
+# that every one of them is seen.
 #
 #   bash scripts/sanitize.sh                 # regress, isolation, red team
 #   SUITES=regress bash scripts/sanitize.sh
@@ -39,8 +48,15 @@ fi
 
 reports=$(mktemp -d /tmp/lifecycle-sanitize.XXXXXX)
 chmod 1777 "$reports"
+# The longjmp wrappers (see scripts/sanitize-longjmp.c), readable by the
+# postgres user.
+shimdir=$(mktemp -d /tmp/lifecycle-sanitize-shim.XXXXXX)
+chmod 755 "$shimdir"
+shim="$shimdir/longjmp.so"
+gcc -shared -fPIC -O2 -o "$shim" scripts/sanitize-longjmp.c -ldl
+chmod 755 "$shim"
 hook=$(mktemp /tmp/lifecycle-sanitize-hook.XXXXXX)
-trap 'rm -f "$hook"' EXIT
+trap 'rm -f "$hook"; rm -rf "$shimdir"' EXIT
 cat > "$hook" <<HOOK
 #!/usr/bin/env bash
 # Wrap the private copy's postgres: the same binary, with the runtimes.
@@ -49,8 +65,8 @@ bindir=\$1
 mv "\$bindir/postgres" "\$bindir/postgres.bin"
 cat > "\$bindir/postgres" <<'WRAP'
 #!/bin/sh
-LD_PRELOAD="$asan $ubsan" \\
-ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:disable_coredump=1:log_path=$reports/asan:detect_odr_violation=0:allow_user_segv_handler=1" \\
+LD_PRELOAD="$shim $ubsan" \\
+ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:disable_coredump=1:log_path=$reports/asan:detect_odr_violation=0:allow_user_segv_handler=1" \\
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$reports/ubsan" \\
 exec "\$(dirname "\$0")/postgres.bin" "\$@"
 WRAP
@@ -60,7 +76,8 @@ HOOK
 SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
 status=0
 SUITES="${SUITES:-regress isolation tap}" PROVE_TESTS="$RED_TEAM" \
-	LIFECYCLE_CFLAGS="$SAN_FLAGS" LIFECYCLE_PG_HOOK="$hook" \
+	LIFECYCLE_CFLAGS="$SAN_FLAGS" LIFECYCLE_LDFLAGS="-lasan -lubsan" \
+	LIFECYCLE_PG_HOOK="$hook" \
 	bash scripts/test.sh || status=$?
 
 found=$(find "$reports" -type f -size +0 | sort)

@@ -62,6 +62,8 @@ cat > "$hook" <<HOOK
 # Wrap the private copy's postgres: the same binary, with the runtimes.
 set -euo pipefail
 bindir=\$1
+# Where scripts/test.sh works (kept: the servers' logs are scanned).
+echo "\${bindir%/pg/usr/lib/postgresql/15/bin}" > "$reports/workdir"
 mv "\$bindir/postgres" "\$bindir/postgres.bin"
 cat > "\$bindir/postgres" <<'WRAP'
 #!/bin/sh
@@ -75,17 +77,30 @@ HOOK
 
 SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
 status=0
-SUITES="${SUITES:-regress isolation tap}" PROVE_TESTS="$RED_TEAM" \
+KEEP=1 SUITES="${SUITES:-regress isolation tap}" PROVE_TESTS="$RED_TEAM" \
 	LIFECYCLE_CFLAGS="$SAN_FLAGS" LIFECYCLE_LDFLAGS="-lasan -lubsan" \
 	LIFECYCLE_PG_HOOK="$hook" \
 	bash scripts/test.sh || status=$?
 
+# Reports land in the runtimes' log files or, as ASan does when it is
+# loaded with the extension, on the server's stderr: its log.
+work=$(cat "$reports/workdir" 2>/dev/null || true)
+rm -f "$reports/workdir"
 found=$(find "$reports" -type f -size +0 | sort)
+if [ -n "$work" ] && [ -d "$work" ]; then
+	found="$found $(grep -rlE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error: |SUMMARY: [A-Za-z]*Sanitizer' \
+		--include='*.log' "$work" 2>/dev/null | sort || true)"
+	found=$(echo $found)
+fi
 if [ -n "$found" ]; then
 	echo "== sanitizer reports"
-	for f in $found; do echo "--- $f"; head -n 60 "$f"; done
+	for f in $found; do
+		echo "--- $f"
+		grep -E -A40 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error: |SUMMARY: ' "$f" | head -n 80
+	done
 	status=1
 fi
+[ -z "$work" ] || [ -n "${KEEP:-}" ] || rm -rf "$work"
 echo "== sanitizer run: $(( $(date +%s) - start )) s, status $status, reports in $reports"
 [ -n "$found" ] || rm -rf "$reports"
 exit $status

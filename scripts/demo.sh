@@ -6,17 +6,26 @@
 # Installs what is missing (scripts/deps.sh), builds and installs the
 # extension from a temporary copy, starts a private cluster as the postgres
 # OS user (Unix socket in a temporary directory, no TCP), and the local
-# webhook sink of test/sinks/ if there is one.  Then an application invites,
-# registers, touches, completes, restores and erases users for 104 weeks of
-# the lifecycle clock (lifecycle_travel()) while the real scheduler worker
+# webhook sink of test/sinks/ if there is one.  The application starts
+# with an existing user base (60% of DEMO_USERS: stale accounts, active
+# ones, never-confirmed sign-ups) in its own table, adopted with
+# lifecycle_adopt() (one call per tenant, from a view; the stale accounts'
+# notices spread over two weeks).  Then it invites newcomers, registers,
+# touches, completes, restores and erases users for 104 weeks of the
+# lifecycle clock (lifecycle_travel()) while the real scheduler worker
 # advances their timers; after each week the demo waits until
-# lifecycle.overdue is empty.  At the end it prints the retention report,
-# the (empty) violations view, the delivery summary, the worker stats and
-# a sample of lifecycle.metrics, and renders lifecycle_graph() to a PNG.
-# Everything but the PNG is removed on exit.
+# lifecycle.overdue is empty.  At week DEMO_MIGRATE_WEEK the DPO shortens
+# the policy: the demo prints lifecycle_forecast() of the current and the
+# proposed definition, draws both as a chart (gnuplot), and moves the
+# running users with lifecycle_migrate().  At the end it prints the
+# retention report, the (empty) violations view, the delivery summary, the
+# worker stats and a sample of lifecycle.metrics, and renders
+# lifecycle_graph() to a PNG.  Everything but the two PNGs is removed on
+# exit.
 #
-# Environment: DEMO_USERS (10000), DEMO_WEEKS (104), DEMO_PORT (7520),
-# DEMO_SINK_PORT (7521), DEMO_KEEP=1 keeps the cluster directory.
+# Environment: DEMO_USERS (10000), DEMO_WEEKS (104), DEMO_MIGRATE_WEEK (26),
+# DEMO_PORT (7520), DEMO_SINK_PORT (7521), DEMO_KEEP=1 keeps the cluster
+# directory.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
 cd "$(dirname "$0")/.."
@@ -24,6 +33,7 @@ src=$(pwd)
 
 USERS=${DEMO_USERS:-10000}
 WEEKS=${DEMO_WEEKS:-104}
+MIGRATE_WEEK=${DEMO_MIGRATE_WEEK:-26}
 PORT=${DEMO_PORT:-7520}
 SINK_PORT=${DEMO_SINK_PORT:-7521}
 BIN=/usr/lib/postgresql/15/bin
@@ -39,6 +49,7 @@ bash scripts/deps.sh
 work=$(mktemp -d /tmp/lifecycle-demo.XXXXXX)
 chmod 755 "$work"
 png=/tmp/lifecycle-demo-graph.png
+forecast_png=/tmp/lifecycle-demo-forecast.png
 sink_pid=""
 exporter_pid=""
 cleanup() {
@@ -139,6 +150,8 @@ CREATE EXTENSION lifecycle;
 CREATE TABLE app_accounts (
 	tenant text, subject text, k int, kind text,
 	archived boolean NOT NULL DEFAULT false,
+	email text, last_login timestamptz, confirmed boolean,
+	plan text, country text,
 	PRIMARY KEY (tenant, subject));
 CREATE FUNCTION app_archive(subject text, tenant text) RETURNS void
 	LANGUAGE sql AS \$\$ UPDATE public.app_accounts a SET archived = true
@@ -247,6 +260,136 @@ END
 \$\$;
 EOF
 
+base=$(( USERS * 3 / 5 ))
+say "the application's existing user base: $base accounts, adopted with lifecycle_adopt()"
+psql_demo -P footer=off <<EOF
+-- Accounts from before the extension: half of them stale (last login
+-- 100 days to three years ago), a third in use, the rest never confirmed.
+INSERT INTO app_accounts (tenant, subject, k, kind, email, last_login, confirmed, plan, country)
+SELECT CASE WHEN k % 3 = 0 THEN 'globex' ELSE 'acme' END, 'user' || k, k,
+	   CASE WHEN k % 20 < 3 THEN 'ghost' WHEN k % 2 = 0 THEN 'churner'
+			WHEN k % 10 < 5 THEN 'engaged' ELSE 'casual' END,
+	   'user' || k || '@example.com',
+	   CASE WHEN k % 20 < 3 THEN NULL
+			WHEN k % 2 = 0 THEN lifecycle_now() - (100 + (k * 37) % 1000) * interval '1 day'
+			ELSE lifecycle_now() - ((k * 13) % 60) * interval '1 day' END,
+	   k % 20 >= 3, CASE WHEN k % 5 = 0 THEN 'pro' ELSE 'free' END,
+	   CASE WHEN k % 2 = 0 THEN 'eu' ELSE 'us' END
+  FROM generate_series(1, $base) k;
+-- What lifecycle_adopt() reads: a view per tenant over the application's
+-- table (subject, email, last_seen; region, attrs, registered optional).
+CREATE VIEW acme_accounts AS
+	SELECT subject, email, last_login AS last_seen, country AS region,
+		   jsonb_build_object('plan', plan) AS attrs, confirmed AS registered
+	  FROM app_accounts WHERE tenant = 'acme';
+CREATE VIEW globex_accounts AS
+	SELECT subject, email, last_login AS last_seen, country AS region,
+		   jsonb_build_object('plan', plan) AS attrs, confirmed AS registered
+	  FROM app_accounts WHERE tenant = 'globex';
+SELECT 'acme' AS tenant, * FROM lifecycle_adopt('acme_accounts', 'acme', 'saas', spread => '14 days')
+UNION ALL
+SELECT 'globex', * FROM lifecycle_adopt('globex_accounts', 'globex', 'saas', spread => '14 days');
+SELECT state, count(*) AS users,
+	   count(*) FILTER (WHERE next_event = 'dormant'
+						AND next_at <= lifecycle_now() + interval '14 days') AS notices_in_14_days
+  FROM lifecycle.users GROUP BY state ORDER BY state;
+EOF
+
+# The DPO shortens the policy: the forecast of the current and of the
+# proposed definition (printed by week and drawn with gnuplot), then
+# lifecycle_define_policy() and lifecycle_migrate() of the running users.
+proposed='{"dormant_after": "60 days", "archive_after": "14 days", "archive_reminders": ["7 days", "1 day"], "erase_after": "180 days"}'
+shorten_policy() {
+	echo
+	say "week $week: lifecycle_forecast() of policy saas for the next 90 days, now and shortened"
+	echo "proposed: $proposed"
+	psql_demo -v def="$proposed" -v data="$work/forecast.dat" -P footer=off <<'SQL'
+SELECT f.event, sum(f.users) FILTER (WHERE f.s = 'now') AS now,
+	   sum(f.users) FILTER (WHERE f.s = 'proposed') AS shortened
+  FROM (SELECT 'now' AS s, * FROM lifecycle_forecast('90 days', 'saas')
+		UNION ALL
+		SELECT 'proposed', * FROM lifecycle_forecast('90 days', 'saas', definition => :'def')) f
+ GROUP BY f.event ORDER BY f.event;
+\pset format unaligned
+\pset fieldsep ' '
+\pset tuples_only on
+\o :data
+WITH f AS (
+	SELECT 'now' AS s, * FROM lifecycle_forecast('90 days', 'saas')
+	UNION ALL
+	SELECT 'proposed', * FROM lifecycle_forecast('90 days', 'saas', definition => :'def')),
+w AS (SELECT (f.day - lifecycle_now()::date) / 7 AS w, f.* FROM f)
+SELECT to_char(lifecycle_now()::date + g.w * 7, 'YYYY-MM-DD'),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'now' AND w.event = 'dormant'), 0),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'now' AND w.event = 'archive_due'), 0),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'now' AND w.event = 'erase_due'), 0),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'proposed' AND w.event = 'dormant'), 0),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'proposed' AND w.event = 'archive_due'), 0),
+	   coalesce(sum(w.users) FILTER (WHERE w.s = 'proposed' AND w.event = 'erase_due'), 0)
+  FROM generate_series(0, 12) g(w) LEFT JOIN w ON w.w = g.w
+ GROUP BY g.w ORDER BY g.w;
+\o
+SQL
+	echo "by week: archive notices (dormant), archived, erased; now | shortened"
+	awk '{ printf "  %s  %6d %6d %6d | %6d %6d %6d\n", $1, $2, $3, $4, $5, $6, $7 }' "$work/forecast.dat"
+	# The chart: per day, how many users the timers have reached so far.
+	psql_demo -v def="$proposed" -v data="$work/forecast-daily.dat" -At -F ' ' <<'SQL'
+\o :data
+WITH f AS (
+	SELECT 'now' AS s, * FROM lifecycle_forecast('90 days', 'saas')
+	UNION ALL
+	SELECT 'proposed', * FROM lifecycle_forecast('90 days', 'saas', definition => :'def')),
+d AS (
+	SELECT g.day::date AS day,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'now' AND f.event = 'dormant'), 0) AS n1,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'now' AND f.event = 'archive_due'), 0) AS n2,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'now' AND f.event = 'erase_due'), 0) AS n3,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'proposed' AND f.event = 'dormant'), 0) AS p1,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'proposed' AND f.event = 'archive_due'), 0) AS p2,
+		   coalesce(sum(f.users) FILTER (WHERE f.s = 'proposed' AND f.event = 'erase_due'), 0) AS p3
+	  FROM generate_series(lifecycle_now()::date, lifecycle_now()::date + 90, '1 day') g(day)
+	  LEFT JOIN f ON f.day = g.day::date
+	 GROUP BY g.day)
+SELECT to_char(day, 'YYYY-MM-DD'),
+	   sum(n1) OVER w, sum(n2) OVER w, sum(n3) OVER w,
+	   sum(p1) OVER w, sum(p2) OVER w, sum(p3) OVER w
+  FROM d WINDOW w AS (ORDER BY day) ORDER BY day;
+\o
+SQL
+	gnuplot <<GP
+set terminal pngcairo size 1100,650 font "DejaVu Sans,11"
+set output "$forecast_png"
+set title "lifecycle_forecast('90 days', 'saas') on $(head -n1 "$work/forecast-daily.dat" | cut -d' ' -f1): users reached so far, current policy (solid) and shortened (dashed)" noenhanced
+set xdata time
+set timefmt "%Y-%m-%d"
+set format x "%d %b"
+set xtics 7 * 86400
+set xlabel "day (lifecycle clock)"
+set ylabel "users, cumulative"
+set yrange [0:*]
+set grid xtics ytics
+set key outside bottom center horizontal maxrows 2 width 2
+set style data lines
+plot "$work/forecast-daily.dat" using 1:2 title "archive notice (dormant), now" lw 2.5 lc rgb "#1f77b4", \
+     "" using 1:3 title "archived, now" lw 2.5 lc rgb "#d62728", \
+     "" using 1:4 title "erased, now" lw 2.5 lc rgb "#2ca02c", \
+     "" using 1:5 title "archive notice, shortened" lw 2.5 dt 2 lc rgb "#1f77b4", \
+     "" using 1:6 title "archived, shortened" lw 2.5 dt 2 lc rgb "#d62728", \
+     "" using 1:7 title "erased, shortened" lw 2.5 dt 2 lc rgb "#2ca02c"
+GP
+	chmod 644 "$forecast_png"
+	say "forecast chart: $forecast_png"
+	say "lifecycle_define_policy() and lifecycle_migrate(): the shortened policy reaches the running users"
+	psql_demo -v def="$proposed" -P footer=off <<'SQL'
+-- The stored definition is complete (hooks resolved): change four keys.
+SELECT lifecycle_define_policy('saas',
+		(SELECT p.definition FROM lifecycle.policies p WHERE p.name = 'saas'
+		  ORDER BY p.version DESC LIMIT 1) || :'def'::jsonb) AS new_version;
+SELECT lifecycle_migrate('saas') AS users_moved;
+SQL
+	psql_demo -c "CALL demo_wait(120)"
+}
+
 # The scheduler started with the server, before the database existed; it
 # retries every 5 s.  Wait for it (bounded) rather than for a timeout.
 for _ in $(seq 200); do
@@ -256,12 +399,13 @@ for _ in $(seq 200); do
 done
 [ "$up" = 1 ] || { echo "the scheduler worker did not start" >&2; exit 1; }
 
-weekly=$(( (USERS * 4 / 5) / WEEKS ))
-first=$(( USERS - weekly * (WEEKS - 1) ))
+weekly=$(( (USERS - base) / WEEKS ))
+first=$(( USERS - base - weekly * (WEEKS - 1) ))
 say "$USERS users, $WEEKS weeks on the lifecycle clock, the real worker advancing them"
-k=1
+k=$((base + 1))
 sim_start=$(date +%s.%N)
 for week in $(seq 0 "$WEEKS"); do
+	[ "$week" -eq "$MIGRATE_WEEK" ] && shorten_policy
 	n=$weekly
 	[ "$week" -eq 0 ] && n=$first
 	[ "$week" -eq "$WEEKS" ] && n=0
@@ -379,6 +523,7 @@ psql_demo -At -c "SELECT lifecycle_graph('saas')" > "$work/graph.dot"
 dot -Tpng -o "$png" "$work/graph.dot"
 chmod 644 "$png"
 say "state graph of policy saas with live counts: $png"
+[ -f "$forecast_png" ] && say "forecast of policy saas before it was shortened: $forecast_png"
 
 worker_lines=$(grep -c "lifecycle" "$work/postgres.log" || true)
 awk -v a="$sim_start" -v b="$sim_end" -v t="$(( $(date +%s) - started ))" -v l="$worker_lines" \

@@ -2,7 +2,7 @@
 # Install what building and testing lifecycle needs (Debian 12), once.
 set -euo pipefail
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-cron
-      libcurl4-openssl-dev libipc-run-perl python3 python3-aiosmtpd python3-psycopg2 graphviz
+      libcurl4-openssl-dev libipc-run-perl python3 python3-aiosmtpd python3-psycopg2 graphviz gnuplot-nox
       prometheus-postgres-exporter curl rsync)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,7 +19,7 @@ DROP TABLE IF EXISTS bench_accounts, bench_adopt_users, bench_adopt_history;
 -- Two thirds stale (seen 100 to 800 days ago), one tenth never registered.
 CREATE TABLE bench_accounts AS
 SELECT 'acct-' || i AS subject, 'user' || i || '@example.com' AS email,
-	   now() - ((i * 7919) % 800) * interval '1 day' AS last_seen,
+	   now() - ((i::bigint * 7919) % 800) * interval '1 day' AS last_seen,
 	   i % 10 <> 0 AS registered,
 	   jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END) AS attrs
   FROM generate_series(1, $N) i;

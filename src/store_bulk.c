@@ -78,7 +78,14 @@ static BulkState bulk_state;
 
 static int	bulk_mark_targets(Query *query, Oid owner, Oid users,
 							  Oid history);
-static char *bulk_adopt_sql(const LcAdoptSpec *spec);
+static char *bulk_adopt_source(const LcAdoptSpec *spec);
+static char *bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
+							bool calendar_spread);
+static char *bulk_adopt_diagnosis_sql(const LcAdoptSpec *spec);
+static Interval *bulk_duration(const Interval *iv);
+static void bulk_adopt_run(const LcAdoptSpec *spec, const char *sql,
+						   int nargs, Oid *types, Datum *vals,
+						   const char *nulls, int expect_marked);
 
 /*
  * In the adoption statement, mark the target of each INSERT in its WITH
@@ -113,56 +120,74 @@ bulk_mark_targets(Query *query, Oid owner, Oid users, Oid history)
 }
 
 /*
- * The adoption statement for one relation.
- *
- * chk reads the relation once, in its order (row_number() OVER ()), and
- * finds the first bad row: a row lifecycle._adopt_problem() refuses, or
- * the second occurrence of a subject.  Its result is an InitPlan that
- * gates the insert, so a bad row means nothing is inserted at all.  ins
- * reads the relation again (same snapshot) and inserts every row whose
- * subject the tenant does not know yet; h writes one history row each.
+ * The rows of the accounts relation, cast to what lifecycle.users stores
+ * ($4: the call's time; a future last_seen counts as the call).
  */
 static char *
-bulk_adopt_sql(const LcAdoptSpec *spec)
+bulk_adopt_source(const LcAdoptSpec *spec)
+{
+	return psprintf("SELECT r.subject::pg_catalog.text AS subject,"
+					" r.email::pg_catalog.text AS email,"
+					" CASE WHEN r.last_seen IS NOT NULL"
+					"  THEN LEAST(r.last_seen::pg_catalog.timestamptz, $4) END AS last_seen,"
+					" %s AS region, %s AS attrs, %s AS registered FROM %s AS r",
+					spec->has_region ? "r.region::pg_catalog.text" : "NULL::pg_catalog.text",
+					spec->has_attrs ? "r.attrs::pg_catalog.jsonb" : "NULL::pg_catalog.jsonb",
+					spec->has_registered ?
+					"COALESCE(r.registered::pg_catalog.bool, true)" : "true",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(spec->relid)),
+											   get_rel_name(spec->relid)));
+}
+
+/*
+ * The adoption statement for one relation.
+ *
+ * chk reads the relation once: are all rows good (lifecycle._adopt_problem())
+ * and all subjects distinct?  Its result is an InitPlan that gates the
+ * insert, so a bad row means nothing is inserted at all (the caller then
+ * finds which row with bulk_adopt_diagnosis_sql()).  ins reads the relation
+ * again (same snapshot) and inserts every row whose subject the tenant
+ * does not know yet; h writes one history row each.
+ *
+ * Dormancy falls due at last_seen + dormant_after ($6).  An interval
+ * without months is passed as a plain duration (bulk_duration()), so the
+ * addition is exact whatever the session's TimeZone; one with months uses
+ * UTC calendar arithmetic, as machine_add() does.
+ */
+static char *
+bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
+			   bool calendar_spread)
 {
 	StringInfoData sql;
-	char	   *src;
-	const char *dormant_at = BULK_UTC_ADD("COALESCE(s.last_seen, $4)", "$6");
+	const char *dormant_at;
 	const char *armed;
 
-	src = psprintf("SELECT r.subject::pg_catalog.text AS subject,"
-				   " r.email::pg_catalog.text AS email,"
-				   " CASE WHEN r.last_seen IS NOT NULL"
-				   "  THEN LEAST(r.last_seen::pg_catalog.timestamptz, $4) END AS last_seen,"
-				   " %s AS region, %s AS attrs, %s AS registered FROM %s AS r",
-				   spec->has_region ? "r.region::pg_catalog.text" : "NULL::pg_catalog.text",
-				   spec->has_attrs ? "r.attrs::pg_catalog.jsonb" : "NULL::pg_catalog.jsonb",
-				   spec->has_registered ?
-				   "COALESCE(r.registered::pg_catalog.bool, true)" : "true",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(spec->relid)),
-											  get_rel_name(spec->relid)));
+	dormant_at = calendar_dormancy ?
+		BULK_UTC_ADD("COALESCE(s.last_seen, $4)", "$6") :
+		"COALESCE(s.last_seen, $4) + $6";
 
 	/*
 	 * Timers already due fire at the next tick (now), or, with a spread,
 	 * evenly over it in the order they fell due.
 	 */
-	if (spec->spread != NULL)
+	if (spec->spread == NULL)
+		armed = "$4";
+	else if (calendar_spread)
 		armed = BULK_UTC_ADD("$4", "$10 * ((c.k - 1)::pg_catalog.float8 / c.nd)");
 	else
-		armed = "$4";
+		armed = "$4 + $10 * ((c.k - 1)::pg_catalog.float8 / c.nd)";
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH chk AS ("
 					 " SELECT pg_catalog.count(*) AS n,"
-					 "  pg_catalog.min(a.pos * 16 + CASE WHEN a.problem <> 0 THEN a.problem ELSE %d END)"
-					 "   FILTER (WHERE a.problem <> 0 OR a.dup > 1) AS bad"
-					 " FROM (SELECT b.pos, b.problem, pg_catalog.row_number() OVER"
-					 "   (PARTITION BY b.subject COLLATE pg_catalog.\"C\" ORDER BY b.pos) AS dup"
-					 "  FROM (SELECT pg_catalog.row_number() OVER () AS pos, s.subject,"
-					 "    lifecycle._adopt_problem(s.subject, s.email, s.region, s.attrs, s.last_seen) AS problem"
-					 "   FROM (%s) AS s) AS b) AS a),",
-					 LC_ADOPT_DUPLICATE, src);
+					 "  COALESCE(NOT pg_catalog.bool_or(a.problem <> 0), true)"
+					 "  AND pg_catalog.count(DISTINCT a.subject COLLATE pg_catalog.\"C\")"
+					 "   = pg_catalog.count(*) AS ok"
+					 " FROM (SELECT s.subject,"
+					 "   lifecycle._adopt_problem(s.subject, s.email, s.region, s.attrs, s.last_seen) AS problem"
+					 "  FROM (%s) AS s) AS a),",
+					 bulk_adopt_source(spec));
 	appendStringInfo(&sql,
 					 " ins AS ("
 					 " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
@@ -178,40 +203,74 @@ bulk_adopt_sql(const LcAdoptSpec *spec)
 					 "   AS next_at,"
 					 "  CASE WHEN c.registered THEN $7 ELSE $9 END AS next_event,"
 					 "  CASE WHEN c.registered THEN $11 ELSE $12 END AS deadline_event"
-					 " FROM (SELECT d.*%s FROM (SELECT s.*, %s AS dormant_at,"
-					 "   (s.registered AND %s <= $4) AS due FROM (%s) AS s) AS d%s) AS c) AS x"
-					 " WHERE (SELECT chk.bad FROM chk) IS NULL"
+					 " FROM (SELECT e.*%s FROM (SELECT d.*, d.registered AND d.dormant_at <= $4 AS due"
+					 "   FROM (SELECT s.*, %s AS dormant_at FROM (%s) AS s) AS d) AS e%s) AS c) AS x"
+					 " WHERE (SELECT chk.ok FROM chk)"
 					 " ON CONFLICT (tenant, subject) DO NOTHING"
 					 " RETURNING id, state, next_at),"
 					 " h AS ("
 					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
 					 " SELECT ins.id, $4, NULL, ins.state, 'adopt', $5 FROM ins)"
-					 " SELECT chk.n, chk.bad, (SELECT pg_catalog.count(*) FROM ins),"
+					 " SELECT chk.n, chk.ok, (SELECT pg_catalog.count(*) FROM ins),"
 					 "  (SELECT pg_catalog.min(ins.next_at) FROM ins) FROM chk",
 					 armed,
 					 spec->spread != NULL ?
 					 ", pg_catalog.row_number() OVER w AS k,"
 					 " pg_catalog.count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING"
 					 " AND UNBOUNDED FOLLOWING) AS nd" : "",
-					 dormant_at, dormant_at, src,
+					 dormant_at, bulk_adopt_source(spec),
 					 spec->spread != NULL ?
-					 " WINDOW w AS (PARTITION BY d.due ORDER BY d.dormant_at)" : "");
+					 " WINDOW w AS (PARTITION BY e.due ORDER BY e.dormant_at)" : "");
 	return sql.data;
 }
 
 /*
- * Adopt every row of spec->relid in one statement, read as spec->caller.
- * On a bad row nothing is inserted and res->first_bad names it.
+ * Which row is the first bad one: a row lifecycle._adopt_problem()
+ * refuses, or the second occurrence of a subject, by position in the
+ * order the relation is read (row_number() OVER ()).  Encoded as
+ * position * 16 + problem.  Run only when the adoption found one.
  */
-void
-store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
+static char *
+bulk_adopt_diagnosis_sql(const LcAdoptSpec *spec)
 {
-	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
-		INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTOID,
-	TEXTOID};
-	Datum		vals[12];
-	char		nulls[12];
-	char	   *sql = bulk_adopt_sql(spec);
+	return psprintf("SELECT pg_catalog.min(a.pos * 16 + CASE WHEN a.problem <> 0"
+					"  THEN a.problem ELSE %d END)"
+					" FILTER (WHERE a.problem <> 0 OR a.dup > 1)"
+					" FROM (SELECT b.pos, b.problem, pg_catalog.row_number() OVER"
+					"   (PARTITION BY b.subject COLLATE pg_catalog.\"C\" ORDER BY b.pos) AS dup"
+					"  FROM (SELECT pg_catalog.row_number() OVER () AS pos, s.subject,"
+					"    lifecycle._adopt_problem(s.subject, s.email, s.region, s.attrs,"
+					"     s.last_seen) AS problem"
+					"   FROM (%s) AS s) AS b) AS a",
+					LC_ADOPT_DUPLICATE, bulk_adopt_source(spec));
+}
+
+/*
+ * A plain duration for an interval without months: days of exactly 24
+ * hours, as in UTC (machine_add()), so that timestamptz + it is the same
+ * whatever the session's TimeZone.  NULL when the interval has months.
+ */
+static Interval *
+bulk_duration(const Interval *iv)
+{
+	Interval   *d;
+
+	if (iv->month != 0)
+		return NULL;
+	d = palloc0(sizeof(Interval));
+	d->time = iv->time + (int64) iv->day * USECS_PER_DAY;
+	return d;
+}
+
+/*
+ * Prepare and run one adoption statement as spec->caller, the targets of
+ * its INSERTs (expect_marked of them) checked as the owner.  Returns with
+ * the result in SPI_tuptable.
+ */
+static void
+bulk_adopt_run(const LcAdoptSpec *spec, const char *sql, int nargs,
+			   Oid *types, Datum *vals, const char *nulls, int expect_marked)
+{
 	Oid			nsp = get_namespace_oid("lifecycle", false);
 	Oid			save_userid;
 	int			save_sec_context;
@@ -219,33 +278,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	int			marked = 0;
 	int			gucnest;
 	ListCell   *lc;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
 	int			rc;
-
-	/* Never run a statement written for another version's schema. */
-	version_require();
-	memset(nulls, ' ', sizeof(nulls));
-	vals[0] = CStringGetTextDatum(spec->tenant);
-	vals[1] = CStringGetTextDatum(spec->policy);
-	vals[2] = Int32GetDatum(spec->policy_version);
-	vals[3] = TimestampTzGetDatum(spec->now);
-	vals[4] = CStringGetTextDatum(spec->actor);
-	vals[5] = IntervalPGetDatum(spec->dormant_after);
-	vals[6] = CStringGetTextDatum(spec->active_event);
-	vals[7] = TimestampTzGetDatum(spec->expired_next_at);
-	vals[8] = CStringGetTextDatum(spec->expired_event);
-	if (spec->spread != NULL)
-		vals[9] = IntervalPGetDatum(spec->spread);
-	else
-	{
-		vals[9] = (Datum) 0;
-		nulls[9] = 'n';
-	}
-	vals[10] = CStringGetTextDatum(spec->active_deadline_event);
-	vals[11] = CStringGetTextDatum(spec->expired_deadline_event);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 
@@ -257,7 +290,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	SetUserIdAndSecContext(spec->caller,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	plan = SPI_prepare(sql, 12, types);
+	plan = SPI_prepare(sql, nargs, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for the adoption statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -271,8 +304,9 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 										get_relname_relid("users", nsp),
 										get_relname_relid("history", nsp));
 	}
-	if (marked != 2)
+	if (marked != expect_marked)
 		elog(ERROR, "lifecycle: unexpected query tree for the adoption statement");
+
 	/*
 	 * Rows are counted in the order the relation is read: no synchronized
 	 * scan, which would start mid-table.  Like a function's SET clause,
@@ -288,18 +322,68 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 		elog(ERROR, "lifecycle adoption statement failed: %s",
 			 SPI_result_code_string(rc));
 	SPI_freeplan(plan);
+}
 
+/*
+ * Adopt every row of spec->relid in one statement, read as spec->caller.
+ * On a bad row nothing is inserted and res->first_bad names it.
+ */
+void
+store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
+{
+	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
+		INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTOID,
+	TEXTOID};
+	Datum		vals[12];
+	char		nulls[12];
+	Interval   *dormant = bulk_duration(spec->dormant_after);
+	Interval   *spread = spec->spread ? bulk_duration(spec->spread) : NULL;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	/* Never run a statement written for another version's schema. */
+	version_require();
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = CStringGetTextDatum(spec->tenant);
+	vals[1] = CStringGetTextDatum(spec->policy);
+	vals[2] = Int32GetDatum(spec->policy_version);
+	vals[3] = TimestampTzGetDatum(spec->now);
+	vals[4] = CStringGetTextDatum(spec->actor);
+	vals[5] = IntervalPGetDatum(dormant ? dormant : spec->dormant_after);
+	vals[6] = CStringGetTextDatum(spec->active_event);
+	vals[7] = TimestampTzGetDatum(spec->expired_next_at);
+	vals[8] = CStringGetTextDatum(spec->expired_event);
+	if (spec->spread != NULL)
+		vals[9] = IntervalPGetDatum(spread ? spread : spec->spread);
+	else
+	{
+		vals[9] = (Datum) 0;
+		nulls[9] = 'n';
+	}
+	vals[10] = CStringGetTextDatum(spec->active_deadline_event);
+	vals[11] = CStringGetTextDatum(spec->expired_deadline_event);
+
+	bulk_adopt_run(spec, bulk_adopt_sql(spec, dormant == NULL,
+										spec->spread != NULL && spread == NULL),
+				   12, types, vals, nulls, 2);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memset(res, 0, sizeof(*res));
 	res->rows = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	if (!isnull)
+	if (!DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)))
 	{
-		int64		bad = DatumGetInt64(d);
-
-		res->first_bad = bad / 16;
-		res->problem = (int) (bad % 16);
+		/* Nothing was inserted: find the first bad row for the error. */
+		bulk_adopt_run(spec, bulk_adopt_diagnosis_sql(spec), 12, types, vals,
+					   nulls, 0);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+		if (isnull)
+			elog(ERROR, "lifecycle adoption found a bad row but not where");
+		res->first_bad = DatumGetInt64(d) / 16;
+		res->problem = (int) (DatumGetInt64(d) % 16);
+		return;
 	}
 	res->adopted = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	d = SPI_getbinval(tup, desc, 4, &isnull);

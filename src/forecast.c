@@ -52,6 +52,7 @@ PG_FUNCTION_INFO_V1(lifecycle_forecast_internal);
 #define FORECAST_BATCH			10000
 #define FORECAST_MAX_STEPS		64	/* per user: far more than any horizon needs */
 #define FORECAST_MAX_DAYS		3700	/* a horizon of at most ten years */
+#define FORECAST_QUARTER		(15 * 60 * USECS_PER_SEC)
 
 typedef struct ForecastState
 {
@@ -64,9 +65,13 @@ typedef struct ForecastState
 	const char *tenant_seen;	/* the last tenant checked for visibility */
 	bool		tenant_ok;
 	bool		limited;		/* the acting role sees only some tenants */
+	TimestampTz quarter0;		/* the quarter hour "now" falls in */
+	int64		nquarters;
+	int32	   *quarter_day;	/* day index + 1 per quarter; 0: unknown */
 } ForecastState;
 
-static DateADT forecast_day(TimestampTz ts);
+static DateADT forecast_date(TimestampTz ts);
+static int	forecast_day(ForecastState *fs, TimestampTz ts);
 static void forecast_user(ForecastState *fs, const LcPolicy *policy,
 						  LcUser *user, TimestampTz at, LcEvent ev);
 static LcPolicy *forecast_definition(const char *name, Jsonb *def,
@@ -76,10 +81,28 @@ static LcPolicy *forecast_definition(const char *name, Jsonb *def,
  * The calendar day of a time, in the session's time zone (as ::date).
  */
 static DateADT
-forecast_day(TimestampTz ts)
+forecast_date(TimestampTz ts)
 {
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
 											   TimestampTzGetDatum(ts)));
+}
+
+/*
+ * The day index (0: the first day) of a time inside the horizon.  Every
+ * time zone's offsets and changes fall on quarter hours, so a quarter of
+ * an hour (counted from a quarter-hour boundary) lies within one local
+ * day: the date is computed once per quarter and remembered.
+ */
+static int
+forecast_day(ForecastState *fs, TimestampTz ts)
+{
+	int64		q = (ts - fs->quarter0) / FORECAST_QUARTER;
+
+	if (q < 0 || q >= fs->nquarters)
+		return forecast_date(ts) - fs->first_day;
+	if (fs->quarter_day[q] == 0)
+		fs->quarter_day[q] = forecast_date(ts) - fs->first_day + 1;
+	return fs->quarter_day[q] - 1;
 }
 
 /*
@@ -112,7 +135,7 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		machine_apply(policy, user, ev, fire, &o);
 		if (!o.allowed)
 			return;				/* a stale timer: the worker re-arms it */
-		day = forecast_day(fire) - fs->first_day;
+		day = forecast_day(fs, fire);
 		/* As history records it: a reminder past its deadline is skipped. */
 		if (day >= 0 && day < fs->ndays)
 			fs->counts[day * LC_NUM_EVENTS + o.history_event]++;
@@ -233,8 +256,8 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 
 	fs.now = clock_now();
 	fs.end = machine_add(fs.now, horizon);
-	fs.first_day = forecast_day(fs.now);
-	fs.ndays = forecast_day(fs.end) - fs.first_day + 1;
+	fs.first_day = forecast_date(fs.now);
+	fs.ndays = forecast_date(fs.end) - fs.first_day + 1;
 	if (fs.ndays > FORECAST_MAX_DAYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -242,6 +265,10 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	/* The counts outlive SPI_finish(). */
 	fs.counts = MemoryContextAllocZero(callercxt,
 									   sizeof(int64) * fs.ndays * LC_NUM_EVENTS);
+	fs.quarter0 = fs.now - (fs.now % FORECAST_QUARTER +
+							(fs.now % FORECAST_QUARTER < 0 ? FORECAST_QUARTER : 0));
+	fs.nquarters = (fs.end - fs.quarter0) / FORECAST_QUARTER + 1;
+	fs.quarter_day = palloc0(sizeof(int32) * fs.nquarters);
 
 	rows = palloc(sizeof(LcForecastRow) * FORECAST_BATCH);
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext,

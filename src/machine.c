@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -323,6 +324,19 @@ machine_anchor_name(LcAnchor anchor)
 TimestampTz
 machine_add(TimestampTz ts, const Interval *iv)
 {
+	TimestampTz result;
+
+	/*
+	 * Without months, a UTC day is exactly 24 hours: the same sum as
+	 * timestamp_pl_interval() computes, without its calendar conversions
+	 * (the forecast adds millions of intervals).  Anything unusual
+	 * (infinite, out of range) takes the general path and its errors.
+	 */
+	if (iv->month == 0 && !TIMESTAMP_NOT_FINITE(ts) &&
+		!pg_add_s64_overflow(ts, (int64) iv->day * USECS_PER_DAY, &result) &&
+		!pg_add_s64_overflow(result, iv->time, &result) &&
+		IS_VALID_TIMESTAMP(result))
+		return result;
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_pl_interval,
 												   TimestampTzGetDatum(ts),
 												   PointerGetDatum(iv)));
@@ -334,6 +348,13 @@ machine_add(TimestampTz ts, const Interval *iv)
 TimestampTz
 machine_sub(TimestampTz ts, const Interval *iv)
 {
+	TimestampTz result;
+
+	if (iv->month == 0 && !TIMESTAMP_NOT_FINITE(ts) &&
+		!pg_sub_s64_overflow(ts, (int64) iv->day * USECS_PER_DAY, &result) &&
+		!pg_sub_s64_overflow(result, iv->time, &result) &&
+		IS_VALID_TIMESTAMP(result))
+		return result;
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_mi_interval,
 												   TimestampTzGetDatum(ts),
 												   PointerGetDatum(iv)));

@@ -325,15 +325,19 @@ TimestampTz
 machine_add(TimestampTz ts, const Interval *iv)
 {
 	TimestampTz result;
+	int64		days;
 
 	/*
 	 * Without months, a UTC day is exactly 24 hours: the same sum as
-	 * timestamp_pl_interval() computes, without its calendar conversions
-	 * (the forecast adds millions of intervals).  Anything unusual
-	 * (infinite, out of range) takes the general path and its errors.
+	 * timestamp_pl_interval() computes (days first, then the time, each
+	 * step in range), without its calendar conversions (the forecast adds
+	 * millions of intervals).  Anything unusual (infinite, out of range)
+	 * takes the general path and its errors.
 	 */
 	if (iv->month == 0 && !TIMESTAMP_NOT_FINITE(ts) &&
-		!pg_add_s64_overflow(ts, (int64) iv->day * USECS_PER_DAY, &result) &&
+		!pg_mul_s64_overflow(iv->day, USECS_PER_DAY, &days) &&
+		!pg_add_s64_overflow(ts, days, &result) &&
+		IS_VALID_TIMESTAMP(result) &&
 		!pg_add_s64_overflow(result, iv->time, &result) &&
 		IS_VALID_TIMESTAMP(result))
 		return result;
@@ -349,9 +353,12 @@ TimestampTz
 machine_sub(TimestampTz ts, const Interval *iv)
 {
 	TimestampTz result;
+	int64		days;
 
 	if (iv->month == 0 && !TIMESTAMP_NOT_FINITE(ts) &&
-		!pg_sub_s64_overflow(ts, (int64) iv->day * USECS_PER_DAY, &result) &&
+		!pg_mul_s64_overflow(iv->day, USECS_PER_DAY, &days) &&
+		!pg_sub_s64_overflow(ts, days, &result) &&
+		IS_VALID_TIMESTAMP(result) &&
 		!pg_sub_s64_overflow(result, iv->time, &result) &&
 		IS_VALID_TIMESTAMP(result))
 		return result;

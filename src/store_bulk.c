@@ -31,6 +31,7 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -248,17 +249,22 @@ bulk_adopt_diagnosis_sql(const LcAdoptSpec *spec)
 /*
  * A plain duration for an interval without months: days of exactly 24
  * hours, as in UTC (machine_add()), so that timestamptz + it is the same
- * whatever the session's TimeZone.  NULL when the interval has months.
+ * whatever the session's TimeZone.  NULL when the interval has months
+ * (or is too large to be one number of microseconds).
  */
 static Interval *
 bulk_duration(const Interval *iv)
 {
 	Interval   *d;
+	int64		days;
+	int64		time;
 
-	if (iv->month != 0)
+	if (iv->month != 0 ||
+		pg_mul_s64_overflow(iv->day, USECS_PER_DAY, &days) ||
+		pg_add_s64_overflow(days, iv->time, &time))
 		return NULL;
 	d = palloc0(sizeof(Interval));
-	d->time = iv->time + (int64) iv->day * USECS_PER_DAY;
+	d->time = time;
 	return d;
 }
 

@@ -28,6 +28,23 @@ CREATE TABLE bench_adopt_users (LIKE lifecycle.users INCLUDING ALL) WITH (fillfa
 CREATE TABLE bench_adopt_history (LIKE lifecycle.history INCLUDING ALL);
 SQL
 
+# cpu_timed <sql>: "wall cpu" seconds of one statement: the wall time, and
+# the CPU time its backend used (utime + stime from /proc, in ticks of
+# 1/100 s), which other load on the machine inflates far less.
+cpu_timed() {
+	qf <<SQL | awk '/^cpu0 / { c0 = $2 } /^cpu1 / { c1 = $2 } /^wall / { w = $2 } END { printf "%.3f %.2f", w, (c1 - c0) / 100 }'
+SELECT pg_backend_pid() AS pid \gset
+\setenv BENCH_BACKEND :pid
+\! awk '{ print "cpu0", \$14 + \$15 }' /proc/\$BENCH_BACKEND/stat
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+\o /dev/null
+$1;
+\o
+SELECT extract(epoch FROM clock_timestamp()) - :t0 AS wall \gset
+\! awk '{ print "cpu1", \$14 + \$15 }' /proc/\$BENCH_BACKEND/stat
+\echo wall :wall
+SQL
+}
 timed() {	# timed <sql>: seconds
 	local a b
 	q "CHECKPOINT" >/dev/null
@@ -62,16 +79,18 @@ report "adopt: median ratio $(med "$ratios") x vs plain INSERT ... SELECT ($N ac
 again=$(timed "SELECT * FROM lifecycle_adopt('bench_accounts', 'bench-adopt')")
 report "adopt again (every subject known, all skipped): ${again}s"
 
-fc=$(timed "SELECT count(*) FROM lifecycle_forecast('90 days', tenant => 'bench-adopt')")
-fcd=$(timed "SELECT count(*) FROM lifecycle_forecast('90 days', 'default', 'bench-adopt', '{\"dormant_after\": \"30 days\", \"archive_after\": \"14 days\"}')")
-report "forecast of $users users, 90 days: current policy ${fc}s, proposed definition (every running user re-armed) ${fcd}s"
+q "CHECKPOINT" >/dev/null
+read -r fcw fcc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', tenant => 'bench-adopt')")"
+read -r fdw fdc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', 'default', 'bench-adopt', '{\"dormant_after\": \"30 days\", \"archive_after\": \"14 days\"}')")"
+report "forecast of $users users, 90 days: current policy ${fcw}s (backend CPU ${fcc}s), proposed definition (every running user re-armed) ${fdw}s (CPU ${fdc}s)"
 
 q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"90 days\"}')" >/dev/null
 q "UPDATE lifecycle.users SET policy = 'bench_adopt' WHERE tenant = 'bench-adopt'" >/dev/null
 q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"60 days\"}')" >/dev/null
 q "VACUUM ANALYZE lifecycle.users" >/dev/null
-mg=$(timed "SELECT lifecycle_migrate('bench_adopt')")
-report "migrate $users users to a new version (timers re-armed, one history row each): ${mg}s ($(awk -v n="$users" -v t="$mg" 'BEGIN { printf "%.0f", n / t }') users/s)"
+q "CHECKPOINT" >/dev/null
+read -r mg mgc <<<"$(cpu_timed "SELECT lifecycle_migrate('bench_adopt')")"
+report "migrate $users users to a new version (timers re-armed, one history row each): ${mg}s, backend CPU ${mgc}s ($(awk -v n="$users" -v t="$mg" 'BEGIN { printf "%.0f", n / t }') users/s)"
 
 # Leave nothing due for the benchmarks that follow.
 q "DELETE FROM lifecycle.history WHERE user_id IN (SELECT id FROM lifecycle.users WHERE tenant = 'bench-adopt')" >/dev/null

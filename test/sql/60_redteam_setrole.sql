@@ -15,6 +15,9 @@ SELECT count(lifecycle_invite(s, s || '@example.com', t, 'cmp_r')) AS invited
   FROM (VALUES ('ra1', 'cmp_rA'), ('ra2', 'cmp_rA'), ('rb1', 'cmp_rB'),
 			   ('rb2', 'cmp_rB'), ('rb3', 'cmp_rB')) v(s, t);
 SELECT lifecycle_register('rb2', 'cmp_rB'), lifecycle_register('ra2', 'cmp_rA');
+-- Unrouted messages (no channel) of each tenant, for the application to claim.
+SELECT lifecycle_invite('ra8', 'ra8@example.com', 'cmp_rA') > 0,
+	   lifecycle_invite('rb8', 'rb8@example.com', 'cmp_rB') > 0;
 SELECT lifecycle_hold('rb3', 'cmp_rB', 'case B');
 SELECT lifecycle_erase('rb1', 'cmp_rB') > 0 AS rb1_erased;
 -- A dead letter of each tenant.
@@ -27,6 +30,10 @@ SELECT lifecycle_travel('2 days') IS NOT NULL AS travelled;   -- ra1 overdue
 CREATE TABLE public.cmp_r_accounts (subject text, email text, last_seen timestamptz);
 INSERT INTO public.cmp_r_accounts VALUES ('rb7', 'rb7@example.com', now());
 GRANT SELECT ON public.cmp_r_accounts TO PUBLIC;
+CREATE TABLE pg_temp.cmp_r_b_ids AS
+SELECT o.id AS o_id FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
+ WHERE u.tenant = 'cmp_rB' AND o.status = 'unrouted';
+GRANT SELECT ON pg_temp.cmp_r_b_ids TO PUBLIC;
 CREATE TABLE cmp_r_clock AS SELECT lifecycle_now() - now() AS off;
 CREATE TABLE cmp_r_before AS SELECT id, subject, state, held FROM lifecycle.users
  WHERE tenant = 'cmp_rB';
@@ -48,6 +55,10 @@ SELECT count(*) FROM lifecycle_history('rb2', 'cmp_rB');
 SELECT lifecycle_update('rb2', 'cmp_rB', email => 'rb2-new@example.com');
 SELECT lifecycle_export('rb2', 'cmp_rB') IS NOT NULL;
 SELECT * FROM lifecycle_adopt('public.cmp_r_accounts', 'cmp_rB');
+-- Claiming hands out its own tenant's messages only; acknowledging
+-- another tenant's message does nothing.
+CREATE TEMP TABLE cmp_r_claimed AS SELECT id FROM lifecycle_claim_messages(1000);
+SELECT lifecycle_ack_messages(ARRAY(SELECT o_id FROM pg_temp.cmp_r_b_ids)) AS acked_b;
 -- Its own tenant still works.
 SELECT lifecycle_touch('ra2', 'cmp_rA');
 RESET ROLE;
@@ -114,7 +125,14 @@ RESET ROLE;
 RESET SESSION AUTHORIZATION;
 \set VERBOSITY default
 
--- Nothing changed: B's users, grants, channel, clock, policy, dead letters.
+-- Nothing changed: B's users, grants, channel, clock, policy, dead letters,
+-- unrouted messages.
+SELECT count(*) FILTER (WHERE u.tenant = 'cmp_rA') > 0 AS claimed_a,
+	   count(*) FILTER (WHERE u.tenant <> 'cmp_rA') AS claimed_other
+  FROM pg_temp.cmp_r_claimed c JOIN lifecycle.outbox o ON o.id = c.id
+  JOIN lifecycle.users u ON u.id = o.user_id;
+SELECT o.status, o.claimed_at IS NULL AS unclaimed FROM lifecycle.outbox o
+ WHERE o.id IN (SELECT o_id FROM pg_temp.cmp_r_b_ids);
 SELECT b.subject, u.state = b.state AND u.held = b.held AS unchanged
   FROM cmp_r_before b JOIN lifecycle.users u ON u.id = b.id ORDER BY b.id;
 SELECT count(*) AS b_users FROM lifecycle.users WHERE tenant = 'cmp_rB';

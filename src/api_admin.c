@@ -184,7 +184,7 @@ admin_check_hook_owner(LcPolicy *p)
 		if (!has_privs_of_role(roleid, owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("invalid policy: hooks.%s: role \"%s\" does not own function %s",
+					 errmsg("invalid policy key \"hooks.%s\": role \"%s\" does not have the privileges of the owner of function %s",
 							policy_hook_name(i), actor, p->hooks[i]),
 					 errdetail("A hook runs with the privileges of its function's owner."),
 					 errhint("Create the hook function as this role, or define the policy as its owner.")));

@@ -4,9 +4,14 @@
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
 
--- (none) -> invited: one history row, an "invite" message.  The default
--- policy has no channel, so the message is written "unrouted".
-SELECT lifecycle_invite('ann', 'ann@example.com', 't20') > 0 AS invited;
+-- ann's policy is the default one but keeps messages for a year
+-- (outbox_retention), so that her erasure below still finds undelivered
+-- messages to cancel and scrub (pruning has its own test, 80).
+SELECT lifecycle_define_policy('t20-keep', '{"outbox_retention": "1 year"}') AS version;
+
+-- (none) -> invited: one history row, an "invite" message.  The policy
+-- has no channel, so the message is written "unrouted".
+SELECT lifecycle_invite('ann', 'ann@example.com', 't20', 't20-keep') > 0 AS invited;
 SELECT state, next_event, held, policy, policy_version
   FROM lifecycle_status('ann', 't20');
 SELECT u.email, u.region, u.attrs, u.step, u.last_seen IS NULL AS never_seen,
@@ -63,7 +68,7 @@ SELECT u.next_at - h.due_at AS erase_after_due, u.deadline_event,
 -- expired -> invited: invite again returns the same id, writes a new
 -- history row and an invite message to the new address; the reminders
 -- start over.
-SELECT lifecycle_invite('ann', 'ann.again@example.com', 't20') = rt.uid('ann', 't20') AS same_id;
+SELECT lifecycle_invite('ann', 'ann.again@example.com', 't20', 't20-keep') = rt.uid('ann', 't20') AS same_id;
 SELECT state, next_event FROM lifecycle_status('ann', 't20');
 SELECT u.email, u.step, u.next_at - u.state_since AS first_reminder_after
   FROM lifecycle.users u WHERE tenant = 't20' AND subject = 'ann';

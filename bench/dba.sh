@@ -26,30 +26,40 @@ ALTER TABLE lifecycle.users SET (autovacuum_enabled = off);
 ALTER TABLE lifecycle.history SET (autovacuum_enabled = off);
 ALTER TABLE lifecycle.outbox SET (autovacuum_enabled = off);
 INSERT INTO lifecycle.users (tenant, subject, email, attrs, region, policy, policy_version,
-	state, state_since, last_seen, step, held, hold_reason, next_at, next_event, created_at)
-SELECT 'tenant-' || (i % 4),
-	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i END,
-	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i || '@example.com' END,
-	CASE WHEN st = 'erased' THEN '{}' ELSE jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000)) END,
-	'eu', 'default', 1, st::lifecycle.state, t - (i % 300) * interval '1 day',
-	t - (i % 80) * interval '1 day', 0, i % 200 = 3, CASE WHEN i % 200 = 3 THEN 'litigation' END,
-	CASE WHEN st = 'erased' OR i % 200 = 3 THEN NULL
-		 WHEN i % 1000 = 1 THEN t - interval '2 hours'          -- overdue
-		 WHEN i % 1000 = 2 THEN t - interval '30 seconds'       -- overdue, within the minute
-		 ELSE t + (i % 90000) * interval '1 minute' END,
-	CASE st WHEN 'active' THEN 'dormant' WHEN 'dormant' THEN 'archive'
+	state, state_since, last_seen, step, held, hold_reason, next_at, next_event, created_at,
+	deadline_at, deadline_event)
+SELECT tenant, subject, email, attrs, region, policy, policy_version, state, state_since,
+	last_seen, step, held, hold_reason, next_at, next_event, created_at,
+	CASE WHEN state = 'erased' THEN NULL WHEN held THEN t - interval '1 day' ELSE next_at END,
+	CASE state WHEN 'active' THEN 'dormant' WHEN 'dormant' THEN 'archive'
 		WHEN 'completed' THEN 'archive' WHEN 'archived' THEN 'erase'
-		WHEN 'invited' THEN 'expire' WHEN 'expired' THEN 'erase' END,
-	t - interval '400 days'
+		WHEN 'invited' THEN 'expire' WHEN 'expired' THEN 'erase' END
+  FROM (
+SELECT 'tenant-' || (i % 4) AS tenant,
+	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i END AS subject,
+	CASE WHEN st = 'erased' THEN NULL ELSE 'user-' || i || '@example.com' END AS email,
+	CASE WHEN st = 'erased' THEN '{}' ELSE jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000)) END AS attrs,
+	'eu' AS region, 'default' AS policy, 1 AS policy_version, st::lifecycle.state AS state,
+	t - (i % 300) * interval '1 day' AS state_since,
+	t - (i % 80) * interval '1 day' AS last_seen, 0 AS step, i % 200 = 3 AS held,
+	CASE WHEN i % 200 = 3 THEN 'litigation' END AS hold_reason,
+	CASE WHEN st = 'erased' OR i % 200 = 3 THEN NULL
+		 WHEN i % 1000 = 1 THEN t - interval '2 hours'          -- overdue, a violation
+		 WHEN i % 1000 = 2 THEN t - interval '30 seconds'       -- overdue, within the minute
+		 ELSE t + (i % 90000) * interval '1 minute' END AS next_at,
+	CASE st WHEN 'active' THEN 'dormant' WHEN 'dormant' THEN 'archive_due'
+		WHEN 'completed' THEN 'archive_due' WHEN 'archived' THEN 'erase_due'
+		WHEN 'invited' THEN 'expire' WHEN 'expired' THEN 'erase_due' END AS next_event,
+	t - interval '400 days' AS created_at, t
   FROM (SELECT i, CASE WHEN i % 100 < 70 THEN 'active' WHEN i % 100 < 80 THEN 'dormant'
 			WHEN i % 100 < 81 THEN 'completed' WHEN i % 100 < 93 THEN 'archived'
 			WHEN i % 100 < 94 THEN 'invited' WHEN i % 100 < 95 THEN 'expired'
 			ELSE 'erased' END AS st
-	  FROM generate_series(1, :n) i) s, lifecycle_now() t;
+	  FROM generate_series(1, :n) i) s, lifecycle_now() t) l;
 INSERT INTO lifecycle.history (user_id, at, due_at, from_state, to_state, event, actor)
-SELECT id, created_at, NULL, NULL, 'invited', 'invite', 'app' FROM lifecycle.users
+SELECT id, created_at, NULL::timestamptz, NULL::lifecycle.state, 'invited'::lifecycle.state, 'invite', 'app' FROM lifecycle.users
 UNION ALL
-SELECT id, created_at + interval '1 day', NULL, 'invited', 'active', 'register', 'app' FROM lifecycle.users;
+SELECT id, created_at + interval '1 day', NULL::timestamptz, 'invited'::lifecycle.state, 'active'::lifecycle.state, 'register', 'app' FROM lifecycle.users;
 INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status, attempts, created_at, sent_at)
 SELECT id, NULL, 'invite', '{}', 'sent', 1, created_at, created_at FROM lifecycle.users;
 SQL
@@ -65,8 +75,9 @@ view() {			# view <name> <sql>
 		all="$all $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"
 	done
 	ms=$(echo $all | tr ' ' '\n' | sort -n | sed -n 2p)
-	{ echo "==== $1: $2"; q "EXPLAIN (ANALYZE, BUFFERS) $2"; } >> "$OUT"
-	report "dba $1: median ${ms} ms of ($all ) ms incl. psql start, $rows rows"
+	plan=$(q "EXPLAIN (ANALYZE, BUFFERS) $2")
+	{ echo "==== $1: $2"; echo "$plan"; } >> "$OUT"
+	report "dba $1: $rows rows; server $(echo "$plan" | awk '/^Planning Time/ { p = $3 } /^Execution Time/ { e = $3 } END { printf "%s ms planning + %s ms execution", p, e }') (EXPLAIN ANALYZE); client median ${ms} ms of ($all ) ms incl. psql start-up"
 }
 base() {			# the cost of starting psql and a trivial query
 	local t0 all=""

@@ -45,7 +45,7 @@ SELECT g.tenant, 'user-' || i, 'user-' || i || '@example.com',
 	jsonb_build_object('plan', 'pro', 'locale', 'en-GB', 'team', 'team-' || (i % 1000),
 		'signup', 'web', 'ref', md5(i::text)),
 	'eu', g.policy, 1, 'archived', t - interval '364 days', t - interval '500 days', 0,
-	t + g.due + i * interval '1 millisecond', 'erase', t - interval '600 days'
+	t + g.due + i * interval '1 millisecond', 'erase_due', t - interval '600 days'
   FROM generate_series(1, :n) i, lifecycle_now() t,
 	(VALUES ('era', 'default', interval '2 days'), ('hook', 'erahook', interval '3 days'))
 		AS g(tenant, policy, due);

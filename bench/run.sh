@@ -23,11 +23,11 @@ if [ "$(id -u)" -eq 0 ]; then
 	chown -R postgres: "$work"
 	# The benchmarks' own settings (N=..., ERASE_USERS=..., ...) pass through.
 	vars=()
-	for v in $(compgen -v | grep -E '^(N|STEPS|STEP_DAYS|VACUUM_EVERY|DBA_USERS|ERASE_[A-Z_]+|INVITE_[A-Z_]+|BULK_[A-Z_]+|ADVANCE_[A-Z_]+|TOUCH_[A-Z_]+|LAG_[A-Z_]+|ADOPT_[A-Z_]+)$'); do
+	for v in $(compgen -v | grep -E '^(BENCH_PORT|BENCH_DATA|BENCH_SOCK|BENCH_OUT|N|STEPS|STEP_DAYS|VACUUM_EVERY|DBA_USERS|ERASE_[A-Z_]+|INVITE_[A-Z_]+|BULK_[A-Z_]+|ADVANCE_[A-Z_]+|TOUCH_[A-Z_]+|LAG_[A-Z_]+|ADOPT_[A-Z_]+)$'); do
 		vars+=("$v=${!v}")
 	done
 	runuser -u postgres -- env "${vars[@]}" BENCHES="${BENCHES:-}" BENCH_COMMIT="$BENCH_COMMIT" bash "$work/bench/run.sh"
-	cp /tmp/lifecycle-bench-results.txt "${BENCH_RESULTS:-bench/results-latest.txt}"
+	cp "${BENCH_OUT:-/tmp/lifecycle-bench-results.txt}" "${BENCH_RESULTS:-bench/results-latest.txt}"
 	exit 0
 fi
 . bench/lib.sh

@@ -636,3 +636,25 @@ TO lifecycle_app;
 UPDATE lifecycle.policies
    SET definition = definition OPERATOR(pg_catalog.||) '{"outbox_retention": "30 days"}'::jsonb
  WHERE NOT definition OPERATOR(pg_catalog.?) 'outbox_retention';
+
+-- == retention_report: grouped first, filtered by tenant per group ==
+-- (sql/src/20_views.sql)
+CREATE OR REPLACE VIEW lifecycle.retention_report AS
+SELECT g.tenant, g.policy, g.state, g.users, g.oldest_since, g.next_due,
+	   g.held, g.next_deadline, g.violations
+  FROM (SELECT u.tenant, u.policy, u.state,
+			   count(*) AS users,
+			   min(u.state_since) AS oldest_since,
+			   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS next_due,
+			   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now()))) AS held,
+			   min(u.deadline_at) AS next_deadline,
+			   count(*) FILTER (WHERE u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
+					AND NOT (u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS violations
+		  FROM lifecycle.users u
+		 GROUP BY u.tenant, u.policy, u.state
+		OFFSET 0) g
+ WHERE lifecycle._tenant_visible(g.tenant);
+ALTER VIEW lifecycle.retention_report SET (security_barrier = true);

@@ -347,24 +347,24 @@ machine_add(TimestampTz ts, const Interval *iv)
 }
 
 /*
- * ts - iv, in UTC like machine_add().
+ * ts - iv, in UTC like machine_add(): ts plus the negated interval, which
+ * is what timestamp_mi_interval() computes (a component that cannot be
+ * negated takes that general path and its errors).
  */
 TimestampTz
 machine_sub(TimestampTz ts, const Interval *iv)
 {
-	TimestampTz result;
-	int64		days;
+	Interval	neg;
 
-	if (iv->month == 0 && !TIMESTAMP_NOT_FINITE(ts) &&
-		!pg_mul_s64_overflow(iv->day, USECS_PER_DAY, &days) &&
-		!pg_sub_s64_overflow(ts, days, &result) &&
-		IS_VALID_TIMESTAMP(result) &&
-		!pg_sub_s64_overflow(result, iv->time, &result) &&
-		IS_VALID_TIMESTAMP(result))
-		return result;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_mi_interval,
-												   TimestampTzGetDatum(ts),
-												   PointerGetDatum(iv)));
+	if (iv->month == PG_INT32_MIN || iv->day == PG_INT32_MIN ||
+		iv->time == PG_INT64_MIN)
+		return DatumGetTimestampTz(DirectFunctionCall2(timestamp_mi_interval,
+													   TimestampTzGetDatum(ts),
+													   PointerGetDatum(iv)));
+	neg.month = -iv->month;
+	neg.day = -iv->day;
+	neg.time = -iv->time;
+	return machine_add(ts, &neg);
 }
 
 /*

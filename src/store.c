@@ -178,6 +178,25 @@ store_exec_plan(StorePlan which, bool generic, const char *sql, int nargs,
 }
 
 /*
+ * A text parameter of a saved plan from a C string: NULL becomes SQL NULL
+ * (the nulls entry 'n'), anything else text.
+ */
+void
+store_text_param(const char *s, Datum *val, char *null)
+{
+	if (s != NULL)
+	{
+		*val = CStringGetTextDatum(s);
+		*null = ' ';
+	}
+	else
+	{
+		*val = (Datum) 0;
+		*null = 'n';
+	}
+}
+
+/*
  * A one-dimensional array of n elements; nulls may be NULL.
  */
 Datum

@@ -89,6 +89,7 @@ extern void store_run(SPIPlanPtr *slot, const char *sql, int nargs,
 					  const Oid *argtypes, Datum *values, const char *nulls,
 					  bool read_only, long count, int expected);
 extern MemoryContext store_result_cxt(void);
+extern void store_text_param(const char *s, Datum *val, char *null);
 extern Datum store_array(Datum *vals, bool *nulls, int n, Oid elemtype);
 extern char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
 						  MemoryContext cxt);

@@ -66,6 +66,11 @@ static OutboxState outbox_state;
 
 static Jsonb *outbox_jsonb(HeapTuple tup, TupleDesc desc, int col,
 						   MemoryContext cxt);
+static int	outbox_run_lease(int op, const char *sql, int expected,
+							 TimestampTz now, TimestampTz lease_until,
+							 int limit);
+static void outbox_app_message(HeapTuple tup, TupleDesc desc,
+							   MemoryContext cxt, LcAppMessage *m);
 
 /*
  * A jsonb column, detoasted and copied into cxt; NULL for SQL NULL.
@@ -109,6 +114,26 @@ store_outbox_reclaim(TimestampTz now)
 }
 
 /*
+ * Run one of the two claims (the sender's, the application's): both take
+ * now ($1), the end of the lease ($2) and the limit ($3).  Returns the
+ * number of rows claimed (SPI_tuptable holds them).
+ */
+static int
+outbox_run_lease(int op, const char *sql, int expected, TimestampTz now,
+				 TimestampTz lease_until, int limit)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		vals[3];
+
+	vals[0] = TimestampTzGetDatum(now);
+	vals[1] = TimestampTzGetDatum(lease_until);
+	vals[2] = Int32GetDatum(limit);
+	store_run(&outbox_state.plans[op], sql, 3, types, vals, NULL, false, 0,
+			  expected);
+	return (int) SPI_processed;
+}
+
+/*
  * Claim up to limit due messages of enabled channels, oldest first, and
  * mark them in flight until lease_until.  Messages for a region their
  * channel does not serve become 'blocked' and come back with blocked set.
@@ -118,16 +143,11 @@ int
 store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				   LcOutboxRow **rows)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-	Datum		vals[3];
 	MemoryContext cxt = store_result_cxt();
 	LcOutboxRow *out;
 	int			n;
 
-	vals[0] = TimestampTzGetDatum(now);
-	vals[1] = TimestampTzGetDatum(lease_until);
-	vals[2] = Int32GetDatum(limit);
-	store_run(&outbox_state.plans[OP_CLAIM],
+	n = outbox_run_lease(OP_CLAIM,
 				"WITH f AS ("
 				" SELECT o.id, o.next_attempt_at AS due, ch.kind, ch.target,"
 				"  ch.secret, ch.options,"
@@ -178,9 +198,7 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				"  pg_catalog.jsonb_build_object('type', o.message, 'id', o.id::text,"
 				"   'timestamp', o.created_at, 'data', o.payload)::text,"
 				"  o.attempts, c.blocked, c.due",
-				3, types, vals, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
-
-	n = (int) SPI_processed;
+				SPI_OK_UPDATE_RETURNING, now, lease_until, limit);
 	out = (LcOutboxRow *) MemoryContextAllocZero(cxt, sizeof(LcOutboxRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -326,10 +344,7 @@ store_outbox_upsert_channel(const char *name, const char *kind,
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = CStringGetTextDatum(kind);
 	vals[2] = CStringGetTextDatum(target);
-	if (secret != NULL)
-		vals[3] = CStringGetTextDatum(secret);
-	else
-		nulls[3] = 'n';
+	store_text_param(secret, &vals[3], &nulls[3]);
 	vals[4] = JsonbPGetDatum(options);
 	store_run(&outbox_state.plans[OP_UPSERT_CHANNEL],
 				"INSERT INTO lifecycle.channels AS c (name, kind, target, secret,"
@@ -356,10 +371,7 @@ store_outbox_retry_dead(const char *channel, TimestampTz now)
 	Datum		vals[2];
 	char		nulls[2] = {' ', ' '};
 
-	if (channel != NULL)
-		vals[0] = CStringGetTextDatum(channel);
-	else
-		nulls[0] = 'n';
+	store_text_param(channel, &vals[0], &nulls[0]);
 	vals[1] = TimestampTzGetDatum(now);
 	store_run(&outbox_state.plans[OP_RETRY_DEAD],
 				"UPDATE lifecycle.outbox o SET status = 'pending', attempts = 0,"
@@ -385,10 +397,7 @@ store_outbox_dead_hidden(const char *channel)
 	char		nulls[1] = {' '};
 	bool		isnull;
 
-	if (channel != NULL)
-		vals[0] = CStringGetTextDatum(channel);
-	else
-		nulls[0] = 'n';
+	store_text_param(channel, &vals[0], &nulls[0]);
 	store_run(&outbox_state.plans[OP_DEAD_HIDDEN],
 			  "SELECT pg_catalog.count(*) FROM lifecycle.outbox o"
 			  " JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) o.user_id"
@@ -439,47 +448,47 @@ int
 store_outbox_app_claim(TimestampTz now, TimestampTz lease_until, int limit,
 					   LcAppMessage **rows)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-	Datum		vals[3];
 	MemoryContext cxt = store_result_cxt();
 	LcAppMessage *out;
 	int			n;
 
-	vals[0] = TimestampTzGetDatum(now);
-	vals[1] = TimestampTzGetDatum(lease_until);
-	vals[2] = Int32GetDatum(limit);
-	store_run(&outbox_state.plans[OP_APP_CLAIM],
+	n = outbox_run_lease(OP_APP_CLAIM,
 			  "WITH c AS ("
 			  " SELECT o.id FROM lifecycle.outbox o"
 			  " JOIN lifecycle.users u ON u.id = o.user_id"
 			  " WHERE o.status = 'unrouted'"
 			  "  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1)"
 			  "  AND lifecycle._tenant_visible(u.tenant)"
-			  " ORDER BY o.id LIMIT $3"
-			  " FOR UPDATE OF o SKIP LOCKED),"
+			  " ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED),"
 			  " l AS ("
 			  " UPDATE lifecycle.outbox o SET attempts = o.attempts + 1,"
 			  "  claimed_at = $1, next_attempt_at = $2, last_attempt_at = $1"
 			  " FROM c WHERE o.id = c.id"
 			  " RETURNING o.id, o.message, o.payload, o.attempts)"
 			  " SELECT id, message, payload, attempts FROM l ORDER BY id",
-			  3, types, vals, NULL, false, 0, SPI_OK_SELECT);
-
-	n = (int) SPI_processed;
+			  SPI_OK_SELECT, now, lease_until, limit);
 	out = (LcAppMessage *) MemoryContextAllocZero(cxt, sizeof(LcAppMessage) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		out[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		out[i].message = store_getstr(tup, desc, 2, cxt);
-		out[i].payload = outbox_jsonb(tup, desc, 3, cxt);
-		out[i].attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	}
+		outbox_app_message(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, cxt,
+						   &out[i]);
 	*rows = out;
 	return n;
+}
+
+/*
+ * One row of the application's claim (id, message, payload, attempts),
+ * copied into cxt.
+ */
+static void
+outbox_app_message(HeapTuple tup, TupleDesc desc, MemoryContext cxt,
+				   LcAppMessage *m)
+{
+	bool		isnull;
+
+	m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	m->message = store_getstr(tup, desc, 2, cxt);
+	m->payload = outbox_jsonb(tup, desc, 3, cxt);
+	m->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 }
 
 /*

@@ -47,15 +47,18 @@ SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 -- Subjects kept past their policy: the retention deadline of their state
 -- (users.deadline_at, whatever reminder is pending) passed more than a
 -- minute ago, and no hold in force.  Empty while the worker is healthy.
--- Reads the partial index on deadline_at.
+-- Reads two partial indexes (a BitmapOr): users_deadline_at for users not
+-- on hold, users_hold_until for held users whose hold has lapsed.
 CREATE VIEW lifecycle.violations WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
 	   u.deadline_event, u.deadline_at,
 	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
 	   u.next_event, u.next_at, u.last_error
   FROM lifecycle.users u
- WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
-   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
+ WHERE ((NOT u.held
+		 AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'))
    AND lifecycle._tenant_visible(u.tenant);
 
 -- Legal holds in force (a lapsed hold is not, even before its hold_lapse

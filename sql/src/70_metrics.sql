@@ -81,12 +81,13 @@ WITH states AS MATERIALIZED (
 ), visible_due AS MATERIALIZED (
 	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
 ), violating AS MATERIALIZED (
-	-- The set of lifecycle.violations, from the index on deadline_at.
+	-- The set of lifecycle.violations, from the same two indexes.
 	SELECT u.tenant, count(*) AS violations
 	  FROM lifecycle.users u
-	 WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
-	   AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))
+	 WHERE (NOT u.held
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
 	 GROUP BY u.tenant
 ), outbox_by_tenant AS MATERIALIZED (
 	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,

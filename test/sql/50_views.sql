@@ -116,7 +116,8 @@ SELECT event, from_state, to_state,
   FROM lifecycle_history('v2', 'cmp_v') ORDER BY at, id;
 SELECT count(*) AS violations FROM lifecycle.violations WHERE tenant = 'cmp_v';
 
--- lifecycle.violations reads the partial index on deadline_at, and
+-- lifecycle.violations reads the partial indexes on deadline_at (users not
+-- on hold) and hold_until (held users whose hold may have lapsed), and
 -- lifecycle_status() the unique index on (tenant, subject).
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM lifecycle.violations;

@@ -42,7 +42,9 @@ UPDATE lifecycle.users SET next_event = 'erase_due' WHERE next_event = 'erase';
 
 ALTER TABLE lifecycle.users ADD COLUMN state_due_at timestamptz,
 	ADD COLUMN deadline_at timestamptz, ADD COLUMN deadline_event text;
-CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at) WHERE deadline_at IS NOT NULL;
+CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at)
+	WHERE deadline_at IS NOT NULL AND NOT held;
+CREATE INDEX users_hold_until ON lifecycle.users (hold_until) WHERE held;
 
 -- When entering the current state was due: for archived and expired users
 -- the due_at of the transition into it (retention counts from there),
@@ -176,20 +178,23 @@ SELECT lifecycle._refresh_deadlines();
 -- Per tenant, policy and state: how many, since when, what falls due next,
 -- the earliest retention deadline and how many are past it (violations).
 CREATE OR REPLACE VIEW lifecycle.retention_report AS
-SELECT u.tenant, u.policy, u.state,
-	   count(*) AS users,
-	   min(u.state_since) AS oldest_since,
-	   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))) AS next_due,
-	   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now())) AS held,
-	   min(u.deadline_at) AS next_deadline,
-	   count(*) FILTER (WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
-			AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
-  FROM lifecycle.users u
- WHERE lifecycle._tenant_visible(u.tenant)
- GROUP BY u.tenant, u.policy, u.state;
+SELECT g.tenant, g.policy, g.state, g.users, g.oldest_since, g.next_due,
+	   g.held, g.next_deadline, g.violations
+  FROM (SELECT u.tenant, u.policy, u.state,
+			   count(*) AS users,
+			   min(u.state_since) AS oldest_since,
+			   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS next_due,
+			   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now()))) AS held,
+			   min(u.deadline_at) AS next_deadline,
+			   count(*) FILTER (WHERE u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
+					AND NOT (u.held AND (u.hold_until IS NULL
+					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS violations
+		  FROM lifecycle.users u
+		 GROUP BY u.tenant, u.policy, u.state
+		OFFSET 0) g
+ WHERE lifecycle._tenant_visible(g.tenant);
 
 -- Timers due but not fired (worker down or behind, or a transition that
 -- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
@@ -206,15 +211,18 @@ DROP VIEW lifecycle.violations;
 -- Subjects kept past their policy: the retention deadline of their state
 -- (users.deadline_at, whatever reminder is pending) passed more than a
 -- minute ago, and no hold in force.  Empty while the worker is healthy.
--- Reads the partial index on deadline_at.
+-- Reads two partial indexes (a BitmapOr): users_deadline_at for users not
+-- on hold, users_hold_until for held users whose hold has lapsed.
 CREATE VIEW lifecycle.violations AS
 SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
 	   u.deadline_event, u.deadline_at,
 	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
 	   u.next_event, u.next_at, u.last_error
   FROM lifecycle.users u
- WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
-   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
+ WHERE ((NOT u.held
+		 AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'))
    AND lifecycle._tenant_visible(u.tenant);
 
 ALTER VIEW lifecycle.violations SET (security_barrier = true);
@@ -273,12 +281,13 @@ WITH states AS MATERIALIZED (
 ), visible_due AS MATERIALIZED (
 	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
 ), violating AS MATERIALIZED (
-	-- The set of lifecycle.violations, from the index on deadline_at.
+	-- The set of lifecycle.violations, from the same two indexes.
 	SELECT u.tenant, count(*) AS violations
 	  FROM lifecycle.users u
-	 WHERE u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
-	   AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))
+	 WHERE (NOT u.held
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
 	 GROUP BY u.tenant
 ), outbox_by_tenant AS MATERIALIZED (
 	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
@@ -637,172 +646,3 @@ UPDATE lifecycle.policies
    SET definition = definition OPERATOR(pg_catalog.||) '{"outbox_retention": "30 days"}'::jsonb
  WHERE NOT definition OPERATOR(pg_catalog.?) 'outbox_retention';
 
--- == retention_report: grouped first, filtered by tenant per group ==
--- (sql/src/20_views.sql)
-CREATE OR REPLACE VIEW lifecycle.retention_report AS
-SELECT g.tenant, g.policy, g.state, g.users, g.oldest_since, g.next_due,
-	   g.held, g.next_deadline, g.violations
-  FROM (SELECT u.tenant, u.policy, u.state,
-			   count(*) AS users,
-			   min(u.state_since) AS oldest_since,
-			   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS next_due,
-			   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now()))) AS held,
-			   min(u.deadline_at) AS next_deadline,
-			   count(*) FILTER (WHERE u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
-					AND NOT (u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS violations
-		  FROM lifecycle.users u
-		 GROUP BY u.tenant, u.policy, u.state
-		OFFSET 0) g
- WHERE lifecycle._tenant_visible(g.tenant);
-ALTER VIEW lifecycle.retention_report SET (security_barrier = true);
-
--- == violations: held users out of the deadline index ==
--- (sql/src/00_schema.sql, 20_views.sql, 70_metrics.sql)
-DROP INDEX lifecycle.users_deadline_at;
-CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at)
-	WHERE deadline_at IS NOT NULL AND NOT held;
-CREATE INDEX users_hold_until ON lifecycle.users (hold_until) WHERE held;
-CREATE OR REPLACE VIEW lifecycle.violations AS
-SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
-	   u.deadline_event, u.deadline_at,
-	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
-	   u.next_event, u.next_at, u.last_error
-  FROM lifecycle.users u
- WHERE ((NOT u.held
-		 AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
-		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'))
-   AND lifecycle._tenant_visible(u.tenant);
-ALTER VIEW lifecycle.violations SET (security_barrier = true);
-CREATE OR REPLACE VIEW lifecycle.metrics AS
-WITH states AS MATERIALIZED (
-	SELECT u.tenant, u.policy, u.state::text AS state,
-		   count(*) AS users,
-		   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
-			   OR u.hold_until > @extschema@.lifecycle_now())) AS held
-	  FROM lifecycle.users u
-	 GROUP BY u.tenant, u.policy, u.state
-), visible_states AS MATERIALIZED (
-	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
-), limited AS MATERIALIZED (
-	-- Is the acting role kept from some tenant?  Then history is counted
-	-- per tenant (a join with users); else with one pass over history.
-	SELECT EXISTS (SELECT 1 FROM states s
-					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
-), transitions AS MATERIALIZED (
-	SELECT h.event, count(*) AS n
-	  FROM lifecycle.history h
-	 WHERE NOT (SELECT l.yes FROM limited l)
-	 GROUP BY h.event
-	UNION ALL
-	SELECT t.event, sum(t.n)
-	  FROM (SELECT h.event, u.tenant, count(*) AS n
-			  FROM lifecycle.history h
-			  JOIN lifecycle.users u ON u.id = h.user_id
-			 WHERE (SELECT l.yes FROM limited l)
-			 GROUP BY h.event, u.tenant) t
-	 WHERE lifecycle._tenant_visible(t.tenant)
-	 GROUP BY t.event
-), due AS MATERIALIZED (
-	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
-	  FROM lifecycle.users u
-	 WHERE u.next_at <= @extschema@.lifecycle_now()
-	   AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))
-	 GROUP BY u.tenant
-), visible_due AS MATERIALIZED (
-	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
-), violating AS MATERIALIZED (
-	-- The set of lifecycle.violations, from the same two indexes.
-	SELECT u.tenant, count(*) AS violations
-	  FROM lifecycle.users u
-	 WHERE (NOT u.held
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
-		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
-	 GROUP BY u.tenant
-), outbox_by_tenant AS MATERIALIZED (
-	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
-		   count(*) AS messages
-	  FROM lifecycle.outbox o
-	  JOIN lifecycle.users u ON u.id = o.user_id
-	 GROUP BY 1, 2, 3
-), outbox AS MATERIALIZED (
-	SELECT o.channel, o.status, sum(o.messages) AS messages
-	  FROM outbox_by_tenant o
-	 WHERE lifecycle._tenant_visible(o.tenant)
-	 GROUP BY 1, 2
-), workers AS MATERIALIZED (
-	SELECT w.* FROM lifecycle._worker_stats() w
-)
-SELECT 'lifecycle_state_users'::text AS name,
-	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
-									 'state', s.state) AS labels,
-	   s.users::float8 AS value
-  FROM visible_states s
-UNION ALL
-SELECT 'lifecycle_state_held',
-	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
-									 'state', s.state),
-	   s.held::float8
-  FROM visible_states s
-UNION ALL
-SELECT 'lifecycle_transitions_total',
-	   pg_catalog.jsonb_build_object('event', t.event),
-	   t.n::float8
-  FROM transitions t
-UNION ALL
-SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
-	   coalesce(sum(d.overdue), 0)::float8
-  FROM visible_due d
-UNION ALL
-SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
-	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
-  FROM visible_due d
-UNION ALL
-SELECT 'lifecycle_timers_violations', '{}'::jsonb,
-	   coalesce(sum(v.violations), 0)::float8
-  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
-UNION ALL
-SELECT 'lifecycle_outbox_messages',
-	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
-	   o.messages::float8
-  FROM outbox o
-UNION ALL
-SELECT 'lifecycle_dead_letters',
-	   pg_catalog.jsonb_build_object('channel', o.channel),
-	   o.messages::float8
-  FROM outbox o
- WHERE o.status = 'dead'
-UNION ALL
-SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
-	   (w.pid IS NOT NULL)::int::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
-	   coalesce(w.pid, 0)::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_batches_total',
-	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_transitions_total',
-	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_failed_total',
-	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_errors_total',
-	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
-  FROM workers w
-UNION ALL
-SELECT 'lifecycle_worker_lag_seconds',
-	   pg_catalog.jsonb_build_object('worker', w.worker),
-	   coalesce(extract(epoch FROM w.lag), 0)::float8
-  FROM workers w;

@@ -214,12 +214,7 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	acting_check_tenant(tenant);
-	version = cache_policy_latest(policy_name);
-	if (version == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("policy \"%s\" does not exist", policy_name),
-				 errhint("Define it with lifecycle_define_policy().")));
+	version = policy_latest(policy_name);
 	policy = policy_get(policy_name, version);
 
 	memset(&spec, 0, sizeof(spec));

@@ -215,12 +215,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	acting_check_tenant(tenant);
 	now = clock_now_precise();
 
-	version = cache_policy_latest(policy_name);
-	if (version == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("policy \"%s\" does not exist", policy_name),
-				 errhint("Define it with lifecycle_define_policy().")));
+	version = policy_latest(policy_name);
 	policy = policy_get(policy_name, version);
 
 	memset(&inv, 0, sizeof(inv));

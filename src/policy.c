@@ -533,6 +533,22 @@ policy_get(const char *name, int version)
 }
 
 /*
+ * The latest version of a policy (cached), or 42704 when there is none.
+ */
+int
+policy_latest(const char *name)
+{
+	int			version = cache_policy_latest(name);
+
+	if (version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", name),
+				 errhint("Define it with lifecycle_define_policy().")));
+	return version;
+}
+
+/*
  * The function OID of a hook, or InvalidOid when the policy has none.
  */
 Oid

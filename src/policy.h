@@ -75,6 +75,7 @@ extern Jsonb *policy_merge(Jsonb *base, Jsonb *overlay);
 extern LcPolicy *policy_parse(const char *name, int version, Jsonb *def,
 							  List *search_schemas, Jsonb **normalized);
 extern LcPolicy *policy_get(const char *name, int version);
+extern int	policy_latest(const char *name);
 extern Oid	policy_hook_oid(LcPolicy *policy, LcHook hook);
 
 #endif							/* LIFECYCLE_POLICY_H */

@@ -48,25 +48,8 @@ typedef struct UpdateRearmCache
 	LcPolicy   *policy;
 } UpdateRearmCache;
 
-static int	update_latest_version(const char *policy_name);
 static void update_rearm(FunctionCallInfo fcinfo, TimestampTz *at,
 						 const char **ev);
-
-/*
- * The latest version of a policy, or 42704.
- */
-static int
-update_latest_version(const char *policy_name)
-{
-	int			version = cache_policy_latest(policy_name);
-
-	if (version == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("policy \"%s\" does not exist", policy_name),
-				 errhint("Define it with lifecycle_define_policy().")));
-	return version;
-}
 
 /*
  * lifecycle_update(subject, tenant, email, attrs, region, policy) -> state
@@ -105,7 +88,7 @@ lifecycle_update(PG_FUNCTION_ARGS)
 	spec.region = region;
 	if (policy_name != NULL)
 	{
-		int			version = update_latest_version(policy_name);
+		int			version = policy_latest(policy_name);
 
 		if (strcmp(policy_name, row.policy) != 0 ||
 			version != row.policy_version)
@@ -142,7 +125,7 @@ lifecycle_migrate(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	acting_require_unlimited("migrate policies");
-	latest = update_latest_version(policy_name);
+	latest = policy_latest(policy_name);
 	if (PG_ARGISNULL(1))
 		to_version = latest;
 	else

@@ -1,20 +1,18 @@
 # lifecycle: PGXS build
 EXTENSION = lifecycle
 # The version is written once, in the control file; the C code gets it
-# (and the library name) from here (src/version.h).
+# (and the library name) from here (src/store/version.h).
 EXTVERSION = $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = lifecycle
-OBJS = src/lifecycle.o src/guc.o src/clock.o src/policy.o src/machine.o \
-	src/store.o src/args.o src/acting.o src/api_app.o src/api_admin.o \
-	src/testing.o src/shmem.o src/scheduler.o src/stats.o \
-	src/engine.o src/cache.o src/worker.o src/sender.o src/http.o \
-	src/store_outbox.o src/channels.o src/render.o src/version.o \
-	src/graph.o src/deadline.o src/backoff.o
-# The user base: adopt, update, migrate, export, forecast.
-OBJS += src/store_bulk.o src/adopt.o src/update.o src/export.o src/forecast.o
-# Messages for the application (claim, ack, NOTIFY).
-OBJS += src/api_messages.o
+# src/ is grouped by layer (README.md, "Layout"): the pure core (machine,
+# policy language, backoff, templates: no SPI, no I/O), the store (every
+# SQL statement, saved plans), the engine (transitions, caches, the
+# clock, the acting role), the SQL-callable API, the background workers,
+# and the network (libcurl).  lifecycle.c holds _PG_init only.
+LAYERS = core store engine api workers net
+OBJS = src/lifecycle.o src/guc.o \
+	$(patsubst %.c,%.o,$(sort $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))))
 
 # The install script is assembled from sql/src/*.sql (numbered parts) so
 # each module's SQL lives beside its peers without one giant file; the
@@ -26,7 +24,7 @@ DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 PG_CONFIG ?= pg_config
 # Warnings are errors only where asked for (scripts/test.sh and CI pass
 # LIFECYCLE_CFLAGS=-Werror): a packager's compiler may warn differently.
-PG_CPPFLAGS = -Isrc -DLIFECYCLE_NAME='"$(EXTENSION)"' \
+PG_CPPFLAGS = -Isrc $(foreach l,$(LAYERS),-Isrc/$(l)) -DLIFECYCLE_NAME='"$(EXTENSION)"' \
 	-DLIFECYCLE_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(LIFECYCLE_CFLAGS)
 SHLIB_LINK = -lcurl $(LIFECYCLE_LDFLAGS)

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * graph.h
- *	  A compiled workflow: what a definition (README.md, "Workflows";
- *	  docs/WORKFLOWS.md) becomes once parsed, validated and proved, and
- *	  what the machine (machine.c) runs.  Pure data: no SPI, no I/O.
+ *	  A compiled workflow: what a definition (README.md, "Workflows")
+ *	  becomes once parsed, validated and proved, and what the machine
+ *	  (machine.c) runs.  Pure data: no SPI, no I/O.
  *
  * States, events, messages, hooks and parameters are small integers
  * indexing the graph's own name tables, so the machine compares integers

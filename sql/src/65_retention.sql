@@ -7,7 +7,8 @@
 -- lifecycle.erasures (when, why, by whom; not who) is kept: it is the
 -- proof that the erasure happened.
 --
--- lifecycle_prune_history() (admin) deletes everything due at once.  The
+-- lifecycle_prune_history() (admin) deletes everything due at once and
+-- returns the number of history rows it deleted (not of subjects).  The
 -- scheduler should call lifecycle._prune_history(max_rows) now and then
 -- (e.g. hourly), each call in a short transaction of its own and never
 -- inside a tick batch, repeating while it returns max_rows; without the

@@ -729,7 +729,11 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 /*
  * Remove the personal data of a user who has just been erased: subject,
  * e-mail and attrs from users, payloads from outbox (undelivered messages
- * are cancelled); write the evidence row.  Returns the evidence id.
+ * are cancelled); write the evidence row.  Returns the evidence id.  An
+ * unrouted message the application has leased loses its lease with its
+ * cancellation (it can no longer be acknowledged), so it is final and
+ * pruned like any other; a message the sender has in flight keeps its
+ * claim until the sender records the attempt.
  */
 int64
 store_erase(int64 id, LcState before, const char *reason, const char *actor,
@@ -780,7 +784,9 @@ store_erase_batch(const int64 *ids, const LcState *before, int n,
 			   " o AS ("
 			   " UPDATE lifecycle.outbox SET payload = '{}', last_error = NULL,"
 			   "  status = CASE WHEN status IN ('pending', 'unrouted', 'blocked')"
-			   "   THEN 'cancelled' ELSE status END"
+			   "   THEN 'cancelled' ELSE status END,"
+			   "  claimed_at = CASE WHEN status = 'unrouted' THEN NULL"
+			   "   ELSE claimed_at END"
 			   " WHERE user_id = ANY ($1) AND (payload <> '{}' OR last_error IS NOT NULL"
 			   "  OR status IN ('pending', 'unrouted', 'blocked')))"
 			   " INSERT INTO lifecycle.erasures (user_id, tenant, policy, reason,"

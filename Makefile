@@ -43,7 +43,8 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql tmp_check tmp_check_iso \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: scripts/assemble-sql.sh $(sort $(wildcard sql/src/*.sql))
+sql/$(EXTENSION)--$(EXTVERSION).sql: scripts/assemble-sql.sh $(sort $(wildcard sql/src/*.sql)) \
+		$(wildcard sql/workflows/*.json) $(DATA)
 	bash scripts/assemble-sql.sh $(sort $(wildcard sql/src/*.sql)) > $@.tmp
 	mv $@.tmp $@
 

@@ -239,6 +239,15 @@ extern LcGraph *workflow_compile(const char *name, int version, Jsonb *def,
 								 MemoryContext parent);
 /* the definition's own defaults as parameter values */
 extern void workflow_defaults(const LcGraph *g, LcParamValues *out);
+/* lists of a policy's values in firing order, for these timers */
+extern void workflow_sort_params(const LcGraph *g, LcParamValues *pv);
+/*
+ * a policy's values (its top-level keys naming params; others ignored, or
+ * refused with strict unless a policy's own key) over the defaults,
+ * validated, sorted and checked (22023 naming the key, as 0.2.0)
+ */
+extern void workflow_param_values(const LcGraph *g, Jsonb *values,
+								  bool strict, LcParamValues *out);
 /* reminder windows at these values, for every start date (22023) */
 extern void workflow_check_params(const LcGraph *g, const LcParamValues *pv);
 /* one LcBound per state but none and erased; returns how many */
@@ -250,6 +259,7 @@ extern TimestampTz workflow_add(const LcParamValues *pv, const LcDuration *d,
 extern int	graph_state_id(const LcGraph *g, const char *name);	/* -1 */
 extern int	graph_event_id(const LcGraph *g, const char *name);	/* -1 */
 extern int	graph_message_id(const LcGraph *g, const char *name);	/* -1 */
+extern const char *graph_anchor_name(LcAnchor anchor);	/* "entered", ... */
 
 static inline bool
 lc_set_has(const LcStateSet s, int state)

@@ -1005,9 +1005,10 @@ wf_parse_events(WfBuild *b, WfPair *events, int n)
 			}
 			if (!has_from)
 				wf_error(epath, "missing \"from\"");
-			if (has_to == has_effect)
-				wf_error(epath, "an edge needs either \"to\" or \"effect\", not %s",
-						 has_to ? "both" : "neither");
+			if (has_to && has_effect)
+				wf_error(epath, "an edge has either \"to\" or \"effect\", not both");
+			if (!has_to && !has_effect)
+				wf_error(epath, "an edge needs \"to\" (a move) or \"effect\"");
 			if (e->effect == LC_FX_REFUSE && e->hint == NULL)
 				wf_error(epath, "a \"refuse\" edge needs a \"hint\"");
 			if (e->effect != LC_FX_REFUSE && hint_path != NULL)
@@ -1280,6 +1281,84 @@ wf_check_reminders(const LcGraph *g, const LcParamValues *pv, int state,
 	}
 }
 
+static const char *
+wf_strdup(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
+/*
+ * A copy of a compiled graph in the current context, without what
+ * compiling it needed (paths, parsed JSON): what a cache keeps.
+ */
+static LcGraph *
+wf_copy_graph(const LcGraph *src)
+{
+	LcGraph    *g = palloc(sizeof(LcGraph));
+
+	*g = *src;
+	g->cxt = CurrentMemoryContext;
+	g->name = pstrdup(src->name);
+	g->states = palloc(sizeof(LcGraphState) * src->n_states);
+	for (int i = 0; i < src->n_states; i++)
+	{
+		LcGraphState *st = &g->states[i];
+		LcReminderSpec *rs = &st->timer.reminders;
+
+		*st = src->states[i];
+		st->name = pstrdup(src->states[i].name);
+		st->hint = wf_strdup(src->states[i].hint);
+		st->timer.deadline = wf_strdup(src->states[i].timer.deadline);
+		if (rs->n_literals > 0)
+		{
+			rs->literals = palloc(sizeof(Interval) * rs->n_literals);
+			memcpy(rs->literals, src->states[i].timer.reminders.literals,
+				   sizeof(Interval) * rs->n_literals);
+		}
+		else
+			rs->literals = NULL;
+	}
+	g->events = palloc(sizeof(LcGraphEvent) * src->n_events);
+	for (int i = 0; i < src->n_events; i++)
+	{
+		g->events[i] = src->events[i];
+		g->events[i].name = pstrdup(src->events[i].name);
+	}
+	g->edges = palloc(sizeof(LcGraphEdge) * Max(src->n_edges, 1));
+	for (int i = 0; i < src->n_edges; i++)
+	{
+		g->edges[i] = src->edges[i];
+		g->edges[i].hint = wf_strdup(src->edges[i].hint);
+	}
+	g->messages = palloc(sizeof(LcGraphMessage) * Max(src->n_messages, 1));
+	for (int i = 0; i < src->n_messages; i++)
+	{
+		g->messages[i].name = pstrdup(src->messages[i].name);
+		g->messages[i].subject = wf_strdup(src->messages[i].subject);
+		g->messages[i].text = wf_strdup(src->messages[i].text);
+	}
+	g->hooks = palloc(sizeof(char *) * Max(src->n_hooks, 1));
+	for (int i = 0; i < src->n_hooks; i++)
+		g->hooks[i] = pstrdup(src->hooks[i]);
+	g->params = palloc(sizeof(LcGraphParam) * Max(src->n_params, 1));
+	for (int i = 0; i < src->n_params; i++)
+	{
+		g->params[i] = src->params[i];
+		g->params[i].name = pstrdup(src->params[i].name);
+		if (src->params[i].n_list > 0)
+		{
+			g->params[i].list = palloc(sizeof(Interval) * src->params[i].n_list);
+			memcpy(g->params[i].list, src->params[i].list,
+				   sizeof(Interval) * src->params[i].n_list);
+		}
+		else
+			g->params[i].list = NULL;
+	}
+	g->definition = palloc(VARSIZE(src->definition));
+	memcpy(g->definition, src->definition, VARSIZE(src->definition));
+	return g;
+}
+
 /*
  * Parse, validate, prove and compile a definition.
  */
@@ -1287,9 +1366,11 @@ LcGraph *
 workflow_compile(const char *name, int version, Jsonb *def,
 				 MemoryContext parent)
 {
+	MemoryContext build;
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	WfBuild		b;
+	LcGraph    *result;
 	LcGraph    *g;
 	JsonbValue	root;
 	WfPair	   *top;
@@ -1303,17 +1384,18 @@ workflow_compile(const char *name, int version, Jsonb *def,
 	JsonbValue	empty_params;
 
 	/*
-	 * Under the caller's context while compiling, so that a refusal frees
-	 * it with the rest; moved under "parent" once it is proved.
+	 * Compiled in a context under the caller's, so that a refusal frees it
+	 * with the rest; the graph is then copied into a context of its own
+	 * under "parent", without the compiler's leftovers.
 	 */
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "lifecycle workflow",
-								ALLOCSET_SMALL_SIZES);
-	oldcxt = MemoryContextSwitchTo(cxt);
+	build = AllocSetContextCreate(CurrentMemoryContext, "lifecycle workflow compile",
+								  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(build);
 
 	memset(&b, 0, sizeof(b));
 	g = palloc0(sizeof(LcGraph));
 	b.g = g;
-	g->cxt = cxt;
+	g->cxt = build;
 	g->name = pstrdup(name);
 	g->version = version;
 	g->start_event = LC_EV_NONE;
@@ -1388,9 +1470,13 @@ workflow_compile(const char *name, int version, Jsonb *def,
 
 	g->definition = wf_normalize(def);
 
+	cxt = AllocSetContextCreate(parent, "lifecycle workflow",
+								ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(cxt);
+	result = wf_copy_graph(g);
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextSetParent(cxt, parent);
-	return g;
+	MemoryContextDelete(build);
+	return result;
 }
 
 /*

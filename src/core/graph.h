@@ -256,6 +256,8 @@ extern int	workflow_bounds(const LcGraph *g, const LcParamValues *pv,
 /* a duration at these values added to ts (the timers' arithmetic) */
 extern TimestampTz workflow_add(const LcParamValues *pv, const LcDuration *d,
 								TimestampTz ts);
+/* microseconds an interval lasts at its longest (or shortest) start date */
+extern int64 workflow_interval_span(const Interval *iv, bool longest);
 extern int	graph_state_id(const LcGraph *g, const char *name);	/* -1 */
 extern int	graph_event_id(const LcGraph *g, const char *name);	/* -1 */
 extern int	graph_message_id(const LcGraph *g, const char *name);	/* -1 */

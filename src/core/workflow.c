@@ -1694,6 +1694,31 @@ wf_longest(const LcParamValues *pv, const LcDuration *d)
 }
 
 /*
+ * How long an interval lasts, in microseconds, at its longest (or
+ * shortest) over every start date, with the timers' arithmetic: "1 mon"
+ * is 31 days at its longest and 28 at its shortest.  To hold a bound
+ * against a promise (a policy's max_retention), compare the bound with
+ * the promise at its shortest.
+ */
+int64
+workflow_interval_span(const Interval *iv, bool longest)
+{
+	int64		best = -1;
+
+	if (iv->month == 0)
+		return machine_add(WF_DAY_2000, iv) - WF_DAY_2000;
+	for (int day = 0; day < 8 * 365 + 2; day++)
+	{
+		TimestampTz s = WF_DAY_2000 + (TimestampTz) day * USECS_PER_DAY;
+		int64		len = machine_add(s, iv) - s;
+
+		if (best < 0 || (longest ? len > best : len < best))
+			best = len;
+	}
+	return best;
+}
+
+/*
  * The retention bound of every state but none and erased: the chain of
  * timers to erased (one timer a state, so one chain), each counted at its
  * longest.  Allocated in the current context.

@@ -90,4 +90,10 @@ bench:
 bench-scale:
 	BENCHES=scale bash bench/run.sh
 
-.PHONY: check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale sanitize
+# 0.2.0 (built from history) against this tree, same run, same machine,
+# interleaved: the user benchmarks' ratios (bench/compare.sh; N=100000
+# make bench-compare for a quick run).  Not part of the tests.
+bench-compare:
+	bash bench/compare.sh
+
+.PHONY: bench-compare check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale sanitize

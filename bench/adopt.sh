@@ -76,21 +76,24 @@ done
 users=$(q "SELECT count(*) FROM lifecycle.users WHERE tenant = 'bench-adopt'")
 report "adopt: median ratio $(med "$ratios") x vs plain INSERT ... SELECT ($N accounts, $ROUNDS rounds, $users users adopted)"
 
-again=$(timed "SELECT * FROM lifecycle_adopt('bench_accounts', 'bench-adopt')")
-report "adopt again (every subject known, all skipped): ${again}s"
+# ADOPT_EXTRAS=0 (bench/compare.sh): adoption alone, then clean up.
+if [ "${ADOPT_EXTRAS:-1}" = 1 ]; then
+	again=$(timed "SELECT * FROM lifecycle_adopt('bench_accounts', 'bench-adopt')")
+	report "adopt again (every subject known, all skipped): ${again}s"
 
-q "CHECKPOINT" >/dev/null
-read -r fcw fcc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', tenant => 'bench-adopt')")"
-read -r fdw fdc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', 'default', 'bench-adopt', '{\"dormant_after\": \"30 days\", \"archive_after\": \"14 days\"}')")"
-report "forecast of $users users, 90 days: current policy ${fcw}s (backend CPU ${fcc}s), proposed definition (every running user re-armed) ${fdw}s (CPU ${fdc}s)"
+	q "CHECKPOINT" >/dev/null
+	read -r fcw fcc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', tenant => 'bench-adopt')")"
+	read -r fdw fdc <<<"$(cpu_timed "SELECT count(*) FROM lifecycle_forecast('90 days', 'default', 'bench-adopt', '{\"dormant_after\": \"30 days\", \"archive_after\": \"14 days\"}')")"
+	report "forecast of $users users, 90 days: current policy ${fcw}s (backend CPU ${fcc}s), proposed definition (every running user re-armed) ${fdw}s (CPU ${fdc}s)"
 
-q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"90 days\"}')" >/dev/null
-q "UPDATE lifecycle.users SET policy = 'bench_adopt' WHERE tenant = 'bench-adopt'" >/dev/null
-q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"60 days\"}')" >/dev/null
-q "VACUUM ANALYZE lifecycle.users" >/dev/null
-q "CHECKPOINT" >/dev/null
-read -r mg mgc <<<"$(cpu_timed "SELECT lifecycle_migrate('bench_adopt')")"
-report "migrate $users users to a new version (timers re-armed, one history row each): ${mg}s, backend CPU ${mgc}s ($(awk -v n="$users" -v t="$mg" 'BEGIN { printf "%.0f", n / t }') users/s)"
+	q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"90 days\"}')" >/dev/null
+	q "UPDATE lifecycle.users SET policy = 'bench_adopt' WHERE tenant = 'bench-adopt'" >/dev/null
+	q "SELECT lifecycle_define_policy('bench_adopt', '{\"dormant_after\": \"60 days\"}')" >/dev/null
+	q "VACUUM ANALYZE lifecycle.users" >/dev/null
+	q "CHECKPOINT" >/dev/null
+	read -r mg mgc <<<"$(cpu_timed "SELECT lifecycle_migrate('bench_adopt')")"
+	report "migrate $users users to a new version (timers re-armed, one history row each): ${mg}s, backend CPU ${mgc}s ($(awk -v n="$users" -v t="$mg" 'BEGIN { printf "%.0f", n / t }') users/s)"
+fi
 
 # Leave nothing due for the benchmarks that follow.
 q "DELETE FROM lifecycle.history WHERE user_id IN (SELECT id FROM lifecycle.users WHERE tenant = 'bench-adopt')" >/dev/null

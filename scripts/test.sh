@@ -33,6 +33,42 @@ if [ -n "$missing" ]; then
 	exit 1
 fi
 
+# The update scripts chain from 0.1.0, the first release, to the control
+# file's default_version: one sql/lifecycle--A--B.sql from each version
+# on the way, none missing, none forked, none left over; and each one's
+# first statement is its \echo guard naming B (psql must not run it).  A
+# forgotten or misnamed script fails here, before the suites (the upgrade
+# tests, test/t/50N_*.pl, then run the chain).
+update_scripts() {
+	local target v next f first n=0 total
+	target=$(sed -n "s/^default_version = '\([^']*\)'.*/\1/p" lifecycle.control)
+	[ -n "$target" ] || { echo "lifecycle.control has no default_version" >&2; return 1; }
+	v=0.1.0
+	while [ "$v" != "$target" ]; do
+		set -- sql/lifecycle--"$v"--*.sql
+		[ -e "$1" ] || { echo "no update script from $v on the way to $target (sql/lifecycle--$v--*.sql)" >&2; return 1; }
+		[ $# -eq 1 ] || { echo "more than one update script from $v: $*" >&2; return 1; }
+		f=$1
+		next=${f#sql/lifecycle--"$v"--}
+		next=${next%.sql}
+		first=$(grep -v -E '^[[:space:]]*(--.*)?$' "$f" | head -n 1 || true)
+		if [ "$first" != "\\echo Use \"ALTER EXTENSION lifecycle UPDATE TO '$next'\" to load this file. \\quit" ]; then
+			echo "$f: its first statement is not its guard: \\echo Use \"ALTER EXTENSION lifecycle UPDATE TO '$next'\" to load this file. \\quit" >&2
+			return 1
+		fi
+		n=$((n + 1))
+		v=$next
+		[ "$n" -le 100 ] || { echo "the update scripts loop at $v" >&2; return 1; }
+	done
+	total=$(find sql -maxdepth 1 -name 'lifecycle--*--*.sql' | wc -l)
+	if [ "$total" -ne "$n" ]; then
+		echo "update scripts off the chain 0.1.0 -> $target:" \
+			"$(find sql -maxdepth 1 -name 'lifecycle--*--*.sql' | sort | tr '\n' ' ')" >&2
+		return 1
+	fi
+}
+update_scripts || exit 1
+
 # pg_regress, initdb and postgres refuse root: build and test in a copy the
 # postgres user owns (the source tree stays clean).
 work=$(mktemp -d /tmp/lifecycle-test.XXXXXX)

@@ -5,7 +5,10 @@
 -- install (test/t/500_upgrade.pl compares pg_dump --schema-only of both).
 -- 0.2.0 is commit b2f4a6e (b2f4a6e817d1a69904efeaa7d92503a08b12b890; the upgrade test builds it from
 -- the repository's history).  Installs of 0.1.0 reach 0.3.0 through
--- lifecycle--0.1.0--0.2.0.sql and then this script.
+-- lifecycle--0.1.0--0.2.0.sql and then this script.  test/t/501_upgrade_0.2.0.pl
+-- (and 500 from 0.1.0) checks that every 0.2.0 row comes through unchanged:
+-- a section here that changes existing rows on purpose says so in
+-- test/perl/LifecycleUpgrade.pm, %MIGRATIONS{'0.2.0--0.3.0'}.
 
 \echo Use "ALTER EXTENSION lifecycle UPDATE TO '0.3.0'" to load this file. \quit
 

@@ -65,7 +65,12 @@ our %MIGRATIONS = (
 		},
 	},
 	'0.2.0--0.3.0' => {
-		# Nothing yet: 0.3.0's script adds, it does not change old rows.
+		# Issue 20: an unrouted message the application had leased and an
+		# erasure then cancelled loses the lease 0.2.0 left on it.
+		outbox => {
+			claimed_at => q{CASE WHEN status = 'cancelled' AND channel IS NULL
+				THEN NULL ELSE claimed_at END},
+		},
 	},);
 
 my $srcdir = abs_path(dirname(__FILE__) . '/../..');

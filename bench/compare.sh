@@ -176,15 +176,16 @@ done
 # workflow language (lifecycle_define_workflow(), lifecycle_start()) and
 # bench/workflow.sh, which measures it on one cluster as advance.sh does.
 say "== workflow"
-has_workflows=$(env $(side_env new) bash -c '. bench/lib.sh; q "SELECT count(DISTINCT proname) = 2 FROM pg_proc WHERE proname IN ('"'lifecycle_define_workflow', 'lifecycle_start'"')"')
-if [ "$has_workflows" = t ] && [ -f bench/workflow.sh ]; then
+missing=$(env $(side_env new) bash -c '. bench/lib.sh; q "SELECT coalesce(string_agg(f || '"'()'"', '"' and '"'), '"''"') FROM unnest('"'{lifecycle_define_workflow,lifecycle_start}'"'::text[]) f WHERE NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = f)"')
+[ -f bench/workflow.sh ] || missing="${missing:+$missing and }bench/workflow.sh"
+if [ -z "$missing" ]; then
 	raw=$(mktemp)
 	env $(side_env new) BENCH_OUT="$raw" WORKFLOW_INSTANCES="$N" bash bench/workflow.sh >/dev/null
 	sed "s/^/  [$NEW_VERSION] /" "$raw" >> "$OUT"
 	SUMMARY[workflow]=$(sed -n 's/^workflow: .*ratio \([0-9.]*\) x.*/\1/p' "$raw" | tail -1)
 	rm -f "$raw"
 else
-	say "SKIPPED: custom workflow advance vs one set-based statement (lifecycle_define_workflow()/lifecycle_start() in this tree: ${has_workflows:-f}; bench/workflow.sh present: $([ -f bench/workflow.sh ] && echo yes || echo no))"
+	say "SKIPPED: custom workflow advance vs one set-based statement: this tree lacks $missing"
 	SUMMARY[workflow]="skipped"
 fi
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-cron
       libcurl4-openssl-dev libipc-run-perl python3 python3-aiosmtpd python3-psycopg2 graphviz gnuplot-nox
-      prometheus-postgres-exporter curl rsync)
+      prometheus-postgres-exporter prometheus curl rsync)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -17,4 +17,5 @@ fi
 # The Debian packages start a cluster and an exporter we do not use.
 if [ "$(id -u)" -eq 0 ]; then
 	systemctl disable --now prometheus-postgres-exporter >/dev/null 2>&1 || true
+	systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

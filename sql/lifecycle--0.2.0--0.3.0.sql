@@ -514,3 +514,232 @@ SELECT lifecycle._install_workflow('user', $wf$
 }
 $wf$::jsonb);
 -- @builtin-workflows end
+
+-- ---------------------------------------------------------------------
+-- Telemetry (issue 19): OpenTelemetry traces and counters.
+-- ---------------------------------------------------------------------
+
+-- A random trace id per instance; every existing row gets its own.
+ALTER TABLE lifecycle.users
+	ADD COLUMN trace_id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid();
+-- The application's traceparent of the transaction that wrote the row.
+ALTER TABLE lifecycle.history
+	ADD COLUMN traceparent text DEFAULT NULLIF(pg_catalog.current_setting('lifecycle.traceparent', true), '');
+
+CREATE FUNCTION lifecycle._otel_stats(
+	OUT spans_exported bigint, OUT spans_dropped bigint,
+	OUT failed_requests bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lifecycle_otel_stats'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION lifecycle._otel_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._otel_stats() TO lifecycle_auditor;
+
+CREATE OR REPLACE VIEW lifecycle.worker_stats AS
+SELECT s.worker, s.pid, s.started, s.last_wake, s.batches,
+	   s.done AS transitions_total, s.failed AS failed_total,
+	   s.errors_total, s.last_error, s.last_error_at, s.lag AS current_lag,
+	   o.spans_exported AS spans_exported_total,
+	   o.spans_dropped AS spans_dropped_total,
+	   o.failed_requests AS export_failed_requests_total
+  FROM lifecycle._worker_stats() s
+  LEFT JOIN lifecycle._otel_stats() o ON s.worker = 'exporter';
+
+CREATE TABLE lifecycle.otel_cursor (
+	one			boolean PRIMARY KEY DEFAULT true CHECK (one),
+	history_id	bigint NOT NULL,
+	updated_at	timestamptz NOT NULL
+);
+REVOKE ALL ON lifecycle.otel_cursor FROM PUBLIC;
+
+CREATE VIEW lifecycle._otel_transitions AS
+SELECT h.id, 'user'::text AS workflow, h.user_id AS instance_id,
+	   u.tenant, h.event, h.from_state::text AS from_state,
+	   h.to_state::text AS to_state, h.actor, u.policy, u.policy_version,
+	   h.at, h.due_at, h.traceparent,
+	   pg_catalog.replace(u.trace_id::text, '-', '') AS trace_id
+  FROM lifecycle.history h
+  LEFT JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) h.user_id;
+REVOKE ALL ON lifecycle._otel_transitions FROM PUBLIC;
+
+-- lifecycle.metrics: the timer lateness histogram and the exporter's
+-- counters (sql/src/70_metrics.sql).
+CREATE OR REPLACE VIEW lifecycle.metrics AS
+WITH states AS MATERIALIZED (
+	SELECT u.tenant, u.policy, u.state::text AS state,
+		   count(*) AS users,
+		   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
+			   OR u.hold_until > @extschema@.lifecycle_now())) AS held
+	  FROM lifecycle.users u
+	 GROUP BY u.tenant, u.policy, u.state
+), visible_states AS MATERIALIZED (
+	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
+), limited AS MATERIALIZED (
+	-- Is the acting role kept from some tenant?  Then history is counted
+	-- per tenant (a join with users); else with one pass over history.
+	SELECT EXISTS (SELECT 1 FROM states s
+					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
+), transitions AS MATERIALIZED (
+	-- Per event, with the lateness of timers (at - due_at, seconds)
+	-- counted into the histogram's buckets in the same pass.
+	SELECT h.event, count(*) AS n, count(h.due_at) AS timers,
+		   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
+	  FROM lifecycle.history h
+	 WHERE NOT (SELECT l.yes FROM limited l)
+	 GROUP BY h.event
+	UNION ALL
+	SELECT t.event, sum(t.n), sum(t.timers), sum(t.late_sum), sum(t.le_1),
+		   sum(t.le_10), sum(t.le_60), sum(t.le_300), sum(t.le_3600),
+		   sum(t.le_86400)
+	  FROM (SELECT h.event, u.tenant, count(*) AS n, count(h.due_at) AS timers,
+				   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
+			  FROM lifecycle.history h
+			  JOIN lifecycle.users u ON u.id = h.user_id
+			 WHERE (SELECT l.yes FROM limited l)
+			 GROUP BY h.event, u.tenant) t
+	 WHERE lifecycle._tenant_visible(t.tenant)
+	 GROUP BY t.event
+), lateness AS MATERIALIZED (
+	SELECT coalesce(sum(t.timers), 0) AS timers,
+		   coalesce(sum(t.late_sum), 0) AS late_sum,
+		   coalesce(sum(t.le_1), 0) AS le_1, coalesce(sum(t.le_10), 0) AS le_10,
+		   coalesce(sum(t.le_60), 0) AS le_60, coalesce(sum(t.le_300), 0) AS le_300,
+		   coalesce(sum(t.le_3600), 0) AS le_3600,
+		   coalesce(sum(t.le_86400), 0) AS le_86400
+	  FROM transitions t
+), due AS MATERIALIZED (
+	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
+	  FROM lifecycle.users u
+	 WHERE u.next_at <= @extschema@.lifecycle_now()
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > @extschema@.lifecycle_now()))
+	 GROUP BY u.tenant
+), visible_due AS MATERIALIZED (
+	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the same two indexes.
+	SELECT u.tenant, count(*) AS violations
+	  FROM lifecycle.users u
+	 WHERE (NOT u.held
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+	 GROUP BY u.tenant
+), outbox_by_tenant AS MATERIALIZED (
+	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
+		   count(*) AS messages
+	  FROM lifecycle.outbox o
+	  JOIN lifecycle.users u ON u.id = o.user_id
+	 GROUP BY 1, 2, 3
+), outbox AS MATERIALIZED (
+	SELECT o.channel, o.status, sum(o.messages) AS messages
+	  FROM outbox_by_tenant o
+	 WHERE lifecycle._tenant_visible(o.tenant)
+	 GROUP BY 1, 2
+), workers AS MATERIALIZED (
+	SELECT w.* FROM lifecycle._worker_stats() w
+), otel AS MATERIALIZED (
+	SELECT o.* FROM lifecycle._otel_stats() o
+)
+SELECT 'lifecycle_state_users'::text AS name,
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state) AS labels,
+	   s.users::float8 AS value
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_state_held',
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state),
+	   s.held::float8
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_transitions_total',
+	   pg_catalog.jsonb_build_object('event', t.event),
+	   t.n::float8
+  FROM transitions t
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_bucket',
+	   pg_catalog.jsonb_build_object('le', b.le), b.n::float8
+  FROM lateness l
+ CROSS JOIN LATERAL (VALUES ('1', l.le_1), ('10', l.le_10), ('60', l.le_60),
+							('300', l.le_300), ('3600', l.le_3600),
+							('86400', l.le_86400), ('+Inf', l.timers)) b(le, n)
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_sum', '{}'::jsonb, l.late_sum::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_count', '{}'::jsonb, l.timers::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
+	   coalesce(sum(d.overdue), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb,
+	   coalesce(sum(v.violations), 0)::float8
+  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
+UNION ALL
+SELECT 'lifecycle_outbox_messages',
+	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
+	   o.messages::float8
+  FROM outbox o
+UNION ALL
+SELECT 'lifecycle_dead_letters',
+	   pg_catalog.jsonb_build_object('channel', o.channel),
+	   o.messages::float8
+  FROM outbox o
+ WHERE o.status = 'dead'
+UNION ALL
+SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
+	   (w.pid IS NOT NULL)::int::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(w.pid, 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_batches_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_transitions_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_failed_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_errors_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_lag_seconds',
+	   pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(extract(epoch FROM w.lag), 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_otel_spans_exported_total', '{}'::jsonb, o.spans_exported::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
+  FROM otel o;

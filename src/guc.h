@@ -21,6 +21,10 @@ extern int	lc_max_concurrent_requests;
 extern bool lc_allow_private_targets;
 extern bool lc_allow_time_travel;
 extern char *lc_role;
+extern char *lc_otel_endpoint;
+extern char *lc_otel_headers;
+extern char *lc_otel_service_name;
+extern char *lc_traceparent;
 
 extern void guc_init(void);
 

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "exporter.h"
 #include "guc.h"
 #include "scheduler.h"
 #include "sender.h"
@@ -37,4 +38,5 @@ _PG_init(void)
 	version_init();
 	scheduler_register();
 	sender_register();
+	exporter_register();
 }

@@ -115,7 +115,11 @@ CREATE TABLE lifecycle.users (
 	-- kept current by every change (src/machine.c, machine_deadline()).
 	state_due_at timestamptz,
 	deadline_at	timestamptz,	/* NULL once erased */
-	deadline_event text			/* expire, dormant, archive, erase */
+	deadline_event text,		/* expire, dormant, archive, erase */
+	-- OpenTelemetry (0.3.0, sql/src/85_otel.sql): the trace of this
+	-- instance's life, random, drawn when it starts (never derived from
+	-- personal data).
+	trace_id	uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
 ) WITH (fillfactor = 80);
 CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject);
 CREATE INDEX users_next_at ON lifecycle.users (next_at) WHERE next_at IS NOT NULL;
@@ -137,7 +141,11 @@ CREATE TABLE lifecycle.history (
 	to_state	lifecycle.state NOT NULL,
 	event		text NOT NULL,
 	actor		text NOT NULL,
-	detail		jsonb
+	detail		jsonb,
+	-- OpenTelemetry (0.3.0, sql/src/85_otel.sql): the application's W3C
+	-- traceparent (lifecycle.traceparent, SET LOCAL) of the transaction
+	-- that wrote the row; NULL (no cost) when unset.
+	traceparent	text DEFAULT NULLIF(pg_catalog.current_setting('lifecycle.traceparent', true), '')
 );
 CREATE INDEX history_user ON lifecycle.history (user_id, at, id);
 

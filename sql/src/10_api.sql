@@ -160,6 +160,14 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lifecycle_worker_stats'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- The OpenTelemetry exporter's counters, from shared memory (0.3.0).
+CREATE FUNCTION lifecycle._otel_stats(
+	OUT spans_exported bigint, OUT spans_dropped bigint,
+	OUT failed_requests bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lifecycle_otel_stats'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- The transition table of src/machine.c, the only copy of the graph, with
 -- the intervals of a policy version (the latest when version is NULL).
 CREATE FUNCTION lifecycle.transitions(policy text = 'default', version int = NULL)

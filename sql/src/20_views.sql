@@ -79,5 +79,9 @@ SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 CREATE VIEW lifecycle.worker_stats AS
 SELECT s.worker, s.pid, s.started, s.last_wake, s.batches,
 	   s.done AS transitions_total, s.failed AS failed_total,
-	   s.errors_total, s.last_error, s.last_error_at, s.lag AS current_lag
-  FROM lifecycle._worker_stats() s;
+	   s.errors_total, s.last_error, s.last_error_at, s.lag AS current_lag,
+	   o.spans_exported AS spans_exported_total,
+	   o.spans_dropped AS spans_dropped_total,
+	   o.failed_requests AS export_failed_requests_total
+  FROM lifecycle._worker_stats() s
+  LEFT JOIN lifecycle._otel_stats() o ON s.worker = 'exporter';

@@ -21,6 +21,12 @@
 --   lifecycle_worker_failed_total{worker}          handles counter resets)
 --   lifecycle_worker_errors_total{worker}
 --   lifecycle_worker_lag_seconds{worker}         lag the worker saw at its last pass
+--   lifecycle_timer_lateness_seconds             histogram (_bucket{le}, _sum, _count)
+--                                                of timers' lateness: due_at -> at of
+--                                                every history row of a timer (0.3.0)
+--   lifecycle_otel_spans_exported_total          OpenTelemetry exporter (0.3.0):
+--   lifecycle_otel_spans_dropped_total             spans sent, spans dropped,
+--   lifecycle_otel_failed_requests_total           requests that failed
 --
 -- Cost: the state and transition families are one aggregate pass each
 -- over users and history (for a tenant-limited role, history joined to
@@ -58,19 +64,45 @@ WITH states AS MATERIALIZED (
 	SELECT EXISTS (SELECT 1 FROM states s
 					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
 ), transitions AS MATERIALIZED (
-	SELECT h.event, count(*) AS n
+	-- Per event, with the lateness of timers (at - due_at, seconds)
+	-- counted into the histogram's buckets in the same pass.
+	SELECT h.event, count(*) AS n, count(h.due_at) AS timers,
+		   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
 	  FROM lifecycle.history h
 	 WHERE NOT (SELECT l.yes FROM limited l)
 	 GROUP BY h.event
 	UNION ALL
-	SELECT t.event, sum(t.n)
-	  FROM (SELECT h.event, u.tenant, count(*) AS n
+	SELECT t.event, sum(t.n), sum(t.timers), sum(t.late_sum), sum(t.le_1),
+		   sum(t.le_10), sum(t.le_60), sum(t.le_300), sum(t.le_3600),
+		   sum(t.le_86400)
+	  FROM (SELECT h.event, u.tenant, count(*) AS n, count(h.due_at) AS timers,
+				   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
 			  FROM lifecycle.history h
 			  JOIN lifecycle.users u ON u.id = h.user_id
 			 WHERE (SELECT l.yes FROM limited l)
 			 GROUP BY h.event, u.tenant) t
 	 WHERE lifecycle._tenant_visible(t.tenant)
 	 GROUP BY t.event
+), lateness AS MATERIALIZED (
+	SELECT coalesce(sum(t.timers), 0) AS timers,
+		   coalesce(sum(t.late_sum), 0) AS late_sum,
+		   coalesce(sum(t.le_1), 0) AS le_1, coalesce(sum(t.le_10), 0) AS le_10,
+		   coalesce(sum(t.le_60), 0) AS le_60, coalesce(sum(t.le_300), 0) AS le_300,
+		   coalesce(sum(t.le_3600), 0) AS le_3600,
+		   coalesce(sum(t.le_86400), 0) AS le_86400
+	  FROM transitions t
 ), due AS MATERIALIZED (
 	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
 	  FROM lifecycle.users u
@@ -102,6 +134,8 @@ WITH states AS MATERIALIZED (
 	 GROUP BY 1, 2
 ), workers AS MATERIALIZED (
 	SELECT w.* FROM lifecycle._worker_stats() w
+), otel AS MATERIALIZED (
+	SELECT o.* FROM lifecycle._otel_stats() o
 )
 SELECT 'lifecycle_state_users'::text AS name,
 	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
@@ -119,6 +153,19 @@ SELECT 'lifecycle_transitions_total',
 	   pg_catalog.jsonb_build_object('event', t.event),
 	   t.n::float8
   FROM transitions t
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_bucket',
+	   pg_catalog.jsonb_build_object('le', b.le), b.n::float8
+  FROM lateness l
+ CROSS JOIN LATERAL (VALUES ('1', l.le_1), ('10', l.le_10), ('60', l.le_60),
+							('300', l.le_300), ('3600', l.le_3600),
+							('86400', l.le_86400), ('+Inf', l.timers)) b(le, n)
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_sum', '{}'::jsonb, l.late_sum::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_count', '{}'::jsonb, l.timers::float8
+  FROM lateness l
 UNION ALL
 SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
 	   coalesce(sum(d.overdue), 0)::float8
@@ -170,7 +217,16 @@ UNION ALL
 SELECT 'lifecycle_worker_lag_seconds',
 	   pg_catalog.jsonb_build_object('worker', w.worker),
 	   coalesce(extract(epoch FROM w.lag), 0)::float8
-  FROM workers w;
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_otel_spans_exported_total', '{}'::jsonb, o.spans_exported::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
+  FROM otel o;
 
 COMMENT ON VIEW lifecycle.metrics IS
 	'One row per Prometheus sample (name, labels, value); see contrib/prometheus-postgres-exporter/.';

@@ -39,7 +39,8 @@ TO lifecycle_app, lifecycle_auditor;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_graph(text),
 	lifecycle.transitions(text, int),
-	lifecycle._worker_stats()
+	lifecycle._worker_stats(),
+	lifecycle._otel_stats()
 TO lifecycle_auditor;
 
 GRANT EXECUTE ON FUNCTION

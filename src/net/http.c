@@ -14,6 +14,9 @@
  * curl_multi_poll() for at most HTTP_POLL_MS at a time, checks for
  * interrupts and exits if the postmaster died.
  *
+ * The exporter (exporter.c) sends its OTLP/HTTP JSON requests through the
+ * same loop (HTTP_OTLP), under the same rules.
+ *
  * Safety: TLS certificates and host names are verified; redirects are not
  * followed; only http/https (webhooks) or smtp/smtps (e-mail) may be
  * spoken; proxies from the environment are ignored; every connection goes
@@ -52,6 +55,9 @@
 /* Longest wait in curl_multi_poll() before checking for interrupts. */
 #define HTTP_POLL_MS		100
 
+/* OTLP: how much of a response body is kept (for partialSuccess). */
+#define HTTP_RESPONSE_KEEP	1024
+
 /* Standard Webhooks: "whsec_" + base64 of 24 to 64 key bytes. */
 #define HTTP_SECRET_PREFIX	"whsec_"
 #define HTTP_KEY_MIN		24
@@ -81,6 +87,8 @@ typedef struct HttpSlot
 	char		refused_addr[INET6_ADDRSTRLEN];
 	const char *refused_kind;
 	char		errbuf[CURL_ERROR_SIZE];
+	char		response[HTTP_RESPONSE_KEEP];	/* otlp: start of the body */
+	size_t		response_len;
 } HttpSlot;
 
 static void http_run(HttpClient *client, HttpSlot *slots, HttpRequest *reqs,
@@ -94,6 +102,9 @@ static void http_common_options(HttpSlot *slot, CURL *easy);
 static bool http_setup_webhook(HttpClient *client, HttpSlot *slot,
 							   CURL *easy);
 static bool http_setup_smtp(HttpSlot *slot, CURL *easy);
+static bool http_setup_otlp(HttpSlot *slot, CURL *easy);
+static size_t http_keep(char *ptr, size_t size, size_t nmemb,
+						void *userdata);
 static curl_socket_t http_open_socket(void *clientp, curlsocktype purpose,
 									  struct curl_sockaddr *address);
 static size_t http_discard(char *ptr, size_t size, size_t nmemb,
@@ -229,7 +240,10 @@ http_run(HttpClient *client, HttpSlot *slots, HttpRequest *reqs, int n,
 			if (http_start(client, &slots[i], req, timeout_ms, allow_private))
 				running++;
 			else
+			{
+				req->finished_at = GetCurrentTimestamp();
 				done++;			/* could not even start: result is set */
+			}
 		}
 		while (first < n && is_started[first])
 			first++;
@@ -282,6 +296,7 @@ http_start(HttpClient *client, HttpSlot *slot, HttpRequest *req,
 	slot->timeout_ms = timeout_ms;
 	req->status = 0;
 	req->retry_after = 0;
+	req->rejected = 0;
 	req->error[0] = '\0';
 
 	easy = curl_easy_init();
@@ -298,6 +313,8 @@ http_start(HttpClient *client, HttpSlot *slot, HttpRequest *req,
 
 	if (req->kind == HTTP_WEBHOOK)
 		ok = http_setup_webhook(client, slot, easy);
+	else if (req->kind == HTTP_OTLP)
+		ok = http_setup_otlp(slot, easy);
 	else
 		ok = http_setup_smtp(slot, easy);
 	if (ok && curl_multi_add_handle(client->multi, easy) != CURLM_OK)
@@ -366,6 +383,11 @@ http_setup_webhook(HttpClient *client, HttpSlot *slot, CURL *easy)
 	h = curl_slist_append(h, line);
 	snprintf(line, sizeof(line), "webhook-timestamp: %ld", now);
 	h = curl_slist_append(h, line);
+	if (req->traceparent != NULL)
+	{
+		snprintf(line, sizeof(line), "traceparent: %s", req->traceparent);
+		h = curl_slist_append(h, line);
+	}
 	if (req->secret != NULL)
 	{
 		char		sig[HTTP_SIG_LEN];
@@ -388,6 +410,65 @@ http_setup_webhook(HttpClient *client, HttpSlot *slot, CURL *easy)
 		}
 		snprintf(line, sizeof(line), "webhook-signature: v1,%s", sig);
 		h = curl_slist_append(h, line);
+	}
+	if (h == NULL)
+	{
+		req->result = HTTP_RETRY;
+		strlcpy(req->error, "out of memory for request headers", HTTP_ERROR_LEN);
+		return false;
+	}
+	slot->headers = h;
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h);
+	return true;
+}
+
+/*
+ * An OTLP export: POST the JSON body with the configured headers
+ * (lifecycle.otel_headers, "k=v,k=v"); the start of the answer is kept
+ * for its partialSuccess.
+ */
+static bool
+http_setup_otlp(HttpSlot *slot, CURL *easy)
+{
+	HttpRequest *req = slot->req;
+	struct curl_slist *h = NULL;
+
+	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, HTTP_USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_keep);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, slot);
+
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Expect:");
+	if (req->headers != NULL)
+	{
+		const char *p = req->headers;
+
+		while (*p != '\0' && h != NULL)
+		{
+			const char *end = strchr(p, ',');
+			const char *eq;
+			size_t		len = end ? (size_t) (end - p) : strlen(p);
+			char	   *line;
+
+			eq = memchr(p, '=', len);
+			if (eq != NULL)
+			{
+				line = psprintf("%.*s: %.*s", (int) (eq - p), p,
+								(int) (len - (eq - p) - 1), eq + 1);
+				h = curl_slist_append(h, line);
+				explicit_bzero(line, strlen(line));
+				pfree(line);
+			}
+			p += len;
+			if (*p == ',')
+				p++;
+		}
 	}
 	if (h == NULL)
 	{
@@ -469,6 +550,7 @@ http_finish(HttpSlot *slot, CURLcode rc)
 
 	curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &code);
 	req->status = code;
+	req->finished_at = GetCurrentTimestamp();
 
 	if (slot->refused && rc != CURLE_OK)
 	{
@@ -487,7 +569,23 @@ http_finish(HttpSlot *slot, CURLcode rc)
 	if (rc == CURLE_OK)
 	{
 		if (code >= 200 && code < 300)
+		{
 			req->result = HTTP_SENT;
+			if (req->kind == HTTP_OTLP)
+			{
+				const char *r;
+
+				slot->response[Min(slot->response_len, HTTP_RESPONSE_KEEP - 1)] = '\0';
+				r = strstr(slot->response, "\"rejectedSpans\"");
+				if (r != NULL && (r = strchr(r, ':')) != NULL)
+				{
+					r++;
+					while (*r == ' ' || *r == '"')
+						r++;
+					req->rejected = strtoll(r, NULL, 10);
+				}
+			}
+		}
 		else if (code == 410)
 		{
 			req->result = HTTP_GONE;
@@ -506,7 +604,8 @@ http_finish(HttpSlot *slot, CURLcode rc)
 
 			req->result = HTTP_RETRY;
 			snprintf(req->error, HTTP_ERROR_LEN, "HTTP %ld", code);
-			if ((code == 429 || code == 503) &&
+			if ((code == 429 || code == 503 ||
+				 (req->kind == HTTP_OTLP && (code == 502 || code == 504))) &&
 				curl_easy_getinfo(slot->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
 				after > 0)
 				req->retry_after = (int) Min(after, (curl_off_t) 86400);
@@ -677,6 +776,22 @@ static size_t
 http_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	return size * nmemb;
+}
+
+/*
+ * Keep the start of a response body (OTLP).
+ */
+static size_t
+http_keep(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	HttpSlot   *slot = (HttpSlot *) userdata;
+	size_t		n = size * nmemb;
+	size_t		room = HTTP_RESPONSE_KEEP - 1 - Min(slot->response_len, HTTP_RESPONSE_KEEP - 1);
+	size_t		k = Min(n, room);
+
+	memcpy(slot->response + slot->response_len, ptr, k);
+	slot->response_len += k;
+	return n;
 }
 
 /*

@@ -19,7 +19,8 @@
 typedef enum HttpKind
 {
 	HTTP_WEBHOOK = 0,
-	HTTP_SMTP
+	HTTP_SMTP,
+	HTTP_OTLP					/* OTLP/HTTP JSON export (exporter.c) */
 } HttpKind;
 
 /*
@@ -50,6 +51,9 @@ typedef struct HttpRequest
 	const char *secret;			/* whsec_<base64 key>; NULL: unsigned */
 	const char *body;
 	size_t		body_len;
+	const char *traceparent;	/* W3C traceparent header; NULL: none */
+	/* otlp: headers "k=v,k=v" (lifecycle.otel_headers); NULL: none */
+	const char *headers;
 	/* smtp: body is the whole message (headers and text) */
 	const char *mail_from;
 	const char *rcpt;
@@ -62,10 +66,12 @@ typedef struct HttpRequest
 								 * shared by its requests, kept across
 								 * batches by the caller */
 	TimestampTz started_at;		/* set by http_perform() */
+	TimestampTz finished_at;	/* set by http_perform() */
 	/* results */
 	HttpResult	result;
 	long		status;			/* HTTP status or SMTP reply code, 0: none */
 	int			retry_after;	/* seconds the receiver asked for, 0: none */
+	int64		rejected;		/* otlp: partialSuccess.rejectedSpans */
 	char		error[HTTP_ERROR_LEN];
 } HttpRequest;
 

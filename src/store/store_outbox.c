@@ -197,7 +197,9 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				"  o.message, o.payload,"
 				"  pg_catalog.jsonb_build_object('type', o.message, 'id', o.id::text,"
 				"   'timestamp', o.created_at, 'data', o.payload)::text,"
-				"  o.attempts, c.blocked, c.due",
+				"  o.attempts, c.blocked, c.due,"
+				"  (SELECT pg_catalog.replace(u.trace_id::text, '-', '')"
+				"   FROM lifecycle.users u WHERE u.id OPERATOR(pg_catalog.=) o.user_id)",
 				SPI_OK_UPDATE_RETURNING, now, lease_until, limit);
 	out = (LcOutboxRow *) MemoryContextAllocZero(cxt, sizeof(LcOutboxRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -218,6 +220,7 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 		out[i].attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		out[i].blocked = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		out[i].due = DatumGetTimestampTz(SPI_getbinval(tup, desc, 12, &isnull));
+		out[i].trace_id = store_getstr(tup, desc, 13, cxt);
 	}
 	*rows = out;
 	return n;

@@ -30,6 +30,7 @@ typedef struct LcOutboxRow
 	int			attempts;		/* including this one */
 	bool		blocked;		/* region not served: not to be sent */
 	TimestampTz due;			/* when it fell due */
+	char	   *trace_id;		/* the instance's trace (32 hex digits) */
 } LcOutboxRow;
 
 /* The result of one delivery. */

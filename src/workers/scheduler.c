@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "guc.h"
 #include "scheduler.h"
+#include "spans.h"
 #include "stats.h"
 #include "store.h"
 #include "store_outbox.h"
@@ -88,6 +89,7 @@ static void
 scheduler_batch(WorkerPass *pass)
 {
 	LcTickResult r;
+	TimestampTz start = GetCurrentTimestamp();
 
 	worker_begin("lifecycle: advancing due users");
 	engine_tick_batch(clock_now(), lc_batch_size, LC_WORKER_ACTOR, &r);
@@ -100,6 +102,20 @@ scheduler_batch(WorkerPass *pass)
 		pass->errors += r.errors;
 		stats_count(LC_WORKER_SCHEDULER, 1, r.transitions, 0, r.errors,
 					r.last_error, -1);
+		if (spans_enabled())
+		{
+			SpanRecord	span;
+
+			/* One span "lifecycle tick" per batch, with its count. */
+			memset(&span, 0, sizeof(span));
+			span.kind = SPAN_TICK;
+			span.start = start;
+			span.end = GetCurrentTimestamp();
+			span.count = r.transitions;
+			span.failed = r.errors > 0;
+			otlp_random_id(span.span_id, OTLP_SPAN_ID_LEN);
+			spans_add(&span, 1);
+		}
 	}
 	pass->more = (r.selected >= lc_batch_size && r.selected > r.errors);
 }

@@ -44,8 +44,10 @@
 #include "clock.h"
 #include "guc.h"
 #include "http.h"
+#include "otlp.h"
 #include "render.h"
 #include "sender.h"
+#include "spans.h"
 #include "stats.h"
 #include "store_outbox.h"
 #include "worker.h"
@@ -94,6 +96,8 @@ static TimestampTz sender_backoff(TimestampTz now, int attempts,
 								  int retry_after);
 static char *sender_option(Jsonb *options, const char *key);
 static void sender_pace(LcOutboxRow *row, HttpRequest *req);
+static void sender_spans(LcOutboxRow *rows, HttpRequest *reqs, char **span_ids,
+						 int n);
 static int	sender_batch_limit(void);
 
 static const WorkerOps sender_ops = {
@@ -293,6 +297,52 @@ sender_prepare(LcOutboxRow *row, HttpRequest *req)
 }
 
 /*
+ * With export on: one span record per delivery attempt into the ring
+ * (spans.c), from the request and its result; no payload, no address of
+ * a person, the URL without credentials or query.
+ */
+static void
+sender_spans(LcOutboxRow *rows, HttpRequest *reqs, char **span_ids, int n)
+{
+	SpanRecord *recs = palloc0(sizeof(SpanRecord) * n);
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		HttpRequest *req = &reqs[i];
+		SpanRecord *r = &recs[m];
+
+		if (rows[i].blocked || span_ids[i] == NULL)
+			continue;
+		m++;
+		r->kind = req->kind == HTTP_SMTP ? SPAN_SMTP : SPAN_WEBHOOK;
+		r->start = req->started_at;
+		r->end = req->finished_at != 0 ? req->finished_at : GetCurrentTimestamp();
+		r->outbox_id = rows[i].id;
+		r->attempts = rows[i].attempts;
+		r->status = (int) req->status;
+		r->failed = (req->result != HTTP_SENT);
+		if (rows[i].trace_id != NULL)
+			strlcpy(r->trace_id, rows[i].trace_id, sizeof(r->trace_id));
+		strlcpy(r->span_id, span_ids[i], sizeof(r->span_id));
+		otlp_span_url(rows[i].target, r->url, r->host, &r->port);
+		if (!r->failed)
+			r->error_type[0] = '\0';
+		else if (req->kind != HTTP_SMTP && req->status >= 400)
+			snprintf(r->error_type, sizeof(r->error_type), "%ld", req->status);
+		else if (req->result == HTTP_REFUSED)
+			strlcpy(r->error_type, "refused", sizeof(r->error_type));
+		else if (strncmp(req->error, "timed out", 9) == 0)
+			strlcpy(r->error_type, "timeout", sizeof(r->error_type));
+		else if (req->kind == HTTP_SMTP && req->status > 0)
+			snprintf(r->error_type, sizeof(r->error_type), "smtp_%ld", req->status);
+		else
+			strlcpy(r->error_type, "_OTHER", sizeof(r->error_type));
+	}
+	spans_add(recs, m);
+}
+
+/*
  * Step 3: record the results in a short transaction.
  */
 static void
@@ -380,11 +430,14 @@ sender_batch(WorkerPass *pass)
 	int			n;
 	int			m = 0;
 	int			k = 0;
+	bool		tracing = spans_enabled();
+	char	  **span_ids;
 
 	memset(&b, 0, sizeof(b));
 	n = sender_claim(&b, &rows, &pass->more);
 	if (n == 0)
 		return;
+	span_ids = palloc0(sizeof(char *) * n);
 
 	/* Step 2: deliver, outside any transaction. */
 	reqs = palloc0(sizeof(HttpRequest) * n);
@@ -396,7 +449,17 @@ sender_batch(WorkerPass *pass)
 			b.blocked++;
 			continue;
 		}
-		sender_prepare(&rows[i], &todo[m++]);
+		sender_prepare(&rows[i], &todo[m]);
+		if (tracing)
+		{
+			/* The delivery span's id; webhooks name it in traceparent. */
+			span_ids[i] = palloc(OTLP_SPAN_ID_LEN + 1);
+			otlp_random_id(span_ids[i], OTLP_SPAN_ID_LEN);
+			if (todo[m].kind == HTTP_WEBHOOK && rows[i].trace_id != NULL)
+				todo[m].traceparent = psprintf("00-%s-%s-01", rows[i].trace_id,
+											   span_ids[i]);
+		}
+		m++;
 	}
 	pgstat_report_activity(STATE_RUNNING, "lifecycle: delivering messages");
 	http_perform(sender_state.client, todo, m, lc_max_concurrent_requests,
@@ -405,6 +468,8 @@ sender_batch(WorkerPass *pass)
 	for (int i = 0; i < n; i++)
 		if (!rows[i].blocked)
 			reqs[i] = todo[k++];
+	if (tracing)
+		sender_spans(rows, reqs, span_ids, n);
 
 	sender_record(rows, reqs, n, &b);
 	pass->batches++;

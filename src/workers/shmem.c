@@ -27,6 +27,7 @@
 #include "storage/shmem.h"
 
 #include "shmem.h"
+#include "spans.h"
 
 LcShared   *lc_shared = NULL;
 
@@ -73,6 +74,7 @@ shmem_request(void)
 	if (shmem_prev_request_hook)
 		shmem_prev_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LcShared)));
+	spans_shmem_request();
 }
 
 /*
@@ -93,6 +95,7 @@ shmem_startup(void)
 		memset(lc_shared, 0, sizeof(LcShared));
 		SpinLockInit(&lc_shared->mutex);
 	}
+	spans_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

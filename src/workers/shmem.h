@@ -39,6 +39,7 @@ typedef enum LcWorkerKind
 {
 	LC_WORKER_SCHEDULER = 0,
 	LC_WORKER_SENDER,
+	LC_WORKER_EXPORTER,
 	LC_NUM_WORKERS
 } LcWorkerKind;
 

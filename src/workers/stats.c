@@ -24,7 +24,7 @@
 PG_FUNCTION_INFO_V1(lifecycle_worker_stats);
 
 static const char *const stats_worker_names[LC_NUM_WORKERS] = {
-	"scheduler", "sender"
+	"scheduler", "sender", "exporter"
 };
 
 static void stats_unregister(int code, Datum arg);

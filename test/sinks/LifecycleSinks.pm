@@ -19,8 +19,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(lc_node start_webhook_sink start_smtp_sink lc_secret
-  wait_until);
+our @EXPORT = qw(lc_node start_webhook_sink start_smtp_sink start_otlp_sink
+  lc_secret wait_until);
 
 my $sinks_dir = dirname(__FILE__);
 my $python = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';
@@ -120,6 +120,27 @@ sub start_smtp_sink
 	}, 'LifecycleSinks::Smtp';
 }
 
+# Start the OTLP/HTTP trace receiver: mode (ok), status, retry_after,
+# port (0: any).  Its endpoint (for lifecycle.otel_endpoint) is {url}.
+sub start_otlp_sink
+{
+	my (%o) = @_;
+	my $dir = $o{dir} // PostgreSQL::Test::Utils::tempdir();
+	my @args = ('--log', "$dir/otlp.jsonl", '--mode', $o{mode} // 'ok',
+		'--port', $o{port} // 0);
+	push @args, '--status', $o{status} if defined $o{status};
+	push @args, '--retry-after', $o{retry_after} if defined $o{retry_after};
+	my ($h, $port) = _start('otlp_sink.py', $dir, @args);
+	return bless {
+		handle => $h,
+		dir => $dir,
+		port => $port,
+		log => "$dir/otlp.jsonl",
+		url => "http://127.0.0.1:$port",
+		opts => \%o,
+	}, 'LifecycleSinks::Otlp';
+}
+
 package LifecycleSinks::Base;
 
 sub stop
@@ -189,6 +210,84 @@ sub ok_ids
 	  grep { $_->{valid} && $_->{status} >= 200 && $_->{status} < 300 }
 	  $self->records;
 	return sort { $a <=> $b } keys %ids;
+}
+
+package LifecycleSinks::Otlp;
+our @ISA = ('LifecycleSinks::Base');
+
+# Change how it answers: mode => ok|partial|status|hang, status, retry_after,
+# queue => [statuses answered first], rejected.
+sub control
+{
+	my ($self, %cmd) = @_;
+	my $r = HTTP::Tiny->new(timeout => 10)->post(
+		"http://127.0.0.1:$self->{port}/_control",
+		{ content => JSON::PP::encode_json(\%cmd) });
+	die "sink control failed: $r->{status}" unless $r->{success};
+	return;
+}
+
+# Start it again on the same port with the same options (after stop).
+sub restart
+{
+	my ($self, %o) = @_;
+	my $new = LifecycleSinks::start_otlp_sink(%{ $self->{opts} },
+		dir => $self->{dir}, port => $self->{port}, %o);
+	$self->{handle} = delete $new->{handle};
+	return $self;
+}
+
+# Every request it received: { at, path, mode, status, headers, body, raw }.
+sub requests
+{
+	my ($self) = @_;
+	return () unless -e $self->{log};
+	open my $fh, '<', $self->{log} or die "open $self->{log}: $!";
+	my @r;
+	while (my $line = <$fh>)
+	{
+		next unless $line =~ /\}\s*$/;
+		push @r, JSON::PP::decode_json($line);
+	}
+	close $fh;
+	return @r;
+}
+
+# The spans of the requests it accepted (2xx), each with its resource's
+# attributes as {resource}.
+sub spans
+{
+	my ($self) = @_;
+	my @s;
+	for my $r (grep { $_->{status} >= 200 && $_->{status} < 300 } $self->requests)
+	{
+		for my $rs (@{ $r->{body}{resourceSpans} // [] })
+		{
+			for my $ss (@{ $rs->{scopeSpans} // [] })
+			{
+				for my $sp (@{ $ss->{spans} // [] })
+				{
+					$sp->{resource} = $rs->{resource};
+					push @s, $sp;
+				}
+			}
+		}
+	}
+	return @s;
+}
+
+# A span's attributes as a flat hash (string and int values).
+sub attrs
+{
+	my ($span) = @_;
+	my %a;
+	for my $kv (@{ $span->{attributes} // [] })
+	{
+		my $v = $kv->{value};
+		$a{ $kv->{key} } = $v->{stringValue} // $v->{intValue}
+		  // $v->{boolValue} // $v->{doubleValue};
+	}
+	return \%a;
 }
 
 package LifecycleSinks::Smtp;

@@ -149,7 +149,8 @@ def make_handler(state):
                       "mode": mode, "status": status, "at": time.time(),
                       "type": doc.get("type") if isinstance(doc, dict) else None,
                       "body_id": doc.get("id") if isinstance(doc, dict) else None,
-                      "data": doc.get("data") if isinstance(doc, dict) else None}
+                      "data": doc.get("data") if isinstance(doc, dict) else None,
+                      "traceparent": self.headers.get("traceparent")}
             state.log(record)
             if mode == "hang":
                 release.wait(600)

@@ -86,7 +86,7 @@ $node->safe_psql('postgres', q{
 	SELECT count(lifecycle_complete('wsubj' || i, 'mal')) FROM generate_series(1, 12) i;
 });
 $node->poll_query_until('postgres', q{
-	SELECT count(*) = 2 FROM lifecycle.worker_stats WHERE pid IS NOT NULL})
+	SELECT count(*) = 3 FROM lifecycle.worker_stats WHERE pid IS NOT NULL})
   or die 'the workers did not start';
 
 # Two simulated days, as in the report.

@@ -7,7 +7,7 @@
 #
 #   make bench                      # everything (about 15 minutes on 2 cores)
 #   BENCHES="touch lag" make bench  # a subset: advance invite touch touch_parts lag
-#                                   # erase bulk_invite scale dba adopt
+#                                   # erase bulk_invite scale dba adopt otel
 #   BENCH_RESULTS=bench/results-scale.txt make bench  # where the raw output goes
 set -euo pipefail
 cd "$(dirname "$0")/.."

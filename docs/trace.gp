@@ -3,7 +3,7 @@
 # end in seconds from the first span, kind 1 INTERNAL / 3 CLIENT).
 #   gnuplot -e "dat='trace.dat'" docs/trace.gp > docs/trace.png
 set terminal pngcairo size 1100,420 font "sans,10" noenhanced
-set title "One user's life as one trace: transition spans (due -> fired) and delivery spans (CLIENT), lifecycle clock"
+set title "One user's life as one trace (test/t/270_otel_traces.pl): transitions INTERNAL (orange, due -> fired), deliveries CLIENT (blue)"
 set xlabel "hours since the invite (lifecycle clock; the test travels 25 hours)"
 set yrange [-0.7:*] reverse
 set ytics nomirror

@@ -90,8 +90,12 @@ scheduler_batch(WorkerPass *pass)
 {
 	LcTickResult r;
 	TimestampTz start = GetCurrentTimestamp();
+	int64		offset = 0;
 
 	worker_begin("lifecycle: advancing due users");
+	/* The tick's span is on the lifecycle clock, like history. */
+	if (spans_enabled())
+		offset = clock_now_precise() - GetCurrentTimestamp();
 	engine_tick_batch(clock_now(), lc_batch_size, LC_WORKER_ACTOR, &r);
 	worker_commit();
 
@@ -109,8 +113,8 @@ scheduler_batch(WorkerPass *pass)
 			/* One span "lifecycle tick" per batch, with its count. */
 			memset(&span, 0, sizeof(span));
 			span.kind = SPAN_TICK;
-			span.start = start;
-			span.end = GetCurrentTimestamp();
+			span.start = start + offset;
+			span.end = GetCurrentTimestamp() + offset;
 			span.count = r.transitions;
 			span.failed = r.errors > 0;
 			otlp_random_id(span.span_id, OTLP_SPAN_ID_LEN);

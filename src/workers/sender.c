@@ -80,6 +80,7 @@ typedef struct SenderState
 	HttpClient *client;
 	bool		reclaimed;		/* claims of a previous run taken back */
 	List	   *paces;			/* of SenderPace, in TopMemoryContext */
+	int64		clock_offset;	/* lifecycle clock - real time, at the claim */
 } SenderState;
 
 static SenderState sender_state;
@@ -222,6 +223,9 @@ sender_claim(SenderBatch *b, LcOutboxRow **rows, bool *more)
 
 	worker_begin("lifecycle: claiming messages");
 	now = clock_now();
+	/* Spans are on the lifecycle clock, like history (spans.c). */
+	if (spans_enabled())
+		sender_state.clock_offset = clock_now_precise() - GetCurrentTimestamp();
 	if (!sender_state.reclaimed)
 	{
 		int			back = store_outbox_reclaim(now);
@@ -316,8 +320,9 @@ sender_spans(LcOutboxRow *rows, HttpRequest *reqs, char **span_ids, int n)
 			continue;
 		m++;
 		r->kind = req->kind == HTTP_SMTP ? SPAN_SMTP : SPAN_WEBHOOK;
-		r->start = req->started_at;
-		r->end = req->finished_at != 0 ? req->finished_at : GetCurrentTimestamp();
+		r->start = req->started_at + sender_state.clock_offset;
+		r->end = (req->finished_at != 0 ? req->finished_at : GetCurrentTimestamp()) +
+			sender_state.clock_offset;
 		r->outbox_id = rows[i].id;
 		r->attempts = rows[i].attempts;
 		r->status = (int) req->status;

@@ -35,7 +35,7 @@ typedef enum SpanKind
 typedef struct SpanRecord
 {
 	SpanKind	kind;
-	TimestampTz start;			/* real time */
+	TimestampTz start;			/* lifecycle clock (real time + offset) */
 	TimestampTz end;
 	int64		outbox_id;		/* deliveries */
 	int64		count;			/* tick: transitions of the batch */

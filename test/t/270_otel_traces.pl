@@ -165,6 +165,9 @@ for my $id (@sent)
 	ok($link && $link->{traceId} eq $alice_trace
 		  && grep({ $_ eq $link->{spanId} } values %transition_span),
 		"message $id: linked to a transition span of the instance");
+	my ($linked) = grep { $_->{spanId} eq ($link->{spanId} // '') } @tspans;
+	ok($linked && $s->{startTimeUnixNano} ge $linked->{endTimeUnixNano},
+		"message $id: on the lifecycle clock, after the transition that wrote it");
 	my $tp = $hook_by_id{$id}{traceparent} // '';
 	is($tp, "00-$alice_trace-$s->{spanId}-01",
 		"message $id: the webhook's traceparent names its delivery span");

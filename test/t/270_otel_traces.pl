@@ -335,4 +335,7 @@ is_deeply(\@leaks, [], 'which does not show the value');
 is($node->safe_psql('postgres', 'SHOW lifecycle.otel_headers'), '',
 	'and the setting is empty: no header is sent');
 
+$otlp->stop;
+$hooks->stop;
+$node->stop;
 done_testing();

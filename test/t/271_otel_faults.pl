@@ -157,4 +157,7 @@ is(scalar(requests_with($u7)), 0, 'nothing reached it');
 ok($node->log_contains('OTLP export failed: destination 127.0.0.1 refused: loopback address'),
 	'the refusal is logged');
 
+$otlp->stop;
+$hooks->stop;
+$node->stop;
 done_testing();

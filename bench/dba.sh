@@ -91,6 +91,13 @@ view metrics "SELECT * FROM lifecycle.metrics"
 view metrics_timers "SELECT * FROM lifecycle.metrics WHERE name = 'lifecycle_timers_violations'"
 view overdue "SELECT * FROM lifecycle.overdue"
 view status "SELECT * FROM lifecycle_status('user-$(( N / 2 + 7 ))', 'tenant-$(( (N / 2 + 7) % 4 ))')"
+# The same in a session that has called it once (an application's pooled
+# connection): the first call of a session compiles the function and
+# loads the caches.
+sq="SELECT * FROM lifecycle_status('user-$(( N / 2 + 9 ))', 'tenant-$(( (N / 2 + 9) % 4 ))')"
+plan=$(qf -c "$sq" -c "EXPLAIN (ANALYZE, BUFFERS) $sq" | grep -E '^Planning Time|^Execution Time' | tr '\n' ' ')
+{ echo "==== status (second call in the session): $sq"; echo "$plan"; } >> "$OUT"
+report "dba status, second call in the session: server $plan (EXPLAIN ANALYZE)"
 report "dba: EXPLAIN (ANALYZE, BUFFERS) of each: $OUT"
 for t in users history outbox; do q "ALTER TABLE lifecycle.$t RESET (autovacuum_enabled)" >/dev/null; done
 set_worker lifecycle.enabled on

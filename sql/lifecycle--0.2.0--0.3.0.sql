@@ -743,3 +743,363 @@ SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float
 UNION ALL
 SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
   FROM otel o;
+
+-- ---------------------------------------------------------------------
+-- Issue 20 (scale): exact counts kept as they change (67_counts.sql,
+-- src/store/counts.c); lifecycle.metrics and lifecycle.retention_report
+-- read them, and the report's earliest times come from three indexes
+-- probed per group.  The triggers are created before the counts are
+-- initialised: CREATE TRIGGER locks users, history and outbox against
+-- writes until this transaction commits, so the full count below is
+-- exact, and every later statement of this script is counted.
+CREATE TABLE lifecycle.counts (
+	family		text NOT NULL CHECK (family IN ('users', 'events', 'messages')),
+	tenant		text NOT NULL,
+	key1		text NOT NULL,
+	key2		text NOT NULL,
+	n			bigint NOT NULL,
+	held		bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (family, tenant, key1, key2)
+);
+
+-- Deltas not folded yet: appended by the triggers, deleted by the fold.
+CREATE TABLE lifecycle.count_deltas (
+	family		text NOT NULL,
+	tenant		text NOT NULL,
+	key1		text NOT NULL,
+	key2		text NOT NULL,
+	n			bigint NOT NULL,
+	held		bigint NOT NULL DEFAULT 0
+);
+REVOKE ALL ON lifecycle.counts, lifecycle.count_deltas FROM PUBLIC;
+
+CREATE INDEX users_group_since ON lifecycle.users (tenant, policy, state, state_since)
+	WHERE state IS NOT NULL;
+CREATE INDEX users_group_next_at ON lifecycle.users (tenant, policy, state, next_at)
+	WHERE next_at IS NOT NULL AND NOT held AND state IS NOT NULL;
+CREATE INDEX users_group_deadline_at ON lifecycle.users (tenant, policy, state, deadline_at)
+	WHERE deadline_at IS NOT NULL AND state IS NOT NULL;
+
+-- The trigger (argument: the family).  SECURITY DEFINER: the deltas are
+-- written as the owner whoever changes the rows.
+CREATE FUNCTION lifecycle._count_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lifecycle_count_trigger'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION lifecycle._count_trigger() FROM PUBLIC;
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.users
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.users
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.users
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.users
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.history
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.history
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.history
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.history
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.outbox
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.outbox
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.outbox
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+
+-- The counts from a full count.
+INSERT INTO lifecycle.counts (family, tenant, key1, key2, n, held)
+SELECT 'users', u.tenant, u.policy, u.state::text, count(*),
+	   count(*) FILTER (WHERE u.held)
+  FROM lifecycle.users u
+ GROUP BY u.tenant, u.policy, u.state
+UNION ALL
+SELECT 'events', coalesce(u.tenant, ''), h.event, '', count(*), 0
+  FROM lifecycle.history h LEFT JOIN lifecycle.users u ON u.id = h.user_id
+ GROUP BY 2, h.event
+UNION ALL
+SELECT 'messages', coalesce(u.tenant, ''), coalesce(o.channel, ''), o.status,
+	   count(*), 0
+  FROM lifecycle.outbox o LEFT JOIN lifecycle.users u ON u.id = o.user_id
+ GROUP BY 2, 3, o.status;
+
+CREATE OR REPLACE VIEW lifecycle.retention_report WITH (security_barrier) AS
+WITH now_ AS MATERIALIZED (
+	SELECT @extschema@.lifecycle_now() AS t
+), lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed: not held for every column below.
+	SELECT u.tenant, u.policy, u.state, count(*) AS users,
+		   min(u.next_at) AS next_due
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= (SELECT t FROM now_)
+	 GROUP BY u.tenant, u.policy, u.state
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the same two indexes.
+	SELECT u.tenant, u.policy, u.state, count(*) AS users
+	  FROM lifecycle.users u
+	 WHERE (NOT u.held
+			AND u.deadline_at < (SELECT t FROM now_) - interval '1 minute')
+		OR (u.held AND u.hold_until <= (SELECT t FROM now_)
+			AND u.deadline_at < (SELECT t FROM now_) - interval '1 minute')
+	 GROUP BY u.tenant, u.policy, u.state
+)
+SELECT g.tenant, g.policy, g.state, g.users,
+	   (SELECT min(u.state_since) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state) AS oldest_since,
+	   LEAST((SELECT min(u.next_at) FROM lifecycle.users u
+			   WHERE u.tenant = g.tenant AND u.policy = g.policy
+				 AND u.state = g.state AND u.next_at IS NOT NULL AND NOT u.held),
+			 l.next_due) AS next_due,
+	   g.held - coalesce(l.users, 0) AS held,
+	   (SELECT min(u.deadline_at) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state AND u.deadline_at IS NOT NULL) AS next_deadline,
+	   coalesce(v.users, 0) AS violations
+  FROM (SELECT c.tenant, c.key1 AS policy, c.key2::lifecycle.state AS state,
+			   sum(c.n)::bigint AS users, sum(c.held)::bigint AS held
+		  FROM (SELECT k.tenant, k.key1, k.key2, k.n, k.held
+				  FROM lifecycle.counts k WHERE k.family = 'users'
+				UNION ALL
+				SELECT d.tenant, d.key1, d.key2, d.n, d.held
+				  FROM lifecycle.count_deltas d WHERE d.family = 'users') c
+		 GROUP BY c.tenant, c.key1, c.key2
+		HAVING sum(c.n) <> 0
+		OFFSET 0) g
+  LEFT JOIN lapsed l
+	ON l.tenant = g.tenant AND l.policy = g.policy AND l.state = g.state
+  LEFT JOIN violating v
+	ON v.tenant = g.tenant AND v.policy = g.policy AND v.state = g.state
+ WHERE lifecycle._tenant_visible(g.tenant);
+
+CREATE OR REPLACE VIEW lifecycle.overdue WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
+	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
+	   u.retries, u.retry_at, u.last_error
+  FROM lifecycle.users u
+ WHERE u.next_at <= (SELECT @extschema@.lifecycle_now())
+   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
+   AND lifecycle._tenant_visible(u.tenant);
+
+CREATE OR REPLACE VIEW lifecycle.metrics AS
+WITH counted AS MATERIALIZED (
+	-- lifecycle.counts and the deltas not folded yet (67_counts.sql).
+	SELECT c.family, c.tenant, c.key1, c.key2,
+		   sum(c.n)::bigint AS n, sum(c.held)::bigint AS held
+	  FROM (SELECT k.family, k.tenant, k.key1, k.key2, k.n, k.held
+			  FROM lifecycle.counts k
+			UNION ALL
+			SELECT d.family, d.tenant, d.key1, d.key2, d.n, d.held
+			  FROM lifecycle.count_deltas d) c
+	 GROUP BY c.family, c.tenant, c.key1, c.key2
+	HAVING sum(c.n) <> 0
+), visible AS MATERIALIZED (
+	SELECT c.* FROM counted c WHERE lifecycle._tenant_visible(c.tenant)
+), lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed (users_hold_until): not held.
+	SELECT u.tenant, u.policy, u.state::text AS state, count(*) AS users
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	 GROUP BY u.tenant, u.policy, u.state
+), visible_states AS MATERIALIZED (
+	SELECT c.tenant, c.key1 AS policy, c.key2 AS state, c.n AS users,
+		   c.held - coalesce(l.users, 0) AS held
+	  FROM visible c
+	  LEFT JOIN lapsed l
+		ON l.tenant = c.tenant AND l.policy = c.key1 AND l.state = c.key2
+	 WHERE c.family = 'users'
+), transitions AS MATERIALIZED (
+	SELECT c.key1 AS event, sum(c.n) AS n
+	  FROM visible c
+	 WHERE c.family = 'events'
+	 GROUP BY c.key1
+	HAVING sum(c.n) <> 0
+), limited AS MATERIALIZED (
+	-- Is the acting role kept from some tenant?  Then history is counted
+	-- per tenant (a join with users); else with one pass over history.
+	SELECT EXISTS (SELECT 1 FROM counted c
+					WHERE NOT lifecycle._tenant_visible(c.tenant)) AS yes
+), late_events AS MATERIALIZED (
+	-- The lateness of timers (at - due_at, seconds) counted into the
+	-- histogram's buckets, one pass over history.
+	SELECT h.event, count(*) AS n, count(h.due_at) AS timers,
+		   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
+	  FROM lifecycle.history h
+	 WHERE NOT (SELECT l.yes FROM limited l)
+	 GROUP BY h.event
+	UNION ALL
+	SELECT t.event, sum(t.n), sum(t.timers), sum(t.late_sum), sum(t.le_1),
+		   sum(t.le_10), sum(t.le_60), sum(t.le_300), sum(t.le_3600),
+		   sum(t.le_86400)
+	  FROM (SELECT h.event, u.tenant, count(*) AS n, count(h.due_at) AS timers,
+				   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
+				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
+			  FROM lifecycle.history h
+			  JOIN lifecycle.users u ON u.id = h.user_id
+			 WHERE (SELECT l.yes FROM limited l)
+			 GROUP BY h.event, u.tenant) t
+	 WHERE lifecycle._tenant_visible(t.tenant)
+	 GROUP BY t.event
+), lateness AS MATERIALIZED (
+	SELECT coalesce(sum(t.timers), 0) AS timers,
+		   coalesce(sum(t.late_sum), 0) AS late_sum,
+		   coalesce(sum(t.le_1), 0) AS le_1, coalesce(sum(t.le_10), 0) AS le_10,
+		   coalesce(sum(t.le_60), 0) AS le_60, coalesce(sum(t.le_300), 0) AS le_300,
+		   coalesce(sum(t.le_3600), 0) AS le_3600,
+		   coalesce(sum(t.le_86400), 0) AS le_86400
+	  FROM late_events t
+), due AS MATERIALIZED (
+	-- The clock read once (an InitPlan), not twice per due row.
+	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
+	  FROM lifecycle.users u
+	 WHERE u.next_at <= (SELECT @extschema@.lifecycle_now())
+	   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
+	 GROUP BY u.tenant
+), visible_due AS MATERIALIZED (
+	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the same two indexes.
+	SELECT u.tenant, count(*) AS violations
+	  FROM lifecycle.users u
+	 WHERE (NOT u.held
+			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
+		OR (u.held AND u.hold_until <= (SELECT @extschema@.lifecycle_now())
+			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
+	 GROUP BY u.tenant
+), outbox AS MATERIALIZED (
+	SELECT c.key1 AS channel, c.key2 AS status, sum(c.n) AS messages
+	  FROM visible c
+	 WHERE c.family = 'messages'
+	 GROUP BY c.key1, c.key2
+	HAVING sum(c.n) <> 0
+), workers AS MATERIALIZED (
+	SELECT w.* FROM lifecycle._worker_stats() w
+), otel AS MATERIALIZED (
+	SELECT o.* FROM lifecycle._otel_stats() o
+)
+SELECT 'lifecycle_state_users'::text AS name,
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state) AS labels,
+	   s.users::float8 AS value
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_state_held',
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state),
+	   s.held::float8
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_transitions_total',
+	   pg_catalog.jsonb_build_object('event', t.event),
+	   t.n::float8
+  FROM transitions t
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_bucket',
+	   pg_catalog.jsonb_build_object('le', b.le), b.n::float8
+  FROM lateness l
+ CROSS JOIN LATERAL (VALUES ('1', l.le_1), ('10', l.le_10), ('60', l.le_60),
+							('300', l.le_300), ('3600', l.le_3600),
+							('86400', l.le_86400), ('+Inf', l.timers)) b(le, n)
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_sum', '{}'::jsonb, l.late_sum::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_count', '{}'::jsonb, l.timers::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
+	   coalesce(sum(d.overdue), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb,
+	   coalesce(sum(v.violations), 0)::float8
+  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
+UNION ALL
+SELECT 'lifecycle_outbox_messages',
+	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
+	   o.messages::float8
+  FROM outbox o
+UNION ALL
+SELECT 'lifecycle_dead_letters',
+	   pg_catalog.jsonb_build_object('channel', o.channel),
+	   o.messages::float8
+  FROM outbox o
+ WHERE o.status = 'dead'
+UNION ALL
+SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
+	   (w.pid IS NOT NULL)::int::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(w.pid, 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_batches_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_transitions_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_failed_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_errors_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_lag_seconds',
+	   pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(extract(epoch FROM w.lag), 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_otel_spans_exported_total', '{}'::jsonb, o.spans_exported::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
+  FROM otel o;
+
+-- Issue 20 (scale): users_tenant_subject is partial, so an erased user
+-- (subject NULL) leaves the index instead of keeping a (tenant, NULL) key.
+DROP INDEX lifecycle.users_tenant_subject;
+CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject)
+	WHERE subject IS NOT NULL;

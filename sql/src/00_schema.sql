@@ -121,7 +121,13 @@ CREATE TABLE lifecycle.users (
 	-- personal data).
 	trace_id	uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
 ) WITH (fillfactor = 80);
-CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject);
+-- Partial: an erased user (subject NULL) leaves the index instead of
+-- moving to a (tenant, NULL) key that no lookup reads (issue 20: with every
+-- erasure the index kept pages of dead subjects and grew 6x over two
+-- years of churn).  Lookups name a subject, so they imply the predicate;
+-- the inserts say ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL.
+CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject)
+	WHERE subject IS NOT NULL;
 CREATE INDEX users_next_at ON lifecycle.users (next_at) WHERE next_at IS NOT NULL;
 -- lifecycle.violations reads these two: deadlines of users not on hold,
 -- and the (few) held users, whose hold may have lapsed.  Held users whose
@@ -130,6 +136,20 @@ CREATE INDEX users_next_at ON lifecycle.users (next_at) WHERE next_at IS NOT NUL
 CREATE INDEX users_deadline_at ON lifecycle.users (deadline_at)
 	WHERE deadline_at IS NOT NULL AND NOT held;
 CREATE INDEX users_hold_until ON lifecycle.users (hold_until) WHERE held;
+-- lifecycle.retention_report reads the counts of each group (tenant,
+-- policy, state) from lifecycle.counts (67_counts.sql) and its earliest
+-- times from these, one index probe per group: oldest state_since,
+-- earliest timer of users not on hold (a lapsed hold's user is found
+-- through users_hold_until), earliest deadline.  "state IS NOT NULL" (true
+-- of every row) keeps them to queries that name the state, as the
+-- report's probes do: a lookup by tenant and subject, the worker's due
+-- scan and lifecycle.violations keep their own indexes.
+CREATE INDEX users_group_since ON lifecycle.users (tenant, policy, state, state_since)
+	WHERE state IS NOT NULL;
+CREATE INDEX users_group_next_at ON lifecycle.users (tenant, policy, state, next_at)
+	WHERE next_at IS NOT NULL AND NOT held AND state IS NOT NULL;
+CREATE INDEX users_group_deadline_at ON lifecycle.users (tenant, policy, state, deadline_at)
+	WHERE deadline_at IS NOT NULL AND state IS NOT NULL;
 
 -- Append-only trail, one row per transition.  No e-mail, no attrs.
 CREATE TABLE lifecycle.history (
@@ -176,6 +196,31 @@ CREATE INDEX outbox_user ON lifecycle.outbox (user_id);
 CREATE INDEX outbox_claimed ON lifecycle.outbox (id) WHERE claimed_at IS NOT NULL;
 -- Unrouted messages the application claims (lifecycle_claim_messages()).
 CREATE INDEX outbox_unrouted ON lifecycle.outbox (id) WHERE status = 'unrouted';
+
+-- Exact counts kept as they change (67_counts.sql, src/store/counts.c):
+-- per family and group, folded; and the deltas not folded yet.  Not
+-- dumped: restoring the rows counts them again.
+CREATE TABLE lifecycle.counts (
+	family		text NOT NULL CHECK (family IN ('users', 'events', 'messages')),
+	tenant		text NOT NULL,
+	key1		text NOT NULL,
+	key2		text NOT NULL,
+	n			bigint NOT NULL,
+	held		bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (family, tenant, key1, key2)
+);
+
+-- Deltas not folded yet: appended by the triggers, deleted by the fold.
+CREATE TABLE lifecycle.count_deltas (
+	family		text NOT NULL,
+	tenant		text NOT NULL,
+	key1		text NOT NULL,
+	key2		text NOT NULL,
+	n			bigint NOT NULL,
+	held		bigint NOT NULL DEFAULT 0
+);
+REVOKE ALL ON lifecycle.counts, lifecycle.count_deltas FROM PUBLIC;
+
 
 -- Evidence of erasure: when, why, by whom; nothing that identifies the
 -- person.  Read directly (by auditors too); row-level security hides other

@@ -11,37 +11,74 @@
 
 -- Per tenant, policy and state: how many, since when, what falls due next,
 -- the earliest retention deadline and how many are past it (violations).
--- Grouped first, then filtered by tenant (OFFSET 0 keeps the filter out of
--- the grouping), so the visibility check runs once per group, not once per
--- user; the clock is read once (an InitPlan), not once per row.
+-- The groups and their counts come from lifecycle.counts and the deltas
+-- not folded yet (67_counts.sql: exact, without reading the users); the
+-- tenant filter runs once per group (OFFSET 0 keeps it below the rest);
+-- then per group one probe of users_group_since, users_group_next_at and
+-- users_group_deadline_at for the earliest times, and the few users whose
+-- hold has lapsed (users_hold_until) and those past their deadline (the
+-- two indexes lifecycle.violations reads), grouped once.  The clock is
+-- read once (an InitPlan).
 CREATE VIEW lifecycle.retention_report WITH (security_barrier) AS
-SELECT g.tenant, g.policy, g.state, g.users, g.oldest_since, g.next_due,
-	   g.held, g.next_deadline, g.violations
-  FROM (SELECT u.tenant, u.policy, u.state,
-			   count(*) AS users,
-			   min(u.state_since) AS oldest_since,
-			   min(u.next_at) FILTER (WHERE NOT (u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS next_due,
-			   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now()))) AS held,
-			   min(u.deadline_at) AS next_deadline,
-			   count(*) FILTER (WHERE u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
-					AND NOT (u.held AND (u.hold_until IS NULL
-					OR u.hold_until > (SELECT @extschema@.lifecycle_now())))) AS violations
-		  FROM lifecycle.users u
-		 GROUP BY u.tenant, u.policy, u.state
+WITH now_ AS MATERIALIZED (
+	SELECT @extschema@.lifecycle_now() AS t
+), lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed: not held for every column below.
+	SELECT u.tenant, u.policy, u.state, count(*) AS users,
+		   min(u.next_at) AS next_due
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= (SELECT t FROM now_)
+	 GROUP BY u.tenant, u.policy, u.state
+), violating AS MATERIALIZED (
+	-- The set of lifecycle.violations, from the same two indexes.
+	SELECT u.tenant, u.policy, u.state, count(*) AS users
+	  FROM lifecycle.users u
+	 WHERE (NOT u.held
+			AND u.deadline_at < (SELECT t FROM now_) - interval '1 minute')
+		OR (u.held AND u.hold_until <= (SELECT t FROM now_)
+			AND u.deadline_at < (SELECT t FROM now_) - interval '1 minute')
+	 GROUP BY u.tenant, u.policy, u.state
+)
+SELECT g.tenant, g.policy, g.state, g.users,
+	   (SELECT min(u.state_since) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state) AS oldest_since,
+	   LEAST((SELECT min(u.next_at) FROM lifecycle.users u
+			   WHERE u.tenant = g.tenant AND u.policy = g.policy
+				 AND u.state = g.state AND u.next_at IS NOT NULL AND NOT u.held),
+			 l.next_due) AS next_due,
+	   g.held - coalesce(l.users, 0) AS held,
+	   (SELECT min(u.deadline_at) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state AND u.deadline_at IS NOT NULL) AS next_deadline,
+	   coalesce(v.users, 0) AS violations
+  FROM (SELECT c.tenant, c.key1 AS policy, c.key2::lifecycle.state AS state,
+			   sum(c.n)::bigint AS users, sum(c.held)::bigint AS held
+		  FROM (SELECT k.tenant, k.key1, k.key2, k.n, k.held
+				  FROM lifecycle.counts k WHERE k.family = 'users'
+				UNION ALL
+				SELECT d.tenant, d.key1, d.key2, d.n, d.held
+				  FROM lifecycle.count_deltas d WHERE d.family = 'users') c
+		 GROUP BY c.tenant, c.key1, c.key2
+		HAVING sum(c.n) <> 0
 		OFFSET 0) g
+  LEFT JOIN lapsed l
+	ON l.tenant = g.tenant AND l.policy = g.policy AND l.state = g.state
+  LEFT JOIN violating v
+	ON v.tenant = g.tenant AND v.policy = g.policy AND v.state = g.state
  WHERE lifecycle._tenant_visible(g.tenant);
 
 -- Timers due but not fired (worker down or behind, or a transition that
 -- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
+-- The clock is read once (InitPlans), not three times per row.
 CREATE VIEW lifecycle.overdue WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
-	   @extschema@.lifecycle_now() - u.next_at AS overdue_by,
+	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
 	   u.retries, u.retry_at, u.last_error
   FROM lifecycle.users u
- WHERE u.next_at <= @extschema@.lifecycle_now()
-   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()))
+ WHERE u.next_at <= (SELECT @extschema@.lifecycle_now())
+   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
    AND lifecycle._tenant_visible(u.tenant);
 
 -- Subjects kept past their policy: the retention deadline of their state

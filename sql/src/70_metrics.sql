@@ -28,19 +28,20 @@
 --   lifecycle_otel_spans_dropped_total             spans sent, spans dropped,
 --   lifecycle_otel_failed_requests_total           requests that failed
 --
--- Cost: the state and transition families are one aggregate pass each
--- over users and history (for a tenant-limited role, history joined to
--- users), the outbox families one over outbox joined to users; the timer
--- family reads the partial indexes on users.next_at and deadline_at and
--- only the due rows;
--- the worker family reads shared memory.  A query that filters on name (as
--- each exporter query does) runs only the branches of that name: every
--- name below is a constant, so the planner drops the others.  Hot counters
--- (the worker's transitions, batches, errors) come from shared memory.
--- The per-event totals come from history so that they count application
--- calls as well as timers and survive restarts; on very large histories,
--- scrape them rarely (the exporter file caches them) or use
--- lifecycle_worker_transitions_total.
+-- Cost: the user, transition and message families read the counts kept
+-- as they change (lifecycle.counts and the deltas not folded yet,
+-- 67_counts.sql), exact without reading users, history or outbox; the
+-- held users' count subtracts those whose hold has lapsed (the partial
+-- index users_hold_until); the timer family reads the partial indexes on
+-- users.next_at and deadline_at and only the due rows; the worker family
+-- reads shared memory.  A query that filters on name (as each exporter
+-- query does) runs only the branches of that name: every name below is a
+-- constant, so the planner drops the others.  Hot counters (the worker's
+-- transitions, batches, errors) come from shared memory.  The per-event
+-- totals count history rows, so that they count application calls as well
+-- as timers and survive restarts.  The lateness histogram is one pass over
+-- history (for a tenant-limited role, joined to users): scrape it rarely
+-- (the exporter file caches it).
 --
 -- Rows of tenants the acting role may not see are left out of the user,
 -- transition, timer and message families (as in lifecycle.retention_report,
@@ -49,23 +50,46 @@
 -- not once per row.  The workers are not per tenant.
 
 CREATE VIEW lifecycle.metrics AS
-WITH states AS MATERIALIZED (
-	SELECT u.tenant, u.policy, u.state::text AS state,
-		   count(*) AS users,
-		   count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
-			   OR u.hold_until > @extschema@.lifecycle_now())) AS held
+WITH counted AS MATERIALIZED (
+	-- lifecycle.counts and the deltas not folded yet (67_counts.sql).
+	SELECT c.family, c.tenant, c.key1, c.key2,
+		   sum(c.n)::bigint AS n, sum(c.held)::bigint AS held
+	  FROM (SELECT k.family, k.tenant, k.key1, k.key2, k.n, k.held
+			  FROM lifecycle.counts k
+			UNION ALL
+			SELECT d.family, d.tenant, d.key1, d.key2, d.n, d.held
+			  FROM lifecycle.count_deltas d) c
+	 GROUP BY c.family, c.tenant, c.key1, c.key2
+	HAVING sum(c.n) <> 0
+), visible AS MATERIALIZED (
+	SELECT c.* FROM counted c WHERE lifecycle._tenant_visible(c.tenant)
+), lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed (users_hold_until): not held.
+	SELECT u.tenant, u.policy, u.state::text AS state, count(*) AS users
 	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
 	 GROUP BY u.tenant, u.policy, u.state
 ), visible_states AS MATERIALIZED (
-	SELECT s.* FROM states s WHERE lifecycle._tenant_visible(s.tenant)
+	SELECT c.tenant, c.key1 AS policy, c.key2 AS state, c.n AS users,
+		   c.held - coalesce(l.users, 0) AS held
+	  FROM visible c
+	  LEFT JOIN lapsed l
+		ON l.tenant = c.tenant AND l.policy = c.key1 AND l.state = c.key2
+	 WHERE c.family = 'users'
+), transitions AS MATERIALIZED (
+	SELECT c.key1 AS event, sum(c.n) AS n
+	  FROM visible c
+	 WHERE c.family = 'events'
+	 GROUP BY c.key1
+	HAVING sum(c.n) <> 0
 ), limited AS MATERIALIZED (
 	-- Is the acting role kept from some tenant?  Then history is counted
 	-- per tenant (a join with users); else with one pass over history.
-	SELECT EXISTS (SELECT 1 FROM states s
-					WHERE NOT lifecycle._tenant_visible(s.tenant)) AS yes
-), transitions AS MATERIALIZED (
-	-- Per event, with the lateness of timers (at - due_at, seconds)
-	-- counted into the histogram's buckets in the same pass.
+	SELECT EXISTS (SELECT 1 FROM counted c
+					WHERE NOT lifecycle._tenant_visible(c.tenant)) AS yes
+), late_events AS MATERIALIZED (
+	-- The lateness of timers (at - due_at, seconds) counted into the
+	-- histogram's buckets, one pass over history.
 	SELECT h.event, count(*) AS n, count(h.due_at) AS timers,
 		   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
 		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
@@ -102,13 +126,14 @@ WITH states AS MATERIALIZED (
 		   coalesce(sum(t.le_60), 0) AS le_60, coalesce(sum(t.le_300), 0) AS le_300,
 		   coalesce(sum(t.le_3600), 0) AS le_3600,
 		   coalesce(sum(t.le_86400), 0) AS le_86400
-	  FROM transitions t
+	  FROM late_events t
 ), due AS MATERIALIZED (
+	-- The clock read once (an InitPlan), not twice per due row.
 	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
 	  FROM lifecycle.users u
-	 WHERE u.next_at <= @extschema@.lifecycle_now()
+	 WHERE u.next_at <= (SELECT @extschema@.lifecycle_now())
 	   AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > @extschema@.lifecycle_now()))
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
 	 GROUP BY u.tenant
 ), visible_due AS MATERIALIZED (
 	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
@@ -117,21 +142,16 @@ WITH states AS MATERIALIZED (
 	SELECT u.tenant, count(*) AS violations
 	  FROM lifecycle.users u
 	 WHERE (NOT u.held
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
-		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
+		OR (u.held AND u.hold_until <= (SELECT @extschema@.lifecycle_now())
+			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
 	 GROUP BY u.tenant
-), outbox_by_tenant AS MATERIALIZED (
-	SELECT u.tenant, coalesce(o.channel, '') AS channel, o.status,
-		   count(*) AS messages
-	  FROM lifecycle.outbox o
-	  JOIN lifecycle.users u ON u.id = o.user_id
-	 GROUP BY 1, 2, 3
 ), outbox AS MATERIALIZED (
-	SELECT o.channel, o.status, sum(o.messages) AS messages
-	  FROM outbox_by_tenant o
-	 WHERE lifecycle._tenant_visible(o.tenant)
-	 GROUP BY 1, 2
+	SELECT c.key1 AS channel, c.key2 AS status, sum(c.n) AS messages
+	  FROM visible c
+	 WHERE c.family = 'messages'
+	 GROUP BY c.key1, c.key2
+	HAVING sum(c.n) <> 0
 ), workers AS MATERIALIZED (
 	SELECT w.* FROM lifecycle._worker_stats() w
 ), otel AS MATERIALIZED (
@@ -227,6 +247,7 @@ SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float
 UNION ALL
 SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
   FROM otel o;
+
 
 COMMENT ON VIEW lifecycle.metrics IS
 	'One row per Prometheus sample (name, labels, value); see contrib/prometheus-postgres-exporter/.';

@@ -291,6 +291,8 @@ lifecycle_tick(PG_FUNCTION_ARGS)
 	}
 	/* pg_cron mode: a bounded batch of outbox retention per tick. */
 	store_outbox_prune(lc_batch_size);
+	/* The counts' deltas, folded (the scheduler does it every pass). */
+	store_counts_fold();
 	SPI_finish();
 	PG_RETURN_INT32(total);
 }

@@ -521,7 +521,7 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  created_at, deadline_at, deadline_event, state_due_at)"
 			   " VALUES ($1, $2, $3, $4, $5, $6, $7, 'invited', $8, 0, $9, $10, $8,"
 			   "  $13, $14, $8)"
-			   " ON CONFLICT (tenant, subject) DO NOTHING"
+			   " ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING"
 			   " RETURNING *),"
 			   " h AS ("
 			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"

@@ -124,6 +124,7 @@ extern int	store_users_page(int64 after_id, int limit, LcUserRow **rows);
 extern void store_set_deadlines(const int64 *ids, const TimestampTz *at,
 								const char *const *event, int n);
 extern int64 store_prune_history(int max_rows);
+extern int64 store_counts_fold(void);
 extern int	store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants);
 
 #endif							/* LIFECYCLE_STORE_H */

@@ -207,7 +207,7 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 " FROM (SELECT e.*%s FROM (SELECT d.*, d.registered AND d.dormant_at <= $4 AS due"
 					 "   FROM (SELECT s.*, %s AS dormant_at FROM (%s) AS s) AS d) AS e%s) AS c) AS x"
 					 " WHERE (SELECT chk.ok FROM chk)"
-					 " ON CONFLICT (tenant, subject) DO NOTHING"
+					 " ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING"
 					 " RETURNING id, state, next_at),"
 					 " h AS ("
 					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"

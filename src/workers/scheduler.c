@@ -125,7 +125,8 @@ scheduler_batch(WorkerPass *pass)
 }
 
 /*
- * Once an hour of the lifecycle clock, delete the history of erased
+ * After every pass, fold the counts' deltas.  Once an hour of the
+ * lifecycle clock, delete the history of erased
  * subjects past their policy's history_retention, in its own transaction,
  * a batch at a time (a full batch prunes again on the next pass).
  */
@@ -137,6 +138,9 @@ scheduler_prune(WorkerPass *pass)
 	int64		messages = 0;
 
 	worker_begin(NULL);
+	/* Every pass: fold the counts' deltas (src/store/counts.c). */
+	pgstat_report_activity(STATE_RUNNING, "lifecycle: folding counts");
+	(void) store_counts_fold();
 	now = clock_now();
 	if (sched.last_prune == 0 || now - sched.last_prune >= USECS_PER_HOUR ||
 		now < sched.last_prune)

@@ -1,0 +1,71 @@
+-- lifecycle: exact counts kept as they change (src/store/counts.c).
+--
+-- lifecycle.metrics and lifecycle.retention_report read these instead of
+-- counting every instance, history row and message.  A statement that
+-- inserts, updates or deletes users, history or outbox rows appends, in
+-- its own transaction, one row per group whose count it changed to
+-- lifecycle.count_deltas (an AFTER ... FOR EACH STATEMENT trigger reading
+-- the statement's transition tables; an update that leaves every row in
+-- its group writes nothing).  Appending, not updating a counter row, so
+-- that no hot row serialises the application's writes.  The scheduler
+-- (every pass) and lifecycle_tick() fold the deltas into lifecycle.counts;
+-- a reader adds the deltas not folded yet, so what it reads is exact.
+--
+-- Families and their keys:
+--   users     tenant, key1 = policy, key2 = state; n instances, held those
+--             with the held flag (a hold whose until passed is subtracted
+--             when read, from users_hold_until)
+--   events    tenant of the user, key1 = event, key2 = ''; n history rows
+--   messages  tenant of the user, key1 = channel ('' for none),
+--             key2 = status; n outbox rows
+-- A history or outbox row whose user is not there (while a dump is
+-- restored: pg_restore loads history and outbox before users) counts
+-- under tenant '', which only roles limited to no tenant see.
+-- The group key includes the policy: a dimension derived from it (the
+-- workflow) is a join with lifecycle.policies away.  The tables,
+-- lifecycle.counts and lifecycle.count_deltas, are in 00_schema.sql
+-- (lifecycle.retention_report reads them).
+
+-- The trigger (argument: the family).  SECURITY DEFINER: the deltas are
+-- written as the owner whoever changes the rows.
+CREATE FUNCTION lifecycle._count_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lifecycle_count_trigger'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION lifecycle._count_trigger() FROM PUBLIC;
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.users
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.users
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.users
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.users
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.history
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.history
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.history
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.history
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
+
+CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.outbox
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.outbox
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.outbox
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
+CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');

@@ -140,7 +140,9 @@ CREATE INDEX users_hold_until ON lifecycle.users (hold_until) WHERE held;
 -- policy, state) from lifecycle.counts (67_counts.sql) and its earliest
 -- times from these, one index probe per group: oldest state_since,
 -- earliest timer of users not on hold (a lapsed hold's user is found
--- through users_hold_until), earliest deadline.  "state IS NOT NULL" (true
+-- through users_hold_until), earliest deadline; lifecycle.metrics and the
+-- report count due timers and users past their deadline per group from
+-- the last two, index-only.  "state IS NOT NULL" (true
 -- of every row) keeps them to queries that name the state, as the
 -- report's probes do: a lookup by tenant and subject, the worker's due
 -- scan and lifecycle.violations keep their own indexes.
@@ -149,7 +151,7 @@ CREATE INDEX users_group_since ON lifecycle.users (tenant, policy, state, state_
 CREATE INDEX users_group_next_at ON lifecycle.users (tenant, policy, state, next_at)
 	WHERE next_at IS NOT NULL AND NOT held AND state IS NOT NULL;
 CREATE INDEX users_group_deadline_at ON lifecycle.users (tenant, policy, state, deadline_at)
-	WHERE deadline_at IS NOT NULL AND state IS NOT NULL;
+	INCLUDE (held, hold_until) WHERE deadline_at IS NOT NULL AND state IS NOT NULL;
 
 -- Append-only trail, one row per transition.  No e-mail, no attrs.
 CREATE TABLE lifecycle.history (
@@ -201,7 +203,7 @@ CREATE INDEX outbox_unrouted ON lifecycle.outbox (id) WHERE status = 'unrouted';
 -- per family and group, folded; and the deltas not folded yet.  Not
 -- dumped: restoring the rows counts them again.
 CREATE TABLE lifecycle.counts (
-	family		text NOT NULL CHECK (family IN ('users', 'events', 'messages')),
+	family		text NOT NULL CHECK (family IN ('users', 'events', 'messages', 'lateness')),
 	tenant		text NOT NULL,
 	key1		text NOT NULL,
 	key2		text NOT NULL,

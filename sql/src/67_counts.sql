@@ -18,6 +18,10 @@
 --   events    tenant of the user, key1 = event, key2 = ''; n history rows
 --   messages  tenant of the user, key1 = channel ('' for none),
 --             key2 = status; n outbox rows
+--   lateness  tenant of the user, key1 = the least bucket of the histogram
+--             lifecycle_timer_lateness_seconds (1, 10, 60, 300, 3600,
+--             86400, +Inf) that holds at - due_at of a timer's history
+--             row; n rows, held the sum of their lateness in microseconds
 -- A history or outbox row whose user is not there (while a dump is
 -- restored: pg_restore loads history and outbox before users) counts
 -- under tenant '', which only roles limited to no tenant see.

@@ -32,16 +32,16 @@
 -- as they change (lifecycle.counts and the deltas not folded yet,
 -- 67_counts.sql), exact without reading users, history or outbox; the
 -- held users' count subtracts those whose hold has lapsed (the partial
--- index users_hold_until); the timer family reads the partial indexes on
--- users.next_at and deadline_at and only the due rows; the worker family
+-- index users_hold_until); the timer family counts, per group of the
+-- counts, the due timers and the users past their deadline with
+-- index-only scans of users_group_next_at and users_group_deadline_at
+-- (work in proportion to the late users, not to all); the worker family
 -- reads shared memory.  A query that filters on name (as each exporter
 -- query does) runs only the branches of that name: every name below is a
 -- constant, so the planner drops the others.  Hot counters (the worker's
 -- transitions, batches, errors) come from shared memory.  The per-event
 -- totals count history rows, so that they count application calls as well
--- as timers and survive restarts.  The lateness histogram is one pass over
--- history (for a tenant-limited role, joined to users): scrape it rarely
--- (the exporter file caches it).
+-- as timers and survive restarts; so does the lateness histogram.
 --
 -- Rows of tenants the acting role may not see are left out of the user,
 -- transition, timer and message families (as in lifecycle.retention_report,
@@ -82,70 +82,64 @@ WITH counted AS MATERIALIZED (
 	 WHERE c.family = 'events'
 	 GROUP BY c.key1
 	HAVING sum(c.n) <> 0
-), limited AS MATERIALIZED (
-	-- Is the acting role kept from some tenant?  Then history is counted
-	-- per tenant (a join with users); else with one pass over history.
-	SELECT EXISTS (SELECT 1 FROM counted c
-					WHERE NOT lifecycle._tenant_visible(c.tenant)) AS yes
-), late_events AS MATERIALIZED (
-	-- The lateness of timers (at - due_at, seconds) counted into the
-	-- histogram's buckets, one pass over history.
-	SELECT h.event, count(*) AS n, count(h.due_at) AS timers,
-		   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
-		   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
-	  FROM lifecycle.history h
-	 WHERE NOT (SELECT l.yes FROM limited l)
-	 GROUP BY h.event
-	UNION ALL
-	SELECT t.event, sum(t.n), sum(t.timers), sum(t.late_sum), sum(t.le_1),
-		   sum(t.le_10), sum(t.le_60), sum(t.le_300), sum(t.le_3600),
-		   sum(t.le_86400)
-	  FROM (SELECT h.event, u.tenant, count(*) AS n, count(h.due_at) AS timers,
-				   coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0) AS late_sum,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 second') AS le_1,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '10 seconds') AS le_10,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 minute') AS le_60,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '5 minutes') AS le_300,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 hour') AS le_3600,
-				   count(*) FILTER (WHERE h.at - h.due_at <= interval '1 day') AS le_86400
-			  FROM lifecycle.history h
-			  JOIN lifecycle.users u ON u.id = h.user_id
-			 WHERE (SELECT l.yes FROM limited l)
-			 GROUP BY h.event, u.tenant) t
-	 WHERE lifecycle._tenant_visible(t.tenant)
-	 GROUP BY t.event
+), late AS MATERIALIZED (
+	-- The lateness of timers (at - due_at) counted per bucket as history
+	-- rows are written (family "lateness": key1 the least bucket that
+	-- holds it, held the sum in microseconds).
+	SELECT c.key1 AS le, sum(c.n) AS n, sum(c.held) AS us
+	  FROM visible c
+	 WHERE c.family = 'lateness'
+	 GROUP BY c.key1
 ), lateness AS MATERIALIZED (
-	SELECT coalesce(sum(t.timers), 0) AS timers,
-		   coalesce(sum(t.late_sum), 0) AS late_sum,
-		   coalesce(sum(t.le_1), 0) AS le_1, coalesce(sum(t.le_10), 0) AS le_10,
-		   coalesce(sum(t.le_60), 0) AS le_60, coalesce(sum(t.le_300), 0) AS le_300,
-		   coalesce(sum(t.le_3600), 0) AS le_3600,
-		   coalesce(sum(t.le_86400), 0) AS le_86400
-	  FROM late_events t
-), due AS MATERIALIZED (
-	-- The clock read once (an InitPlan), not twice per due row.
-	SELECT u.tenant, count(*) AS overdue, min(u.next_at) AS oldest
+	SELECT coalesce(sum(l.n), 0) AS timers,
+		   coalesce(sum(l.us), 0) / 1000000.0 AS late_sum,
+		   coalesce(sum(l.n) FILTER (WHERE l.le = '1'), 0) AS le_1,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10')), 0) AS le_10,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60')), 0) AS le_60,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300')), 0) AS le_300,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300',
+				'3600')), 0) AS le_3600,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300',
+				'3600', '86400')), 0) AS le_86400
+	  FROM late l
+), group_timers AS MATERIALIZED (
+	-- Per group of visible users (from the counts), index-only counts:
+	-- due timers of users not on hold (users_group_next_at) and users past
+	-- their deadline by over a minute under no hold in force, the set of
+	-- lifecycle.violations (users_group_deadline_at, which includes held
+	-- and hold_until): work in proportion to the late users, not to all.
+	-- The clock is an index condition (read once per probe; the planner
+	-- sees its value, so it expects few rows and plans no JIT).
+	SELECT c.tenant, t.due, t.oldest, v.violations
+	  FROM visible c
+	 CROSS JOIN LATERAL (
+		SELECT count(*) AS due, min(u.next_at) AS oldest
+		  FROM lifecycle.users u
+		 WHERE u.tenant = c.tenant AND u.policy = c.key1
+		   AND u.state = c.key2::lifecycle.state
+		   AND u.next_at <= @extschema@.lifecycle_now() AND NOT u.held) t
+	 CROSS JOIN LATERAL (
+		SELECT count(*) AS violations
+		  FROM lifecycle.users u
+		 WHERE u.tenant = c.tenant AND u.policy = c.key1
+		   AND u.state = c.key2::lifecycle.state
+		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+		   AND NOT (u.held AND (u.hold_until IS NULL
+				OR u.hold_until > @extschema@.lifecycle_now()))) v
+	 WHERE c.family = 'users'
+), lapsed_due AS MATERIALIZED (
+	-- Held users whose hold has lapsed and whose timer is due (few:
+	-- users_hold_until).
+	SELECT u.tenant, count(*) AS due, min(u.next_at) AS oldest
 	  FROM lifecycle.users u
-	 WHERE u.next_at <= (SELECT @extschema@.lifecycle_now())
-	   AND NOT (u.held AND (u.hold_until IS NULL
-			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	   AND u.next_at <= @extschema@.lifecycle_now()
+	   AND lifecycle._tenant_visible(u.tenant)
 	 GROUP BY u.tenant
 ), visible_due AS MATERIALIZED (
-	SELECT d.* FROM due d WHERE lifecycle._tenant_visible(d.tenant)
-), violating AS MATERIALIZED (
-	-- The set of lifecycle.violations, from the same two indexes.
-	SELECT u.tenant, count(*) AS violations
-	  FROM lifecycle.users u
-	 WHERE (NOT u.held
-			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
-		OR (u.held AND u.hold_until <= (SELECT @extschema@.lifecycle_now())
-			AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute')
-	 GROUP BY u.tenant
+	SELECT g.tenant, g.due AS overdue, g.oldest FROM group_timers g
+	UNION ALL
+	SELECT l.tenant, l.due, l.oldest FROM lapsed_due l
 ), outbox AS MATERIALIZED (
 	SELECT c.key1 AS channel, c.key2 AS status, sum(c.n) AS messages
 	  FROM visible c
@@ -196,8 +190,8 @@ SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
   FROM visible_due d
 UNION ALL
 SELECT 'lifecycle_timers_violations', '{}'::jsonb,
-	   coalesce(sum(v.violations), 0)::float8
-  FROM violating v WHERE lifecycle._tenant_visible(v.tenant)
+	   coalesce(sum(g.violations), 0)::float8
+  FROM group_timers g
 UNION ALL
 SELECT 'lifecycle_outbox_messages',
 	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),

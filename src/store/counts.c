@@ -57,6 +57,7 @@
 #include "utils/fmgroids.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -79,6 +80,7 @@ typedef enum CountFamily
 
 typedef struct CountGroup
 {
+	const char *family;			/* family_name[] or "lateness" */
 	char	   *tenant;
 	char	   *k1;
 	char	   *k2;
@@ -117,7 +119,7 @@ count_columns(CountBatch *b, TupleDesc desc)
 {
 	static const char *const cols[3][COUNT_MAX_KEYS] = {
 		{"tenant", "policy", "state", "held"},
-		{"user_id", "event", NULL, NULL},
+		{"user_id", "event", "at", "due_at"},
 		{"user_id", "channel", "status", NULL},
 	};
 
@@ -245,7 +247,7 @@ count_write(CountBatch *b)
 
 		if (g->n == 0 && g->held == 0)
 			continue;
-		values[0] = CStringGetTextDatum(family_name[b->family]);
+		values[0] = CStringGetTextDatum(g->family);
 		values[1] = CStringGetTextDatum(g->tenant);
 		values[2] = CStringGetTextDatum(g->k1);
 		values[3] = CStringGetTextDatum(g->k2);
@@ -261,7 +263,68 @@ count_write(CountBatch *b)
 }
 
 /*
- * Add a row's group with delta sign (+1 or -1).
+ * Add n (and held) to a group of the batch.
+ */
+static void
+count_group_add(CountBatch *b, const char *family, char *tenant, char *k1,
+				char *k2, int64 n, int64 held)
+{
+	CountGroup *g = NULL;
+
+	for (int i = b->ngroups - 1; i >= 0; i--)
+	{
+		CountGroup *c = &b->groups[i];
+
+		if (c->family == family && strcmp(c->tenant, tenant) == 0 &&
+			strcmp(c->k1, k1) == 0 && strcmp(c->k2, k2) == 0)
+		{
+			g = c;
+			break;
+		}
+	}
+	if (g == NULL)
+	{
+		/* count_add() made room for a row's two groups */
+		Assert(b->ngroups < COUNT_GROUPS);
+		g = &b->groups[b->ngroups++];
+		g->family = family;
+		g->tenant = tenant;		/* in b->cxt, or constants */
+		g->k1 = k1;
+		g->k2 = k2;
+		g->n = 0;
+		g->held = 0;
+	}
+	g->n += n;
+	g->held += held;
+}
+
+/*
+ * The bucket of a timer's lateness (at - due_at) in the histogram
+ * lifecycle_timer_lateness_seconds: the least upper bound that holds it.
+ */
+static char *
+count_lateness_bucket(int64 us)
+{
+	static const struct
+	{
+		int64		le;
+		const char *name;
+	}			buckets[] = {
+		{USECS_PER_SEC, "1"}, {10 * USECS_PER_SEC, "10"},
+		{USECS_PER_MINUTE, "60"}, {5 * USECS_PER_MINUTE, "300"},
+		{USECS_PER_HOUR, "3600"}, {USECS_PER_DAY, "86400"},
+	};
+
+	for (int i = 0; i < lengthof(buckets); i++)
+		if (us <= buckets[i].le)
+			return (char *) buckets[i].name;
+	return "+Inf";
+}
+
+/*
+ * Add a row's group with delta sign (+1 or -1).  A history row of a timer
+ * (due_at set) also counts into the lateness histogram: family
+ * "lateness", key1 its bucket, held the lateness in microseconds.
  */
 static void
 count_add(CountBatch *b, TupleTableSlot *s, int sign)
@@ -271,7 +334,13 @@ count_add(CountBatch *b, TupleTableSlot *s, int sign)
 	char	   *k2;
 	int64		held = 0;
 	bool		isnull;
-	CountGroup *g = NULL;
+
+	/*
+	 * Room for this row's groups (its event and its lateness), written
+	 * before its strings are made: count_write() frees them.
+	 */
+	if (b->ngroups >= COUNT_GROUPS - 1)
+		count_write(b);
 
 	if (b->family == CF_USERS)
 	{
@@ -288,45 +357,24 @@ count_add(CountBatch *b, TupleTableSlot *s, int sign)
 		k1 = count_text(b, s, b->attnum[1]);
 		k2 = b->family == CF_MESSAGES ? count_text(b, s, b->attnum[2]) : "";
 	}
+	count_group_add(b, family_name[b->family], tenant, k1, k2, sign,
+					sign * held);
 
-	for (int i = b->ngroups - 1; i >= 0; i--)
+	if (b->family == CF_EVENTS)
 	{
-		CountGroup *c = &b->groups[i];
+		bool		n1,
+					n2;
+		Datum		at = slot_getattr(s, b->attnum[2], &n1);
+		Datum		due = slot_getattr(s, b->attnum[3], &n2);
 
-		if (strcmp(c->tenant, tenant) == 0 && strcmp(c->k1, k1) == 0 &&
-			strcmp(c->k2, k2) == 0)
+		if (!n1 && !n2)
 		{
-			g = c;
-			break;
+			int64		late = DatumGetTimestampTz(at) - DatumGetTimestampTz(due);
+
+			count_group_add(b, "lateness", tenant, count_lateness_bucket(late),
+							"", sign, sign * late);
 		}
 	}
-	if (g == NULL)
-	{
-		if (b->ngroups == COUNT_GROUPS)
-		{
-			/* count_write() frees the strings: keep copies */
-			MemoryContext old = MemoryContextSwitchTo(CurrentMemoryContext);
-
-			tenant = pstrdup(tenant);
-			k1 = pstrdup(k1);
-			k2 = pstrdup(k2);
-			MemoryContextSwitchTo(old);
-			count_write(b);
-			old = MemoryContextSwitchTo(b->cxt);
-			tenant = pstrdup(tenant);
-			k1 = pstrdup(k1);
-			k2 = pstrdup(k2);
-			MemoryContextSwitchTo(old);
-		}
-		g = &b->groups[b->ngroups++];
-		g->tenant = tenant;
-		g->k1 = k1;
-		g->k2 = k2;
-		g->n = 0;
-		g->held = 0;
-	}
-	g->n += sign;
-	g->held += sign * held;
 }
 
 /* A slot positioned on the start of a transition table. */

@@ -69,7 +69,20 @@ UNION ALL
 SELECT 'messages', coalesce(u.tenant, ''), coalesce(o.channel, ''), o.status,
        count(*), 0
   FROM lifecycle.outbox o LEFT JOIN lifecycle.users u ON u.id = o.user_id
- GROUP BY 2, 3, 4"""
+ GROUP BY 2, 3, 4
+UNION ALL
+SELECT 'lateness', coalesce(u.tenant, ''),
+       CASE WHEN h.at - h.due_at <= interval '1 second' THEN '1'
+            WHEN h.at - h.due_at <= interval '10 seconds' THEN '10'
+            WHEN h.at - h.due_at <= interval '1 minute' THEN '60'
+            WHEN h.at - h.due_at <= interval '5 minutes' THEN '300'
+            WHEN h.at - h.due_at <= interval '1 hour' THEN '3600'
+            WHEN h.at - h.due_at <= interval '1 day' THEN '86400'
+            ELSE '+Inf' END, '', count(*),
+       sum((extract(epoch FROM h.at - h.due_at) * 1000000)::bigint)
+  FROM lifecycle.history h LEFT JOIN lifecycle.users u ON u.id = h.user_id
+ WHERE h.due_at IS NOT NULL
+ GROUP BY 2, 3"""
 
 # lifecycle.retention_report as 0.2.0 defined it (every row read).
 REPORT_020 = """
@@ -89,7 +102,7 @@ REPORT = """
 SELECT tenant, policy, state, users, oldest_since, next_due, held,
        next_deadline, violations FROM lifecycle.retention_report"""
 
-# The count families of lifecycle.metrics as 0.2.0 computed them.
+# The count and timer families of lifecycle.metrics as 0.2.0 computed them.
 METRICS_020 = """
 SELECT 'lifecycle_state_users'::text, jsonb_build_object('tenant', u.tenant,
         'policy', u.policy, 'state', u.state::text), count(*)::float8
@@ -114,12 +127,48 @@ SELECT 'lifecycle_dead_letters', jsonb_build_object('channel',
         coalesce(o.channel, '')), count(*)::float8
   FROM lifecycle.outbox o JOIN lifecycle.users u ON u.id = o.user_id
  WHERE o.status = 'dead'
- GROUP BY coalesce(o.channel, '')"""
+ GROUP BY coalesce(o.channel, '')
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb, count(*)::float8
+  FROM lifecycle.users u
+ WHERE u.next_at <= lifecycle_now()
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > lifecycle_now()))
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+       coalesce(extract(epoch FROM lifecycle_now() - min(u.next_at)), 0)::float8
+  FROM lifecycle.users u
+ WHERE u.next_at <= lifecycle_now()
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > lifecycle_now()))
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_bucket', jsonb_build_object('le', b.le),
+       count(h.id) FILTER (WHERE b.s IS NULL OR h.at - h.due_at <= b.s)::float8
+  FROM (VALUES ('1', interval '1 second'), ('10', interval '10 seconds'),
+               ('60', interval '1 minute'), ('300', interval '5 minutes'),
+               ('3600', interval '1 hour'), ('86400', interval '1 day'),
+               ('+Inf', NULL)) b(le, s)
+  LEFT JOIN lifecycle.history h ON h.due_at IS NOT NULL
+ GROUP BY b.le
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_sum', '{}'::jsonb,
+       coalesce(sum(extract(epoch FROM h.at - h.due_at)), 0)::float8
+  FROM lifecycle.history h WHERE h.due_at IS NOT NULL
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_count', '{}'::jsonb, count(*)::float8
+  FROM lifecycle.history h WHERE h.due_at IS NOT NULL
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb, count(*)::float8
+  FROM lifecycle.users u
+ WHERE u.deadline_at < lifecycle_now() - interval '1 minute'
+   AND NOT (u.held AND (u.hold_until IS NULL OR u.hold_until > lifecycle_now()))"""
 METRICS = """
 SELECT name, labels, value FROM lifecycle.metrics
  WHERE name IN ('lifecycle_state_users', 'lifecycle_state_held',
                 'lifecycle_transitions_total', 'lifecycle_outbox_messages',
-                'lifecycle_dead_letters')"""
+                'lifecycle_dead_letters', 'lifecycle_timers_overdue',
+                'lifecycle_timers_lag_seconds', 'lifecycle_timers_violations',
+                'lifecycle_timer_lateness_seconds_bucket',
+                'lifecycle_timer_lateness_seconds_sum',
+                'lifecycle_timer_lateness_seconds_count')"""
 
 
 def diff_query(a, b):

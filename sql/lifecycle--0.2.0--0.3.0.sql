@@ -1101,3 +1101,58 @@ SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::f
 DROP INDEX lifecycle.users_tenant_subject;
 CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject)
 	WHERE subject IS NOT NULL;
+
+-- engine (issue 17): policies name their workflow version and keep their
+-- hooks as a map from hook key to function; every 0.2.0 policy belongs to
+-- the user workflow, version 1.  The 0.2.0 hook columns stay, filled from
+-- the map for the user workflow.
+-- (Columns added without a default and filled, so that no "missing
+-- value" is left in the catalog: the schema equals a fresh install's.)
+ALTER TABLE lifecycle.policies
+	ADD COLUMN workflow text,
+	ADD COLUMN workflow_version int,
+	ADD COLUMN hook_keys text[],
+	ADD COLUMN hook_functions regprocedure[];
+UPDATE lifecycle.policies p SET
+	workflow = 'user',
+	workflow_version = 1,
+	hook_keys = ARRAY(SELECT k FROM (VALUES (1, 'archive', p.archive_hook),
+		(2, 'restore', p.restore_hook), (3, 'erase', p.erase_hook)) h(o, k, f)
+		WHERE f IS NOT NULL ORDER BY o),
+	hook_functions = ARRAY(SELECT f FROM (VALUES (1, 'archive', p.archive_hook),
+		(2, 'restore', p.restore_hook), (3, 'erase', p.erase_hook)) h(o, k, f)
+		WHERE f IS NOT NULL ORDER BY o);
+ALTER TABLE lifecycle.policies
+	ALTER COLUMN workflow SET DEFAULT 'user',
+	ALTER COLUMN workflow SET NOT NULL,
+	ALTER COLUMN workflow_version SET DEFAULT 1,
+	ALTER COLUMN workflow_version SET NOT NULL,
+	ALTER COLUMN hook_keys SET DEFAULT '{}',
+	ALTER COLUMN hook_keys SET NOT NULL,
+	ALTER COLUMN hook_functions SET DEFAULT '{}',
+	ALTER COLUMN hook_functions SET NOT NULL;
+
+-- engine (issue 17): compiled workflow versions are cached per backend;
+-- lifecycle.retention_bounds (sql/src/66_bounds.sql).
+CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON lifecycle.workflows FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._cache_invalidate();
+
+CREATE FUNCTION lifecycle._retention_bounds()
+RETURNS TABLE (workflow text, workflow_version int, policy text,
+			   policy_version int, state text, bound interval, path text[])
+AS 'MODULE_PATHNAME', 'lifecycle_retention_bounds'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE VIEW lifecycle.retention_bounds AS
+	SELECT workflow, workflow_version, policy, policy_version, state, bound, path
+	  FROM lifecycle._retention_bounds();
+
+REVOKE ALL ON FUNCTION lifecycle._retention_bounds() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._retention_bounds() TO lifecycle_auditor;
+GRANT SELECT ON lifecycle.retention_bounds TO lifecycle_auditor;
+
+-- engine (issue 17): the retention deadlines again, from the compiled user
+-- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
+-- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this
+-- last.
+SELECT lifecycle._refresh_deadlines();

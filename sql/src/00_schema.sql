@@ -69,6 +69,14 @@ CREATE TABLE lifecycle.policies (
 	archive_hook	regprocedure,
 	restore_hook	regprocedure,
 	erase_hook	regprocedure,
+	-- 0.3.0: the workflow version the policy parameterises, and its hooks
+	-- as a map from hook key to function (parallel arrays, bound keys
+	-- only); the three columns above stay filled for the user workflow
+	-- (src/store/store.c, store_policy_insert()).
+	workflow	text NOT NULL DEFAULT 'user',
+	workflow_version int NOT NULL DEFAULT 1,
+	hook_keys	text[] NOT NULL DEFAULT '{}',
+	hook_functions	regprocedure[] NOT NULL DEFAULT '{}',
 	PRIMARY KEY (name, version)
 );
 CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE

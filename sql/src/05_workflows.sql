@@ -31,6 +31,10 @@ CREATE TRIGGER workflows_immutable BEFORE UPDATE OR DELETE ON lifecycle.workflow
 	FOR EACH ROW EXECUTE FUNCTION lifecycle._workflows_immutable();
 CREATE TRIGGER workflows_no_truncate BEFORE TRUNCATE ON lifecycle.workflows
 	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._workflows_immutable();
+-- Compiled versions are cached per backend (src/engine/cache.c): a
+-- definition that rolls back must not stay cached under its version.
+CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON lifecycle.workflows FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._cache_invalidate();
 
 -- The built-in versions come with the extension; dumps keep the others.
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.workflows', 'WHERE NOT built_in');

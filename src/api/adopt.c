@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "acting.h"
+#include "api.h"
 #include "args.h"
 #include "cache.h"
 #include "clock.h"
@@ -144,6 +145,8 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 	LcUser		user;
 	TimestampTz at;
 	LcEvent		ev;
+	const LcGraph *g;
+	const LcGraphTimer *timer;
 	int			version;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[2];
@@ -216,6 +219,7 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 	acting_check_tenant(tenant);
 	version = policy_latest(policy_name);
 	policy = policy_get(policy_name, version);
+	api_user_policy(policy);
 
 	memset(&spec, 0, sizeof(spec));
 	spec.relid = relid;
@@ -236,16 +240,24 @@ lifecycle_adopt(PG_FUNCTION_ARGS)
 	 * row.  An adopted user's first deadline is the timer adoption arms.
 	 */
 	memset(&user, 0, sizeof(user));
-	user.state = LC_ACTIVE;
+	g = policy->graph;
+	user.state = machine_state_from_name(g, "active");
 	user.state_since = user.state_due_at = user.last_seen = spec.now;
 	machine_next_timer(policy, &user, &at, &ev);
-	spec.active_event = machine_event_name(ev);
+	spec.active_state = machine_state_name(g, user.state);
+	spec.active_event = machine_event_name(g, ev);
 	(void) machine_deadline(policy, &user, &spec.active_deadline_event);
-	spec.dormant_after = &policy->intervals[LC_IV_DORMANT_AFTER];
-	user.state = LC_EXPIRED;
+	timer = &g->states[user.state].timer;
+	Assert(timer->present && timer->anchor == LC_ANCHOR_LAST_SEEN &&
+		   timer->after.n_terms == 1);
+	spec.dormant_after = timer->after.terms[0].param >= 0 ?
+		&policy->params.v[timer->after.terms[0].param].value :
+		&timer->after.terms[0].literal;
+	user.state = machine_state_from_name(g, "expired");
 	user.last_seen = 0;
 	machine_next_timer(policy, &user, &spec.expired_next_at, &ev);
-	spec.expired_event = machine_event_name(ev);
+	spec.expired_state = machine_state_name(g, user.state);
+	spec.expired_event = machine_event_name(g, ev);
 	(void) machine_deadline(policy, &user, &spec.expired_deadline_event);
 
 	store_bulk_adopt(&spec, &res);

@@ -4,7 +4,7 @@
  *	  The event flow shared by the application and admin APIs (api_app.c).
  *
  * IDENTIFICATION
- *	  src/api.h
+ *	  src/api/api.h
  *
  *-------------------------------------------------------------------------
  */
@@ -19,11 +19,16 @@
 extern void api_find(const char *tenant, const char *subject, bool for_update,
 					 LcUserRow *row);
 extern void api_not_found(const char *tenant) pg_attribute_noreturn();
+extern void api_user_policy(const LcPolicy *policy);
 extern void api_refuse(const LcUserRow *row, LcEvent event,
 					   const LcOutcome *o);
-extern Datum api_state_datum(FunctionCallInfo fcinfo, LcState state);
-extern LcState api_event(FunctionCallInfo fcinfo, LcEvent event,
-						 const char *reason, int64 *evidence);
-extern Datum api_simple_event(FunctionCallInfo fcinfo, LcEvent event);
+extern Datum api_state_datum(FunctionCallInfo fcinfo, const LcGraph *g,
+							 LcState state);
+extern LcState api_event(FunctionCallInfo fcinfo, const char *event,
+						 const char *reason, int64 *evidence,
+						 const LcGraph **graph);
+extern Datum api_simple_event(FunctionCallInfo fcinfo, const char *event);
+extern int	admin_define_policy(const char *name, Jsonb *def, List *schemas);
+extern void admin_workflow_policies(const char *workflow, int version);
 
 #endif							/* LIFECYCLE_API_H */

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -25,6 +26,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "acting.h"
@@ -52,7 +54,7 @@ static void admin_check_hook_owner(LcPolicy *p);
 Datum
 lifecycle_archive(PG_FUNCTION_ARGS)
 {
-	return api_simple_event(fcinfo, LC_EV_ARCHIVE);
+	return api_simple_event(fcinfo, "archive");
 }
 
 
@@ -91,7 +93,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 				 errmsg("until must lie in the future of the lifecycle clock"),
 				 errdetail("lifecycle_now() is %s.", timestamptz_to_str(now))));
 	api_find(tenant, subject, true, &row);
-	if (row.user.state == LC_ERASED)
+	if (row.user.state == row.graph->erased)
 		api_not_found(tenant);
 	policy = policy_get(row.policy, row.policy_version);
 
@@ -104,7 +106,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot hold subject: it is %s",
-						machine_state_name(row.user.state)),
+						machine_state_name(row.graph, row.user.state)),
 				 errhint("%s", o.hint)));
 	engine_change(&c, &row, policy, LC_EV_HOLD, &o, 0);
 	c.hold_reason = reason;
@@ -168,7 +170,7 @@ admin_check_hook_owner(LcPolicy *p)
 	const char *actor = acting_actor();
 	Oid			roleid = get_role_oid(actor, false);
 
-	for (int i = 0; i < LC_NUM_HOOKS; i++)
+	for (int i = 0; i < p->graph->n_hooks; i++)
 	{
 		Oid			fn = policy_hook_oid(p, i);
 		HeapTuple	tup;
@@ -185,7 +187,7 @@ admin_check_hook_owner(LcPolicy *p)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("invalid policy key \"hooks.%s\": role \"%s\" does not have the privileges of the owner of function %s",
-							policy_hook_name(i), actor, p->hooks[i]),
+							p->graph->hooks[i], actor, p->hooks[i]),
 					 errdetail("A hook runs with the privileges of its function's owner."),
 					 errhint("Create the hook function as this role, or define the policy as its owner.")));
 	}
@@ -202,11 +204,7 @@ lifecycle_define_policy_internal(PG_FUNCTION_ARGS)
 {
 	char	   *name = args_text_arg(fcinfo, 0, "name", NAMEDATALEN - 1);
 	Jsonb	   *def;
-	Jsonb	   *base = NULL;
-	Jsonb	   *merged;
-	Jsonb	   *normalized;
 	List	   *schemas = NIL;
-	LcPolicy   *p;
 	int			version;
 
 	if (PG_ARGISNULL(1))
@@ -241,21 +239,135 @@ lifecycle_define_policy_internal(PG_FUNCTION_ARGS)
 	 * may not change them (42501).
 	 */
 	acting_require_unlimited("define policies");
-	if (store_policy_latest("default", &base) == 0)
-		base = policy_builtin_default();
+	version = admin_define_policy(name, def, schemas);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * Define the next version of policy "name" (the caller is connected to
+ * SPI and checked).  The workflow is the definition's "workflow", else
+ * the policy's own, else "user", at its latest version.  Keys left out
+ * are taken from the workflow's same-named policy (the user workflow's is
+ * "default", as in 0.2.0) or from the workflow's defaults; the merged
+ * document is validated in C and stored with hooks resolved to qualified
+ * names.  A max_retention the bounds exceed refuses it.
+ */
+int
+admin_define_policy(const char *name, Jsonb *def, List *schemas)
+{
+	char	   *workflow = policy_workflow_key(def);
+	const LcGraph *graph;
+	Jsonb	   *base = NULL;
+	Jsonb	   *merged;
+	Jsonb	   *normalized;
+	LcPolicy   *p;
+	int			wversion;
+	int			version;
+	char	   *own = store_policy_workflow(name);
+
+	if (workflow != NULL && own != NULL && strcmp(workflow, own) != 0)
+		policy_invalid("workflow",
+					   "policy \"%s\" belongs to workflow \"%s\" (define a policy under another name)",
+					   name, own);
+	if (workflow == NULL)
+		workflow = own;
+	if (workflow == NULL)
+		workflow = LC_USER_WORKFLOW;
+	wversion = cache_workflow_latest(workflow);
+	if (wversion == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workflow \"%s\" does not exist", workflow),
+				 errhint("Define it with lifecycle_define_workflow().")));
+	graph = cache_graph(workflow, wversion);
+	if (strcmp(workflow, LC_USER_WORKFLOW) == 0)
+	{
+		/* 0.2.0: every key comes from the latest "default". */
+		if (store_policy_latest("default", &base) == 0)
+			base = policy_defaults(graph);
+	}
+	else
+	{
+		Jsonb	   *same = NULL;
+		char	   *same_wf = store_policy_workflow(workflow);
+
+		base = policy_defaults(graph);
+		if (same_wf != NULL && strcmp(same_wf, workflow) == 0 &&
+			store_policy_latest(workflow, &same) != 0)
+			base = policy_merge(base, policy_known_keys(graph, same));
+	}
 	merged = policy_merge(base, def);
-	p = policy_parse(name, 0, merged, schemas, &normalized);
+	p = policy_parse(graph, name, 0, merged, schemas, &normalized);
 	admin_check_hook_owner(p);
 	if (p->channel != NULL && !store_channel_exists(p->channel))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("channel \"%s\" does not exist", p->channel),
 				 errhint("Add it with lifecycle_add_channel().")));
-	version = store_policy_insert(name, normalized, clock_now(), p->hook_oids);
+	policy_check_max_retention(p, psprintf("the policy (workflow \"%s\" version %d)",
+										   graph->name, graph->version));
+	version = store_policy_insert(name, normalized, clock_now(), p);
 	/* This version may roll back: do not let the cache outlive it. */
 	cache_policy_forget();
-	SPI_finish();
-	PG_RETURN_INT32(version);
+	return version;
+}
+
+/*
+ * A workflow version was just defined: create its same-named policy with
+ * the defaults if there is none, and refuse the version (22023) if the
+ * instances of a policy of the workflow that declares max_retention would
+ * be kept longer under it than that promise allows.
+ */
+void
+admin_workflow_policies(const char *workflow, int version)
+{
+	const LcGraph *g;
+	char	  **names;
+	Jsonb	  **defs;
+	int			n;
+
+	/*
+	 * The reads below are read-only statements, which see the caller's
+	 * snapshot: let them see the version just written.
+	 */
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	g = cache_graph(workflow, version);
+	n = store_policies_of_workflow(workflow, &names, &defs);
+	for (int i = 0; i < n; i++)
+	{
+		LcPolicy   *p;
+
+		p = policy_parse(g, names[i], 0,
+						 policy_merge(policy_defaults(g),
+									  policy_known_keys(g, defs[i])),
+						 NIL, NULL);
+		policy_check_max_retention(p, psprintf("workflow \"%s\" version %d (policy \"%s\")",
+											   workflow, version, names[i]));
+	}
+	if (store_policy_latest(workflow, NULL) == 0)
+	{
+		JsonbParseState *state = NULL;
+		JsonbValue	k;
+		JsonbValue	v;
+
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "workflow";
+		k.val.string.len = 8;
+		v.type = jbvString;
+		v.val.string.val = (char *) workflow;
+		v.val.string.len = strlen(workflow);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		(void) admin_define_policy(workflow,
+								   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)),
+								   NIL);
+	}
+	PopActiveSnapshot();
 }
 
 /*

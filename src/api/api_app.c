@@ -64,6 +64,21 @@ api_find(const char *tenant, const char *subject, bool for_update,
 }
 
 /*
+ * The 0.2.0 functions run the user workflow: a policy of another workflow
+ * is refused (22023).
+ */
+void
+api_user_policy(const LcPolicy *policy)
+{
+	if (strcmp(policy->graph->name, LC_USER_WORKFLOW) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"%s\" belongs to workflow \"%s\", not to the user lifecycle",
+						policy->name, policy->graph->name),
+				 errhint("Name a policy of the user workflow.")));
+}
+
+/*
  * Raise 42704 for a subject that does not exist (or was erased).
  */
 void
@@ -86,8 +101,8 @@ api_refuse(const LcUserRow *row, LcEvent event, const LcOutcome *o)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot %s subject: it is %s",
-					machine_event_name(event),
-					machine_state_name(row->user.state)),
+					machine_event_name(row->graph, event),
+					machine_state_name(row->graph, row->user.state)),
 			 row->user.held ?
 			 errdetail("The subject is on legal hold.") : 0,
 			 errhint("%s", o->hint)));
@@ -97,12 +112,12 @@ api_refuse(const LcUserRow *row, LcEvent event, const LcOutcome *o)
  * A lifecycle.state value for the function's declared result type.
  */
 Datum
-api_state_datum(FunctionCallInfo fcinfo, LcState state)
+api_state_datum(FunctionCallInfo fcinfo, const LcGraph *g, LcState state)
 {
 	Oid			typoid = get_fn_expr_rettype(fcinfo->flinfo);
 
 	return DirectFunctionCall2(enum_in,
-							   CStringGetDatum(machine_state_name(state)),
+							   CStringGetDatum(machine_state_name(g, state)),
 							   ObjectIdGetDatum(typoid));
 }
 
@@ -112,8 +127,8 @@ api_state_datum(FunctionCallInfo fcinfo, LcState state)
  * evidence id.
  */
 LcState
-api_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
-		 int64 *evidence)
+api_event(FunctionCallInfo fcinfo, const char *event_name, const char *reason,
+		  int64 *evidence, const LcGraph **graph)
 {
 	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
 	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
@@ -122,17 +137,23 @@ api_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
 	LcPolicy   *policy;
 	LcOutcome	o;
 	LcChange	change;
+	LcEvent		event;
 	TimestampTz now;
 
 	SPI_connect();
 	acting_check_tenant(tenant);
 	now = clock_now();
+	*graph = cache_graph(LC_USER_WORKFLOW, 1);
+	event = machine_event_from_name(*graph, event_name);
+	if (event == LC_EV_NONE)
+		elog(ERROR, "workflow \"%s\" has no event \"%s\"", (*graph)->name,
+			 event_name);
 
 	/*
 	 * Touch first looks without a lock (one indexed read; clock and grants
 	 * come from cache.c): most touches change nothing.
 	 */
-	if (event == LC_EV_TOUCH)
+	if (machine_event_may_touch(*graph, event))
 	{
 		if (!store_user_lookup(tenant, subject, false, &row))
 			api_find(tenant, subject, false, &row);	/* 42704 */
@@ -179,12 +200,13 @@ api_event(FunctionCallInfo fcinfo, LcEvent event, const char *reason,
  * The common shape of register, touch, complete, restore, archive.
  */
 Datum
-api_simple_event(FunctionCallInfo fcinfo, LcEvent event)
+api_simple_event(FunctionCallInfo fcinfo, const char *event)
 {
 	int64		evidence = 0;
-	LcState		st = api_event(fcinfo, event, NULL, &evidence);
+	const LcGraph *g;
+	LcState		st = api_event(fcinfo, event, NULL, &evidence, &g);
 
-	PG_RETURN_DATUM(api_state_datum(fcinfo, st));
+	PG_RETURN_DATUM(api_state_datum(fcinfo, g, st));
 }
 
 /*
@@ -207,6 +229,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	int			version;
 	int64		id;
+	LcEvent		invite;
 
 	attrs = args_attrs_arg(fcinfo, 5);
 	args_check_email(email);
@@ -217,6 +240,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 
 	version = policy_latest(policy_name);
 	policy = policy_get(policy_name, version);
+	api_user_policy(policy);
 
 	memset(&inv, 0, sizeof(inv));
 	inv.tenant = tenant;
@@ -227,12 +251,16 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	inv.policy = policy_name;
 	inv.policy_version = version;
 	inv.channel = policy->channel;
+	invite = machine_event_from_name(policy->graph, "invite");
 	{
-		LcUser		none = {.state = LC_NONE};
+		LcUser		none = {.state = LC_STATE_NONE};
 
-		machine_apply(policy, &none, LC_EV_INVITE, now, &o);
+		machine_apply(policy, &none, invite, now, &o);
 		inv.next_at = o.next_at;
-		inv.next_event = o.next_event;
+		inv.next_event = machine_event_name(policy->graph, o.next_event);
+		inv.state = machine_state_name(policy->graph, o.to);
+		inv.event = machine_event_name(policy->graph, invite);
+		inv.message = machine_message_name(policy->graph, o.message);
 		inv.deadline_at = o.deadline_at;
 		inv.deadline_event = o.deadline_event;
 	}
@@ -258,9 +286,9 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 			LcPolicy   *cur = policy_get(row.policy, row.policy_version);
 			LcChange	change;
 
-			machine_apply(cur, &row.user, LC_EV_INVITE, now, &o);
+			machine_apply(cur, &row.user, invite, now, &o);
 			if (!o.allowed)
-				api_refuse(&row, LC_EV_INVITE, &o);
+				api_refuse(&row, invite, &o);
 			if (o.noop)
 			{
 				SPI_finish();
@@ -268,8 +296,8 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 			}
 			/* Expired: invited again with the policy and address given. */
 			store_user_reinvite(&row, &inv);
-			machine_apply(policy, &row.user, LC_EV_INVITE, now, &o);
-			engine_change(&change, &row, policy, LC_EV_INVITE, &o, 0);
+			machine_apply(policy, &row.user, invite, now, &o);
+			engine_change(&change, &row, policy, invite, &o, 0);
 			store_apply(&change, 1, now, actor);
 			SPI_finish();
 			PG_RETURN_INT64(row.id);
@@ -286,28 +314,28 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 Datum
 lifecycle_register(PG_FUNCTION_ARGS)
 {
-	return api_simple_event(fcinfo, LC_EV_REGISTER);
+	return api_simple_event(fcinfo, "register");
 }
 
 /* lifecycle_touch(subject, tenant) -> state */
 Datum
 lifecycle_touch(PG_FUNCTION_ARGS)
 {
-	return api_simple_event(fcinfo, LC_EV_TOUCH);
+	return api_simple_event(fcinfo, "touch");
 }
 
 /* lifecycle_complete(subject, tenant) -> state */
 Datum
 lifecycle_complete(PG_FUNCTION_ARGS)
 {
-	return api_simple_event(fcinfo, LC_EV_COMPLETE);
+	return api_simple_event(fcinfo, "complete");
 }
 
 /* lifecycle_restore(subject, tenant) -> state */
 Datum
 lifecycle_restore(PG_FUNCTION_ARGS)
 {
-	return api_simple_event(fcinfo, LC_EV_RESTORE);
+	return api_simple_event(fcinfo, "restore");
 }
 
 /*
@@ -318,8 +346,9 @@ lifecycle_erase(PG_FUNCTION_ARGS)
 {
 	char	   *reason = args_text_arg(fcinfo, 2, "reason", LC_MAX_REASON);
 	int64		evidence = 0;
+	const LcGraph *g;
 
-	(void) api_event(fcinfo, LC_EV_ERASE, reason, &evidence);
+	(void) api_event(fcinfo, "erase", reason, &evidence, &g);
 	PG_RETURN_INT64(evidence);
 }
 

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "commands/extension.h"
+
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -21,6 +23,7 @@
 #include "machine.h"
 #include "policy.h"
 #include "store.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_refresh_deadlines);
 
@@ -38,6 +41,18 @@ lifecycle_refresh_deadlines(PG_FUNCTION_ARGS)
 												   ALLOCSET_DEFAULT_SIZES);
 	int64		after = 0;
 	int64		total = 0;
+	char	   *installed;
+
+	/*
+	 * An update script before the last of a chain (0.1.0 -> 0.2.0 on the
+	 * way to 0.3.0) runs with the newest library against an older schema:
+	 * the last script refreshes the deadlines instead.
+	 */
+	if (creating_extension && version_schema(&installed) != LC_SCHEMA_CURRENT)
+	{
+		MemoryContextDelete(page_cxt);
+		PG_RETURN_INT64(0);
+	}
 
 	SPI_connect();
 	for (;;)

@@ -44,7 +44,7 @@ lifecycle_export(PG_FUNCTION_ARGS)
 	acting_check_tenant(tenant);
 	/* Locked, so that an erasure waits for the export (or wins: 42704). */
 	api_find(tenant, subject, true, &row);
-	doc = store_bulk_export(row.id, row.user.state, clock_now(),
+	doc = store_bulk_export(row.id, machine_state_name(row.graph, row.user.state), clock_now(),
 							acting_actor());
 	SPI_finish();
 	PG_RETURN_JSONB_P(doc);

@@ -60,7 +60,8 @@ typedef struct ForecastState
 	TimestampTz end;
 	DateADT		first_day;
 	int			ndays;
-	int64	   *counts;			/* ndays * LC_NUM_EVENTS */
+	const LcGraph *graph;		/* the workflow forecast */
+	int64	   *counts;			/* ndays * graph->n_events */
 	LcPolicy   *hypothetical;	/* NULL: each user's own version */
 	const char *tenant_seen;	/* the last tenant checked for visibility */
 	bool		tenant_ok;
@@ -138,7 +139,7 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		day = forecast_day(fs, fire);
 		/* As history records it: a reminder past its deadline is skipped. */
 		if (day >= 0 && day < fs->ndays)
-			fs->counts[day * LC_NUM_EVENTS + o.history_event]++;
+			fs->counts[day * fs->graph->n_events + o.history_event]++;
 		user->state = o.to;
 		user->state_since = o.state_since;
 		user->state_due_at = o.state_due_at;
@@ -146,7 +147,7 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		user->step = o.step;
 		user->held = o.held;
 		user->hold_until = o.hold_until;
-		if (o.to == LC_ERASED)
+		if (o.to == policy->graph->erased)
 			return;
 		at = o.next_at;
 		ev = o.next_event;
@@ -165,6 +166,7 @@ forecast_definition(const char *name, Jsonb *def, ArrayType *schemas_arr)
 	Jsonb	   *normalized;
 	List	   *schemas = NIL;
 	LcPolicy   *p;
+	const LcGraph *g = cache_graph(LC_USER_WORKFLOW, 1);
 
 	if (!JB_ROOT_IS_OBJECT(def) || JB_ROOT_IS_SCALAR(def))
 		ereport(ERROR,
@@ -184,8 +186,8 @@ forecast_definition(const char *name, Jsonb *def, ArrayType *schemas_arr)
 								  pstrdup(NameStr(*DatumGetName(elems[i]))));
 	}
 	if (store_policy_latest("default", &base) == 0)
-		base = policy_builtin_default();
-	p = policy_parse(name, 0, policy_merge(base, def), schemas, &normalized);
+		base = policy_defaults(g);
+	p = policy_parse(g, name, 0, policy_merge(base, def), schemas, &normalized);
 	if (p->channel != NULL && !store_channel_exists(p->channel))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -217,7 +219,7 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	const LcPolicy *policy = NULL;
 	char	   *cached_name = NULL;
 	int			cached_version = 0;
-	int			order[LC_NUM_EVENTS];
+	int		   *order;
 	int			nevents = 0;
 	int			n;
 
@@ -254,6 +256,8 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 											  PG_ARGISNULL(4) ? NULL :
 											  PG_GETARG_ARRAYTYPE_P(4));
 
+	fs.graph = cache_graph(LC_USER_WORKFLOW, 1);
+	order = MemoryContextAlloc(callercxt, sizeof(int) * fs.graph->n_events);
 	fs.now = clock_now();
 	fs.end = machine_add(fs.now, horizon);
 	fs.first_day = forecast_date(fs.now);
@@ -264,7 +268,7 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 				 errmsg("horizon must be at most ten years")));
 	/* The counts outlive SPI_finish(). */
 	fs.counts = MemoryContextAllocZero(callercxt,
-									   sizeof(int64) * fs.ndays * LC_NUM_EVENTS);
+									   sizeof(int64) * fs.ndays * fs.graph->n_events);
 	fs.quarter0 = fs.now - (fs.now % FORECAST_QUARTER +
 							(fs.now % FORECAST_QUARTER < 0 ? FORECAST_QUARTER : 0));
 	fs.nquarters = (fs.end - fs.quarter0) / FORECAST_QUARTER + 1;
@@ -280,7 +284,8 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	{
 		MemoryContextReset(batchcxt);
 		fs.tenant_seen = NULL;
-		n = store_bulk_forecast_fetch(portal, FORECAST_BATCH, rows, batchcxt);
+		n = store_bulk_forecast_fetch(portal, FORECAST_BATCH, rows, batchcxt,
+									  fs.graph);
 		if (n == 0)
 			break;
 		oldcxt = MemoryContextSwitchTo(batchcxt);
@@ -327,13 +332,13 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	/* Rows by day, then by event name. */
-	for (int e = 0; e < LC_NUM_EVENTS; e++)
-		if (machine_event_kind(e) != LC_KIND_CALL)
+	for (int e = 0; e < fs.graph->n_events; e++)
+		if (fs.graph->events[e].kind != LC_KIND_CALL)
 			order[nevents++] = e;
 	for (int i = 1; i < nevents; i++)
 		for (int j = i; j > 0 &&
-			 strcmp(machine_event_name(order[j - 1]),
-					machine_event_name(order[j])) > 0; j--)
+			 strcmp(machine_event_name(fs.graph, order[j - 1]),
+					machine_event_name(fs.graph, order[j])) > 0; j--)
 		{
 			int			t = order[j];
 
@@ -345,14 +350,14 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	for (int d = 0; d < fs.ndays; d++)
 		for (int k = 0; k < nevents; k++)
 		{
-			int64		c = fs.counts[d * LC_NUM_EVENTS + order[k]];
+			int64		c = fs.counts[d * fs.graph->n_events + order[k]];
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
 
 			if (c == 0)
 				continue;
 			values[0] = DateADTGetDatum(fs.first_day + d);
-			values[1] = CStringGetTextDatum(machine_event_name(order[k]));
+			values[1] = CStringGetTextDatum(machine_event_name(fs.graph, order[k]));
 			values[2] = Int64GetDatum(c);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);

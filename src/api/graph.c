@@ -6,7 +6,7 @@
  *	  that needs the graph (lifecycle_graph(), the tests).
  *
  * IDENTIFICATION
- *	  src/graph.c
+ *	  src/api/graph.c
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +26,7 @@
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_transitions);
+PG_FUNCTION_INFO_V1(lifecycle_retention_bounds);
 
 #define GRAPH_COLUMNS 17
 
@@ -71,6 +72,7 @@ lifecycle_transitions(PG_FUNCTION_ARGS)
 	int			version;
 	LcPolicy   *policy;
 	LcEdgeInfo *edges;
+	const LcGraph *g;
 	int			n;
 
 	if (PG_ARGISNULL(0))
@@ -91,52 +93,116 @@ lifecycle_transitions(PG_FUNCTION_ARGS)
 	policy = policy_get(name, version);
 	SPI_finish();
 
-	n = machine_edges(&edges);
+	g = policy->graph;
+	n = machine_edges(g, &edges);
 	for (int i = 0; i < n; i++)
 	{
 		const LcEdgeInfo *e = &edges[i];
+		const LcGraphTimer *t = e->timer;
 		Datum		v[GRAPH_COLUMNS];
 		bool		nl[GRAPH_COLUMNS];
-		bool		timer = machine_is_timer(e->event);
+		bool		timer = machine_is_timer(g, e->event);
 
 		memset(nl, 0, sizeof(nl));
-		v[0] = graph_text(machine_state_name(e->from), &nl[0]);
-		v[1] = graph_text(machine_event_name(e->event), &nl[1]);
+		v[0] = graph_text(machine_state_name(g, e->from), &nl[0]);
+		v[1] = graph_text(machine_event_name(g, e->event), &nl[1]);
 		v[2] = graph_text(timer ? "timer" : "call", &nl[2]);
-		v[3] = graph_text(machine_event_role(e->event), &nl[3]);
-		v[4] = graph_text(machine_state_name(e->to), &nl[4]);
+		v[3] = graph_text(g->events[e->event].role, &nl[3]);
+		v[4] = graph_text(machine_state_name(g, e->to), &nl[4]);
 		v[5] = graph_text(e->effect, &nl[5]);
-		v[6] = graph_text(machine_message_name(e->message), &nl[6]);
-		v[7] = graph_text(e->hook == LC_HOOK_NONE ? NULL : policy_hook_name(e->hook), &nl[7]);
+		v[6] = graph_text(machine_message_name(g, e->message), &nl[6]);
+		v[7] = graph_text(machine_hook_name(g, e->hook), &nl[7]);
 		v[8] = BoolGetDatum(e->erase);
 		v[9] = BoolGetDatum(e->stopped_by_hold);
-		nl[10] = nl[11] = nl[12] = nl[13] = nl[14] = true;
-		if (e->interval != LC_IV_NONE || e->reminders != LC_RM_NONE)
-			v[10] = graph_text(machine_anchor_name(e->anchor), &nl[10]);
-		if (e->interval != LC_IV_NONE)
+		nl[10] = nl[11] = nl[12] = nl[13] = nl[14] = nl[15] = true;
+		if (t != NULL)
+			v[10] = graph_text(machine_anchor_name(t->anchor), &nl[10]);
+		if (t != NULL && !e->reminder)
 		{
-			v[11] = graph_text(policy_interval_name(e->interval), &nl[11]);
-			v[12] = graph_interval(&policy->intervals[e->interval]);
+			Interval	sum;
+
+			memset(&sum, 0, sizeof(sum));
+			for (int k = 0; k < t->after.n_terms; k++)
+			{
+				int			p = t->after.terms[k].param;
+
+				sum = *DatumGetIntervalP(DirectFunctionCall2(interval_pl,
+															 IntervalPGetDatum(&sum),
+															 IntervalPGetDatum(p >= 0 ?
+																			   &policy->params.v[p].value :
+																			   &t->after.terms[k].literal)));
+			}
+			v[11] = graph_text(machine_duration_text(g, &t->after), &nl[11]);
+			v[12] = graph_interval(&sum);
 			nl[12] = false;
+			v[15] = graph_text(t->deadline, &nl[15]);
 		}
-		if (e->reminders != LC_RM_NONE)
+		if (t != NULL && e->reminder)
 		{
-			int			k = policy->n_reminders[e->reminders];
+			int			p = t->reminders.param;
+			int			k = p >= 0 ? policy->params.v[p].n_list : t->reminders.n_literals;
+			const Interval *list = p >= 0 ? policy->params.v[p].list : t->reminders.literals;
 			Datum	   *r = palloc(sizeof(Datum) * Max(k, 1));
 
-			v[11] = graph_text(policy_reminder_name(e->reminders), &nl[11]);
+			if (p >= 0)
+				v[11] = graph_text(g->params[p].name, &nl[11]);
 			for (int j = 0; j < k; j++)
-				r[j] = graph_interval(&policy->reminders[e->reminders][j]);
+				r[j] = graph_interval(&list[j]);
 			v[13] = PointerGetDatum(construct_array(r, k, INTERVALOID,
 													sizeof(Interval), false,
 													TYPALIGN_DOUBLE));
 			nl[13] = false;
-			v[14] = BoolGetDatum(e->before);
+			v[14] = BoolGetDatum(t->reminders.before);
 			nl[14] = false;
 		}
-		v[15] = graph_text(e->deadline_event, &nl[15]);
 		v[16] = graph_text(e->hint, &nl[16]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
+	return (Datum) 0;
+}
+
+/*
+ * lifecycle._retention_bounds() -> (workflow, workflow_version, policy,
+ * policy_version, state, bound, path): every policy version's retention
+ * bound of each state of its workflow version (lifecycle.retention_bounds).
+ */
+Datum
+lifecycle_retention_bounds(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	  **names;
+	int		   *versions;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	n = store_policy_versions(&names, &versions);
+	for (int i = 0; i < n; i++)
+	{
+		LcPolicy   *p = policy_get(names[i], versions[i]);
+		LcBound    *bounds;
+		int			nb = workflow_bounds(p->graph, &p->params, &bounds);
+
+		for (int j = 0; j < nb; j++)
+		{
+			Datum		v[7];
+			bool		nl[7] = {0};
+			Datum	   *path = palloc(sizeof(Datum) * Max(bounds[j].n_path, 1));
+
+			for (int k = 0; k < bounds[j].n_path; k++)
+				path[k] = CStringGetTextDatum(bounds[j].path[k]);
+			v[0] = CStringGetTextDatum(p->graph->name);
+			v[1] = Int32GetDatum(p->graph->version);
+			v[2] = CStringGetTextDatum(p->name);
+			v[3] = Int32GetDatum(p->version);
+			v[4] = CStringGetTextDatum(machine_state_name(p->graph, bounds[j].state));
+			v[5] = graph_interval(&bounds[j].bound);
+			v[6] = PointerGetDatum(construct_array(path, bounds[j].n_path,
+												   TEXTOID, -1, false,
+												   TYPALIGN_INT));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
+		}
+	}
+	SPI_finish();
 	return (Datum) 0;
 }

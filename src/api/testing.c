@@ -41,32 +41,12 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 	LcOutcome	o;
 	LcEvent		ev = LC_EV_NONE;
 	LcPolicy   *policy;
+	const LcGraph *g;
 	int			version;
 	TimestampTz epoch = 0;		/* 2000-01-01 */
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
-	ev = machine_event_from_name(event);
-	if (ev != LC_EV_NONE && machine_event_kind(ev) == LC_KIND_RECORD)
-		ev = LC_EV_NONE;
-	if (ev == LC_EV_NONE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown event \"%s\"", event)));
-
-	if (strcmp(state, "none") != 0)
-	{
-		bool		known = false;
-
-		for (int i = 0; i < LC_NUM_STATES; i++)
-			if (strcmp(machine_state_name(i), state) == 0)
-				known = true;
-		if (!known)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown state \"%s\"", state)));
-	}
 
 	SPI_connect();
 	version = store_policy_latest(policy_name, NULL);
@@ -75,9 +55,22 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" does not exist", policy_name)));
 	policy = policy_get(policy_name, version);
+	g = policy->graph;
+
+	ev = machine_event_from_name(g, event);
+	if (ev != LC_EV_NONE && g->events[ev].kind == LC_KIND_RECORD)
+		ev = LC_EV_NONE;
+	if (ev == LC_EV_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown event \"%s\"", event)));
+	if (graph_state_id(g, state) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown state \"%s\"", state)));
 
 	memset(&user, 0, sizeof(user));
-	user.state = strcmp(state, "none") == 0 ? LC_NONE : machine_state_from_name(state);
+	user.state = graph_state_id(g, state);
 	user.state_since = epoch;
 	user.last_seen = epoch;
 	user.held = held;
@@ -87,20 +80,20 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 	values[0] = BoolGetDatum(o.allowed);
 	values[1] = BoolGetDatum(o.noop);
 	if (o.allowed && !o.noop)
-		values[2] = CStringGetTextDatum(machine_state_name(o.to));
+		values[2] = CStringGetTextDatum(machine_state_name(g, o.to));
 	else
 		nulls[2] = true;
 	if (o.message != LC_MSG_NONE)
-		values[3] = CStringGetTextDatum(machine_message_name(o.message));
+		values[3] = CStringGetTextDatum(machine_message_name(g, o.message));
 	else
 		nulls[3] = true;
 	if (o.hook != LC_HOOK_NONE)
-		values[4] = CStringGetTextDatum(policy_hook_name(o.hook));
+		values[4] = CStringGetTextDatum(machine_hook_name(g, o.hook));
 	else
 		nulls[4] = true;
 	values[5] = BoolGetDatum(o.erase);
 	if (o.next_event != LC_EV_NONE && o.allowed && !o.noop)
-		values[6] = CStringGetTextDatum(machine_event_name(o.next_event));
+		values[6] = CStringGetTextDatum(machine_event_name(g, o.next_event));
 	else
 		nulls[6] = true;
 	if (o.hint)

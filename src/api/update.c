@@ -94,18 +94,21 @@ lifecycle_update(PG_FUNCTION_ARGS)
 			version != row.policy_version)
 		{
 			LcPolicy   *policy = policy_get(policy_name, version);
+			LcEvent		next;
 
+			api_user_policy(policy);
 			spec.policy = policy_name;
 			spec.policy_version = version;
-			machine_next_timer(policy, &row.user, &spec.next_at,
-							   &spec.next_event);
+			machine_next_timer(policy, &row.user, &spec.next_at, &next);
+			spec.next_event = next == LC_EV_NONE ? NULL :
+				machine_event_name(policy->graph, next);
 			spec.deadline_at = machine_deadline(policy, &row.user,
 												&spec.deadline_event);
 		}
 	}
 	store_bulk_update(&spec, clock_now(), acting_actor());
 	SPI_finish();
-	PG_RETURN_DATUM(api_state_datum(fcinfo, row.user.state));
+	PG_RETURN_DATUM(api_state_datum(fcinfo, row.graph, row.user.state));
 }
 
 /*
@@ -183,7 +186,7 @@ update_rearm(FunctionCallInfo fcinfo, TimestampTz *at, const char **ev)
 	}
 	memset(&user, 0, sizeof(user));
 	state = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	user.state = machine_state_from_name(state);
+	user.state = machine_state_from_name(cache->policy->graph, state);
 	user.state_since = PG_GETARG_TIMESTAMPTZ(4);
 	user.state_due_at = PG_ARGISNULL(5) ? 0 : PG_GETARG_TIMESTAMPTZ(5);
 	user.last_seen = PG_ARGISNULL(6) ? 0 : PG_GETARG_TIMESTAMPTZ(6);
@@ -195,7 +198,7 @@ update_rearm(FunctionCallInfo fcinfo, TimestampTz *at, const char **ev)
 		LcEvent		next;
 
 		machine_next_timer(cache->policy, &user, at, &next);
-		*ev = next == LC_EV_NONE ? NULL : machine_event_name(next);
+		*ev = next == LC_EV_NONE ? NULL : machine_event_name(cache->policy->graph, next);
 	}
 	else
 		*at = machine_deadline(cache->policy, &user, ev);

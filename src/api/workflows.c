@@ -25,7 +25,9 @@
 #include "utils/timestamp.h"
 
 #include "acting.h"
+#include "api.h"
 #include "args.h"
+#include "cache.h"
 #include "clock.h"
 #include "graph.h"
 #include "store_workflow.h"
@@ -119,6 +121,9 @@ lifecycle_define_workflow(PG_FUNCTION_ARGS)
 				 errhint("Define a workflow under another name.")));
 	stored = workflows_compile(name, latest + 1, def);
 	version = store_workflow_insert(name, stored, clock_now(), false);
+	/* The new version may roll back: no cache may outlive it. */
+	cache_policy_forget();
+	admin_workflow_policies(name, version);
 	SPI_finish();
 	PG_RETURN_INT32(version);
 }

@@ -1,24 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * machine.c
- *	  The lifecycle state machine, pure: the transition table (README.md,
- *	  "The lifecycle") as constant arrays, and the functions over them.
+ *	  The state machine, pure, over a compiled workflow (graph.h).
  *
- * The graph lives here and nowhere else.  machine_edges[] holds every
- * edge (from, event, to, message, hook, effect, hint), including the
- * idempotent calls and the refusals with a hint of their own;
- * machine_timers[] holds, per state, the timer that takes the user out of
- * it (its event, anchor and interval key, the deadline it enforces) and
- * the reminders before it.  machine_apply(), machine_next_timer(),
- * machine_deadline(), policy validation (machine_prepare_policy()), and
- * through machine_edges() lifecycle.transitions(), lifecycle_graph() and
- * the exhaustive machine test all read these arrays: adding an edge is
- * one line of machine_edges[].
+ * A workflow's graph is data: its edges (from, event, to, message, hook,
+ * effect, hint), per state the one timer that takes an instance out of it
+ * (event, anchor, duration, deadline label, reminders), its parameters.
+ * machine_apply(), machine_next_timer(), machine_deadline(), policy
+ * validation (machine_prepare_policy()) and, through machine_edges(),
+ * lifecycle.transitions(), lifecycle_graph() and the exhaustive machine
+ * test all read the graph; nothing here knows any workflow's names.
+ *
+ * The reserved events hold, release, hold_lapse and erase work the same
+ * in every workflow: when a graph has no edge of its own for them, the
+ * machine's own apply (every live state).
  *
  * Nothing here touches SPI, the clock or the network.
  *
  * IDENTIFICATION
- *	  src/machine.c
+ *	  src/core/machine.c
  *
  *-------------------------------------------------------------------------
  */
@@ -26,294 +26,123 @@
 
 #include "common/int.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "machine.h"
 
-/* What an edge does besides moving the state. */
-typedef enum LcEffect
-{
-	LC_FX_MOVE = 0,				/* a transition: the state is entered anew */
-	LC_FX_REMINDER,				/* one reminder more; skipped past deadline */
-	LC_FX_TOUCH,				/* last_seen moves, no history */
-	LC_FX_HOLD,					/* a legal hold is placed */
-	LC_FX_RELEASE,				/* the legal hold ends */
-	LC_FX_NOOP,					/* idempotent: nothing written */
-	LC_FX_REFUSE				/* 55000 with the edge's hint */
-} LcEffect;
-
-/* How an edge meets a legal hold. */
-typedef enum LcHoldRule
-{
-	LC_HOLD_ANY = 0,			/* works held or not */
-	LC_HOLD_STOPS,				/* refused while held */
-	LC_HOLD_NEEDS				/* refused unless held */
-} LcHoldRule;
-
-/* One line of the transition table; "from" is a set of states. */
-typedef struct LcEdge
-{
-	uint32		from;
-	LcEvent		event;
-	LcState		to;
-	LcMessage	message;
-	LcHook		hook;
-	LcEffect	effect;
-	LcHoldRule	hold;
-	bool		erase;
-	const char *hint;			/* LC_FX_REFUSE only */
-} LcEdge;
-
-#define S(x)	(1u << LC_##x)
-#define LIVE	(S(INVITED) | S(ACTIVE) | S(DORMANT) | S(COMPLETED) | S(ARCHIVED) | S(EXPIRED))
-#define EDGE(from, ev, to, msg, hook, fx, hold, erase, hint) \
-	{from, LC_EV_##ev, LC_##to, LC_MSG_##msg, LC_HOOK_##hook, LC_FX_##fx, LC_HOLD_##hold, erase, hint}
-
-static const LcEdge machine_edges_table[] = {
-	/* from                           event     to   message hook  effect  hold  erase */
-	EDGE(S(NONE) | S(EXPIRED), INVITE, INVITED, INVITE, NONE, MOVE, ANY, false, NULL),
-	EDGE(S(INVITED) | S(ACTIVE) | S(DORMANT) | S(COMPLETED), INVITE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
-	EDGE(S(INVITED), INVITE_REMINDER, SAME, INVITE_REMINDER, NONE, REMINDER, STOPS, false, NULL),
-	EDGE(S(INVITED), EXPIRE, EXPIRED, NONE, NONE, MOVE, STOPS, false, NULL),
-	EDGE(S(INVITED), REGISTER, ACTIVE, NONE, NONE, MOVE, ANY, false, NULL),
-	EDGE(S(ACTIVE), REGISTER, SAME, NONE, NONE, NOOP, ANY, false, NULL),
-	EDGE(S(ACTIVE), TOUCH, SAME, NONE, NONE, TOUCH, ANY, false, NULL),
-	EDGE(S(ACTIVE), DORMANT, DORMANT, ARCHIVE_NOTICE, NONE, MOVE, STOPS, false, NULL),
-	EDGE(S(ACTIVE) | S(DORMANT), COMPLETE, COMPLETED, ARCHIVE_NOTICE, NONE, MOVE, ANY, false, NULL),
-	EDGE(S(COMPLETED), COMPLETE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
-	EDGE(S(DORMANT) | S(COMPLETED), TOUCH, ACTIVE, NONE, NONE, MOVE, ANY, false, NULL),
-	EDGE(S(DORMANT) | S(COMPLETED), ARCHIVE_REMINDER, SAME, ARCHIVE_REMINDER, NONE, REMINDER, STOPS, false, NULL),
-	EDGE(S(DORMANT) | S(COMPLETED), ARCHIVE_DUE, ARCHIVED, ARCHIVED, ARCHIVE, MOVE, STOPS, false, NULL),
-	EDGE(S(ACTIVE) | S(DORMANT) | S(COMPLETED) | S(INVITED), ARCHIVE, ARCHIVED, ARCHIVED, ARCHIVE, MOVE, ANY, false, NULL),
-	EDGE(S(ARCHIVED), ARCHIVE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
-	EDGE(S(EXPIRED), ARCHIVE, SAME, NONE, NONE, REFUSE, ANY, false, "Use lifecycle_erase() to remove an expired invitation."),
-	EDGE(S(ARCHIVED) | S(DORMANT) | S(COMPLETED), RESTORE, ACTIVE, RESTORED, RESTORE, MOVE, ANY, false, NULL),
-	EDGE(S(ACTIVE), RESTORE, SAME, NONE, NONE, NOOP, ANY, false, NULL),
-	EDGE(S(ARCHIVED) | S(EXPIRED), ERASE_DUE, ERASED, NONE, ERASE, MOVE, STOPS, true, NULL),
-	EDGE(LIVE, ERASE, ERASED, NONE, ERASE, MOVE, STOPS, true, NULL),
-	EDGE(LIVE, HOLD, SAME, NONE, NONE, HOLD, ANY, false, NULL),
-	EDGE(LIVE, RELEASE, SAME, NONE, NONE, RELEASE, NEEDS, false, NULL),
-	EDGE(LIVE, HOLD_LAPSE, SAME, NONE, NONE, RELEASE, NEEDS, false, NULL),
-};
-
-/*
- * The timer that takes a user out of each state: its event, what it
- * counts from and with which of the policy's intervals, the retention
- * deadline it enforces (docs/COMPLIANCE.md, "Retention deadlines"), and the
- * reminders that announce it (offsets after the anchor, or before the
- * deadline).
- */
-typedef struct LcTimer
-{
-	uint32		states;
-	LcEvent		event;
-	LcAnchor	anchor;
-	LcIntervalKey interval;
-	const char *deadline_event;
-	LcReminderKey reminders;
-	LcEvent		reminder_event;
-	bool		before;
-} LcTimer;
-
-#define TIMER(states, ev, anchor, iv, deadline, rm, rmev, before) \
-	{states, LC_EV_##ev, LC_ANCHOR_##anchor, LC_IV_##iv, deadline, LC_RM_##rm, LC_EV_##rmev, before}
-
-static const LcTimer machine_timers[] = {
-	TIMER(S(INVITED), EXPIRE, SINCE, INVITE_EXPIRES_AFTER, "expire", INVITE, INVITE_REMINDER, false),
-	TIMER(S(ACTIVE), DORMANT, LAST_SEEN, DORMANT_AFTER, "dormant", NONE, NONE, false),
-	TIMER(S(DORMANT) | S(COMPLETED), ARCHIVE_DUE, SINCE, ARCHIVE_AFTER, "archive", ARCHIVE, ARCHIVE_REMINDER, true),
-	TIMER(S(ARCHIVED), ERASE_DUE, DUE, ERASE_AFTER, "erase", NONE, NONE, false),
-	TIMER(S(EXPIRED), ERASE_DUE, DUE, EXPIRED_ERASE_AFTER, "erase", NONE, NONE, false),
-};
-
-/* Per state: its SQL name and the call that works from it. */
-typedef struct LcStateInfo
-{
-	const char *name;
-	const char *hint;
-} LcStateInfo;
-
-static const LcStateInfo machine_states[] = {
-	[LC_INVITED] = {"invited", "Use lifecycle_register() first."},
-	[LC_ACTIVE] = {"active", "Use lifecycle_complete() or lifecycle_archive()."},
-	[LC_DORMANT] = {"dormant", "Use lifecycle_touch() to reactivate the account."},
-	[LC_COMPLETED] = {"completed", "Use lifecycle_touch() to reactivate the account."},
-	[LC_ARCHIVED] = {"archived", "Use lifecycle_restore() to bring the account back."},
-	[LC_EXPIRED] = {"expired", "Use lifecycle_invite() to invite the subject again."},
-	[LC_ERASED] = {"erased", "Use lifecycle_status() to see the subject's state."},
-	[LC_NONE] = {"none", "Use lifecycle_invite() to start a lifecycle."},
-};
-
 #define HINT_RELEASE "Use lifecycle_release() to end the legal hold first."
 #define HINT_HOLD "Use lifecycle_hold() to place one."
 
-/* Per event: its name (unique), kind, and who may cause it. */
-typedef struct LcEventInfo
-{
-	const char *name;
-	LcEventKind kind;
-	const char *role;
-} LcEventInfo;
-
-static const LcEventInfo machine_events[] = {
-	[LC_EV_INVITE] = {"invite", LC_KIND_CALL, "app"},
-	[LC_EV_REGISTER] = {"register", LC_KIND_CALL, "app"},
-	[LC_EV_TOUCH] = {"touch", LC_KIND_CALL, "app"},
-	[LC_EV_COMPLETE] = {"complete", LC_KIND_CALL, "app"},
-	[LC_EV_ARCHIVE] = {"archive", LC_KIND_CALL, "admin"},
-	[LC_EV_RESTORE] = {"restore", LC_KIND_CALL, "app"},
-	[LC_EV_ERASE] = {"erase", LC_KIND_CALL, "app"},
-	[LC_EV_HOLD] = {"hold", LC_KIND_CALL, "admin"},
-	[LC_EV_RELEASE] = {"release", LC_KIND_CALL, "admin"},
-	[LC_EV_INVITE_REMINDER] = {"invite_reminder", LC_KIND_TIMER, "worker"},
-	[LC_EV_EXPIRE] = {"expire", LC_KIND_TIMER, "worker"},
-	[LC_EV_DORMANT] = {"dormant", LC_KIND_TIMER, "worker"},
-	[LC_EV_ARCHIVE_REMINDER] = {"archive_reminder", LC_KIND_TIMER, "worker"},
-	[LC_EV_ARCHIVE_DUE] = {"archive_due", LC_KIND_TIMER, "worker"},
-	[LC_EV_ERASE_DUE] = {"erase_due", LC_KIND_TIMER, "worker"},
-	[LC_EV_HOLD_LAPSE] = {"hold_lapse", LC_KIND_TIMER, "worker"},
-	[LC_EV_REMINDER_SKIPPED] = {"reminder_skipped", LC_KIND_RECORD, "worker"},
-};
-
-static const char *const machine_message_names[] = {
-	NULL, "invite", "invite_reminder", "archive_notice", "archive_reminder",
-	"archived", "restored"
-};
-
-static const char *const machine_anchor_names[] = {
-	"state_since", "last_seen", "state_due_at"
+static const char *const machine_anchor_names[LC_NUM_ANCHORS] = {
+	[LC_ANCHOR_ENTERED] = "state_since",
+	[LC_ANCHOR_DUE] = "state_due_at",
+	[LC_ANCHOR_LAST_SEEN] = "last_seen",
+	[LC_ANCHOR_STARTED] = "started_at",
 };
 
 static const char *const machine_effect_names[] = {
 	"transition", "reminder", "touch", "hold", "release", "noop", "refused"
 };
 
-StaticAssertDecl(lengthof(machine_events) == LC_NUM_EVENTS,
-				 "every event has a name");
-StaticAssertDecl(lengthof(machine_states) == LC_NUM_STATES + 1,
-				 "every state has a name");
+/*
+ * The reserved events' edges, for graphs that do not spell them out:
+ * from every live state (the from-set is checked in machine_find_edge()).
+ * The erase edge's hook is the graph's hook named like the event.
+ */
+static const LcGraphEdge machine_reserved_edges[] = {
+	{{0, 0}, LC_EV_ERASE, 0, LC_FX_MOVE, LC_HOLD_STOPS, -1, -1, true, NULL},
+	{{0, 0}, LC_EV_HOLD, LC_STATE_SAME, LC_FX_HOLD, LC_HOLD_ANY, -1, -1, false, NULL},
+	{{0, 0}, LC_EV_RELEASE, LC_STATE_SAME, LC_FX_RELEASE, LC_HOLD_NEEDS, -1, -1, false, NULL},
+	{{0, 0}, LC_EV_HOLD_LAPSE, LC_STATE_SAME, LC_FX_RELEASE, LC_HOLD_NEEDS, -1, -1, false, NULL},
+};
 
-static const LcEdge *machine_find_edge(LcState state, LcEvent event);
-static const LcTimer *machine_find_timer(LcState state);
-static TimestampTz machine_anchor(const LcTimer *t, const LcUser *user);
+static bool machine_graph_has_edges_for(const LcGraph *g, LcEvent event);
+static const LcGraphEdge *machine_find_edge(const LcGraph *g, LcState state,
+											LcEvent event, LcGraphEdge *scratch);
+static const LcGraphTimer *machine_find_timer(const LcGraph *g, LcState state);
+static TimestampTz machine_anchor(const LcGraphTimer *t, const LcUser *user);
 static void machine_timer_of(const LcPolicy *policy, const LcUser *user,
 							 TimestampTz *next_at, LcEvent *next_event);
+static const Interval *machine_reminders(const LcPolicy *policy,
+										 const LcGraphTimer *t, int *n);
 static void machine_check_reminders(const LcPolicy *policy,
-									const LcTimer *t);
+									const LcGraphTimer *t);
+static const char *machine_state_hint(const LcGraph *g, LcState state);
 
 /*
- * Name of a state as in the SQL enum ("none" for no row).
- */
-const char *
-machine_state_name(LcState state)
-{
-	Assert(state >= 0 && state <= LC_NONE);
-	return machine_states[state].name;
-}
-
-/*
- * State from its SQL enum label; elog on anything else (cannot happen: the
- * value comes from an enum column).
+ * State id from its name; elog on anything else (cannot happen: the value
+ * comes from a column the engine wrote).
  */
 LcState
-machine_state_from_name(const char *name)
+machine_state_from_name(const LcGraph *g, const char *name)
 {
-	for (int i = 0; i < LC_NUM_STATES; i++)
-		if (strcmp(machine_states[i].name, name) == 0)
-			return (LcState) i;
-	elog(ERROR, "unknown lifecycle state \"%s\"", name);
-	return LC_NONE;				/* keep compiler quiet */
+	for (int i = 0; i < g->n_states; i++)
+		if (strcmp(g->states[i].name, name) == 0)
+			return i;
+	elog(ERROR, "unknown state \"%s\" of workflow \"%s\"", name, g->name);
+	return LC_STATE_NONE;		/* keep compiler quiet */
 }
 
 /*
- * Name of an event as written to history.event and users.next_event.
- */
-const char *
-machine_event_name(LcEvent event)
-{
-	Assert(event >= 0 && event < LC_NUM_EVENTS);
-	return machine_events[event].name;
-}
-
-/*
- * Event from its name; LC_EV_NONE for anything else.
+ * Event id from its name; LC_EV_NONE for anything else.
  */
 LcEvent
-machine_event_from_name(const char *name)
+machine_event_from_name(const LcGraph *g, const char *name)
 {
-	for (int i = 0; i < LC_NUM_EVENTS; i++)
-		if (strcmp(machine_events[i].name, name) == 0)
-			return (LcEvent) i;
+	for (int i = 0; i < g->n_events; i++)
+		if (strcmp(g->events[i].name, name) == 0)
+			return i;
 	return LC_EV_NONE;
 }
 
 /*
- * Timer from users.next_event; LC_EV_NONE for anything else.  0.1.0 named
- * the archive and erase timers like the calls: "archive" and "erase" there
- * are the timers (rows the upgrade script has not converted yet).
- */
-LcEvent
-machine_timer_from_name(const char *name)
-{
-	LcEvent		ev = machine_event_from_name(name);
-
-	if (ev == LC_EV_ARCHIVE)
-		return LC_EV_ARCHIVE_DUE;
-	if (ev == LC_EV_ERASE)
-		return LC_EV_ERASE_DUE;
-	return machine_is_timer(ev) ? ev : LC_EV_NONE;
-}
-
-/*
- * Call, timer or history-only record.
- */
-LcEventKind
-machine_event_kind(LcEvent event)
-{
-	Assert(event >= 0 && event < LC_NUM_EVENTS);
-	return machine_events[event].kind;
-}
-
-/*
- * Who causes an event: "app", "admin" or "worker".
- */
-const char *
-machine_event_role(LcEvent event)
-{
-	Assert(event >= 0 && event < LC_NUM_EVENTS);
-	return machine_events[event].role;
-}
-
-/*
- * True for events fired by the clock rather than by a call.
- */
-bool
-machine_is_timer(LcEvent event)
-{
-	return event >= 0 && event < LC_NUM_EVENTS &&
-		machine_events[event].kind == LC_KIND_TIMER;
-}
-
-/*
- * Name of a message kind as in outbox.message; NULL for none.
- */
-const char *
-machine_message_name(LcMessage msg)
-{
-	Assert(msg >= 0 && msg < LC_NUM_MESSAGES);
-	return machine_message_names[msg];
-}
-
-/*
- * Name of an anchor: the users column a timer counts from.
+ * Name of an anchor: the column a timer counts from.
  */
 const char *
 machine_anchor_name(LcAnchor anchor)
 {
 	Assert(anchor >= 0 && anchor < LC_NUM_ANCHORS);
 	return machine_anchor_names[anchor];
+}
+
+/*
+ * Can the event be a touch somewhere (most calls of it change nothing, so
+ * the caller may look before locking)?
+ */
+bool
+machine_event_may_touch(const LcGraph *g, LcEvent event)
+{
+	for (int i = 0; i < g->n_edges; i++)
+		if (g->edges[i].event == event && g->edges[i].effect == LC_FX_TOUCH)
+			return true;
+	return false;
+}
+
+/*
+ * A duration as text: its terms (parameter names or literals) joined by
+ * " + ".
+ */
+char *
+machine_duration_text(const LcGraph *g, const LcDuration *d)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < d->n_terms; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, " + ");
+		if (d->terms[i].param >= 0)
+			appendStringInfoString(&buf, g->params[d->terms[i].param].name);
+		else
+			appendStringInfoString(&buf,
+								   DatumGetCString(DirectFunctionCall1(interval_out,
+																	   IntervalPGetDatum(&d->terms[i].literal))));
+	}
+	return buf.data;
 }
 
 /*
@@ -368,37 +197,68 @@ machine_sub(TimestampTz ts, const Interval *iv)
 }
 
 /*
- * The edge for (state, event), or NULL when the graph has none.
+ * Does the graph spell out edges of this event?
  */
-static const LcEdge *
-machine_find_edge(LcState state, LcEvent event)
+static bool
+machine_graph_has_edges_for(const LcGraph *g, LcEvent event)
 {
-	for (int i = 0; i < lengthof(machine_edges_table); i++)
-		if ((machine_edges_table[i].from & (1u << state)) != 0 &&
-			machine_edges_table[i].event == event)
-			return &machine_edges_table[i];
+	for (int i = 0; i < g->n_edges; i++)
+		if (g->edges[i].event == event)
+			return true;
+	return false;
+}
+
+/*
+ * The edge for (state, event), or NULL when the graph has none.  A
+ * reserved event the graph does not spell out takes the machine's own
+ * edge (copied into *scratch to carry the graph's target and hook).
+ */
+static const LcGraphEdge *
+machine_find_edge(const LcGraph *g, LcState state, LcEvent event,
+				  LcGraphEdge *scratch)
+{
+	for (int i = 0; i < g->n_edges; i++)
+		if (g->edges[i].event == event && lc_set_has(g->edges[i].from, state))
+			return &g->edges[i];
+	if (event < LC_NUM_RESERVED_EVENTS && state != LC_STATE_NONE &&
+		state != g->erased && !machine_graph_has_edges_for(g, event))
+	{
+		for (int i = 0; i < lengthof(machine_reserved_edges); i++)
+			if (machine_reserved_edges[i].event == event)
+			{
+				*scratch = machine_reserved_edges[i];
+				if (event == LC_EV_ERASE)
+				{
+					scratch->to = g->erased;
+					for (int h = 0; h < g->n_hooks; h++)
+						if (strcmp(g->hooks[h], g->events[LC_EV_ERASE].name) == 0)
+							scratch->hook = h;
+				}
+				for (int s = 1; s < g->n_states; s++)
+					if (s != g->erased)
+						lc_set_add(scratch->from, s);
+				return scratch;
+			}
+	}
 	return NULL;
 }
 
 /*
  * The timer of a state, or NULL (erased, none).
  */
-static const LcTimer *
-machine_find_timer(LcState state)
+static const LcGraphTimer *
+machine_find_timer(const LcGraph *g, LcState state)
 {
-	if (state >= LC_NUM_STATES)
+	if (state < 0 || state >= g->n_states || !g->states[state].timer.present)
 		return NULL;
-	for (int i = 0; i < lengthof(machine_timers); i++)
-		if ((machine_timers[i].states & (1u << state)) != 0)
-			return &machine_timers[i];
-	return NULL;
+	return &g->states[state].timer;
 }
 
 /*
- * The time a timer counts from, for this user.
+ * The time a timer counts from, for this instance.
  */
 static TimestampTz
-machine_anchor(const LcTimer *t, const LcUser *user)
+machine_anchor(const LcGraphTimer *t, const LcUser *user)
 {
 	switch (t->anchor)
 	{
@@ -406,29 +266,69 @@ machine_anchor(const LcTimer *t, const LcUser *user)
 			return user->last_seen != 0 ? user->last_seen : user->state_since;
 		case LC_ANCHOR_DUE:
 			return user->state_due_at != 0 ? user->state_due_at : user->state_since;
+		case LC_ANCHOR_STARTED:
+			return user->started != 0 ? user->started : user->state_since;
 		default:
 			return user->state_since;
 	}
 }
 
 /*
- * The retention deadline of a user (docs/COMPLIANCE.md, "Retention deadlines"): the
- * time by which the policy's next state-changing step must have happened,
- * from the state's anchor and the policy version, whatever reminder is
- * pending and whether or not a hold is in force.  Returns 0 (and NULL as
- * the event) for a state without one.
+ * ts + a duration at the policy's values, term after term, with the
+ * timers' calendar arithmetic.
+ */
+TimestampTz
+machine_duration_add(const LcPolicy *policy, const LcDuration *d,
+					 TimestampTz ts)
+{
+	for (int i = 0; i < d->n_terms; i++)
+	{
+		int			p = d->terms[i].param;
+
+		ts = machine_add(ts, p >= 0 ? &policy->params.v[p].value :
+						 &d->terms[i].literal);
+	}
+	return ts;
+}
+
+/*
+ * A timer's reminder offsets, in firing order, at the policy's values.
+ */
+static const Interval *
+machine_reminders(const LcPolicy *policy, const LcGraphTimer *t, int *n)
+{
+	if (!t->has_reminders)
+	{
+		*n = 0;
+		return NULL;
+	}
+	if (t->reminders.param >= 0)
+	{
+		*n = policy->params.v[t->reminders.param].n_list;
+		return policy->params.v[t->reminders.param].list;
+	}
+	*n = t->reminders.n_literals;
+	return t->reminders.literals;
+}
+
+/*
+ * The retention deadline of an instance (docs/COMPLIANCE.md, "Retention
+ * deadlines"): the time by which the policy's next state-changing step
+ * must have happened, from the state's anchor and the policy version,
+ * whatever reminder is pending and whether or not a hold is in force.
+ * Returns 0 (and NULL as the label) for a state without one.
  */
 TimestampTz
 machine_deadline(const LcPolicy *policy, const LcUser *user,
 				 const char **deadline_event)
 {
-	const LcTimer *t = machine_find_timer(user->state);
+	const LcGraphTimer *t = machine_find_timer(policy->graph, user->state);
 
 	if (deadline_event)
-		*deadline_event = t ? t->deadline_event : NULL;
+		*deadline_event = t ? t->deadline : NULL;
 	if (t == NULL)
 		return 0;
-	return machine_add(machine_anchor(t, user), &policy->intervals[t->interval]);
+	return machine_duration_add(policy, &t->after, machine_anchor(t, user));
 }
 
 /*
@@ -440,25 +340,27 @@ static void
 machine_timer_of(const LcPolicy *policy, const LcUser *user,
 				 TimestampTz *next_at, LcEvent *next_event)
 {
-	const LcTimer *t = machine_find_timer(user->state);
+	const LcGraphTimer *t = machine_find_timer(policy->graph, user->state);
 	TimestampTz deadline;
+	const Interval *list;
+	int			n;
 
 	*next_at = 0;
 	*next_event = LC_EV_NONE;
 	if (t == NULL)
 		return;
 	deadline = machine_deadline(policy, user, NULL);
-	if (t->reminders != LC_RM_NONE &&
-		user->step < policy->n_reminders[t->reminders])
+	list = machine_reminders(policy, t, &n);
+	if (user->step < n)
 	{
-		const Interval *r = &policy->reminders[t->reminders][user->step];
-		TimestampTz at = t->before ? machine_sub(deadline, r) :
+		const Interval *r = &list[user->step];
+		TimestampTz at = t->reminders.before ? machine_sub(deadline, r) :
 			machine_add(machine_anchor(t, user), r);
 
 		if (at < deadline)
 		{
 			*next_at = at;
-			*next_event = t->reminder_event;
+			*next_event = t->reminders.event;
 			return;
 		}
 	}
@@ -467,8 +369,8 @@ machine_timer_of(const LcPolicy *policy, const LcUser *user,
 }
 
 /*
- * When does a user fall due next, and for what?  A held user has no timer
- * but the lapse of the hold.
+ * When does an instance fall due next, and for what?  A held one has no
+ * timer but the lapse of the hold.
  */
 void
 machine_next_timer(const LcPolicy *policy, const LcUser *user,
@@ -484,35 +386,85 @@ machine_next_timer(const LcPolicy *policy, const LcUser *user,
 }
 
 /*
- * Apply one event to one user at "now".
+ * The HINT of 55000 for an event a state does not allow: the state's own,
+ * or the events it allows.
+ */
+static const char *
+machine_state_hint(const LcGraph *g, LcState state)
+{
+	StringInfoData buf;
+	int			n = 0;
+
+	if (g->states[state].hint != NULL)
+		return g->states[state].hint;
+
+	/*
+	 * The reserved states carry no hint in a definition.  Only the
+	 * built-in user workflow has functions named after its events.
+	 */
+	if (state == LC_STATE_NONE)
+		return strcmp(g->name, "user") == 0 ?
+			psprintf("Use lifecycle_%s() to start a lifecycle.",
+					 g->events[g->start_event].name) :
+			"Use lifecycle_start() to start an instance.";
+	if (state == g->erased)
+		return "Use lifecycle_status() to see the subject's state.";
+	initStringInfo(&buf);
+	for (int e = 0; e < g->n_events; e++)
+	{
+		LcGraphEdge scratch;
+		const LcGraphEdge *edge;
+
+		if (g->events[e].kind != LC_KIND_CALL)
+			continue;
+		edge = machine_find_edge(g, state, e, &scratch);
+		if (edge == NULL || edge->effect == LC_FX_REFUSE)
+			continue;
+		appendStringInfoString(&buf, n++ == 0 ? "Allowed in this state: " : ", ");
+		appendStringInfoString(&buf, g->events[e].name);
+	}
+	if (n == 0)
+		return "No event is allowed in this state.";
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
+}
+
+/*
+ * Apply one event to one instance at "now".
  *
  * A transition into a state takes "now" (the time it fires) as its
- * state_since, so a late dormancy or completion still leaves the full
- * grace after its notice; it records as state_due_at when it was due (the
- * timer's due time, or now for a call), from which retention deadlines
- * count (archived, expired), so lateness never extends retention.  A
- * reminder counts one step more; reached at or after its deadline it is
- * skipped (history reminder_skipped, no message).
+ * state_since, so a late notice still leaves the full grace after it; it
+ * records as state_due_at when it was due (the timer's due time, or now
+ * for a call), from which timers anchored at "due" count, so lateness
+ * never extends retention.  Entering a state whose timer counts from
+ * last_seen starts last_seen anew.  A reminder counts one step more;
+ * reached at or after its deadline it is skipped (history
+ * reminder_skipped, no message).
  */
 void
 machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 			  TimestampTz now, LcOutcome *out)
 {
-	const LcEdge *edge;
+	const LcGraph *g = policy->graph;
+	const LcGraphEdge *edge;
+	const LcGraphTimer *t;
+	LcGraphEdge scratch;
 	LcUser		after;
 
 	memset(out, 0, sizeof(*out));
 	out->to = user->state;
 	out->hook = LC_HOOK_NONE;
+	out->message = LC_MSG_NONE;
 	out->history_event = event;
 	out->next_event = LC_EV_NONE;
 	after = *user;
 
-	edge = machine_find_edge(user->state, event);
+	edge = event >= 0 && event < g->n_events ?
+		machine_find_edge(g, user->state, event, &scratch) : NULL;
 	if (edge == NULL || edge->effect == LC_FX_REFUSE)
 	{
 		out->allowed = false;
-		out->hint = edge ? edge->hint : machine_states[user->state].hint;
+		out->hint = edge ? edge->hint : machine_state_hint(g, user->state);
 		return;
 	}
 	if (edge->effect == LC_FX_NOOP)
@@ -531,7 +483,7 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 
 	out->allowed = true;
 	out->transition = true;
-	out->to = edge->to == LC_SAME ? user->state : edge->to;
+	out->to = edge->to == LC_STATE_SAME ? user->state : edge->to;
 	out->message = edge->message;
 	out->hook = edge->hook;
 	out->erase = edge->erase;
@@ -542,8 +494,7 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 			/* At most once per touch_granularity, never history. */
 			out->transition = false;
 			if (user->last_seen != 0 &&
-				now < machine_add(user->last_seen,
-								  &policy->intervals[LC_IV_TOUCH_GRANULARITY]))
+				now < machine_add(user->last_seen, &policy->touch_granularity))
 			{
 				out->noop = true;
 				return;
@@ -571,7 +522,7 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 			{
 				TimestampTz due = now;
 
-				if (machine_is_timer(event))
+				if (machine_is_timer(g, event))
 				{
 					TimestampTz at;
 					LcEvent		ev;
@@ -584,7 +535,10 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 				after.state_since = now;
 				after.state_due_at = due;
 				after.step = 0;
-				if (out->to == LC_ACTIVE)
+				if (user->state == LC_STATE_NONE)
+					after.started = now;
+				t = machine_find_timer(g, out->to);
+				if (t != NULL && t->anchor == LC_ANCHOR_LAST_SEEN)
 					after.last_seen = now;
 			}
 			break;
@@ -597,8 +551,14 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
 	out->last_seen = after.last_seen;
 	out->step = after.step;
 	out->deadline_at = machine_deadline(policy, &after, &out->deadline_event);
-	if (out->message != LC_MSG_NONE && out->deadline_event != NULL &&
-		machine_find_timer(after.state)->event == LC_EV_ARCHIVE_DUE)
+
+	/*
+	 * A message in a state whose deadline is announced by reminders before
+	 * it (a notice) carries that deadline.
+	 */
+	t = machine_find_timer(g, after.state);
+	if (out->message != LC_MSG_NONE && t != NULL && t->has_reminders &&
+		t->reminders.before)
 		out->archive_at = out->deadline_at;
 	machine_next_timer(policy, &after, &out->next_at, &out->next_event);
 }
@@ -611,31 +571,34 @@ machine_apply(const LcPolicy *policy, const LcUser *user, LcEvent event,
  * in February.  Raises 22023 naming the reminders' key.
  */
 static void
-machine_check_reminders(const LcPolicy *policy, const LcTimer *t)
+machine_check_reminders(const LcPolicy *policy, const LcGraphTimer *t)
 {
-	const Interval *window = &policy->intervals[t->interval];
-	int			n = policy->n_reminders[t->reminders];
-	const char *key = policy_reminder_name(t->reminders);
+	const LcGraph *g = policy->graph;
+	char	   *window = machine_duration_text(g, &t->after);
+	const char *key = t->reminders.param >= 0 ?
+		g->params[t->reminders.param].name : window;
 	TimestampTz start = (TimestampTz) (95 * 365 + 24) * USECS_PER_DAY;	/* 2095-01-01 */
+	const Interval *list;
+	int			n;
 
+	list = machine_reminders(policy, t, &n);
 	for (int d = 0; d < 6 * 366; d++)
 	{
 		TimestampTz s = start + (TimestampTz) d * USECS_PER_DAY;
-		TimestampTz deadline = machine_add(s, window);
+		TimestampTz deadline = machine_duration_add(policy, &t->after, s);
 		TimestampTz prev = s;
 
 		if (deadline <= s)
-			policy_invalid(policy_interval_name(t->interval),
-						   "interval must be positive");
+			policy_invalid(window, "interval must be positive");
 		for (int i = 0; i < n; i++)
 		{
-			const Interval *r = &policy->reminders[t->reminders][i];
-			TimestampTz at = t->before ? machine_sub(deadline, r) : machine_add(s, r);
+			const Interval *r = &list[i];
+			TimestampTz at = t->reminders.before ? machine_sub(deadline, r) : machine_add(s, r);
 
 			if (at >= deadline || at <= s)
 				policy_invalid(key,
 							   "each reminder must fall inside %s for every start date (calendar months count: \"1 mon\" is 28 days in February)",
-							   policy_interval_name(t->interval));
+							   window);
 			if (at < prev)
 				policy_invalid(key,
 							   "reminders must fall in the same order for every start date (calendar months count: \"1 mon\" is 28 days in February)");
@@ -646,85 +609,102 @@ machine_check_reminders(const LcPolicy *policy, const LcTimer *t)
 
 /*
  * Put each list of reminders in firing order (after the anchor:
- * ascending; before the deadline: descending) and validate the policy's
- * timers with their own arithmetic (22023).
+ * ascending; before the deadline: descending) and validate every timer
+ * with reminders at the policy's values, with their own arithmetic
+ * (22023).
  */
 void
 machine_prepare_policy(LcPolicy *policy)
 {
-	for (int k = 0; k < lengthof(machine_timers); k++)
+	const LcGraph *g = policy->graph;
+
+	for (int s = 0; s < g->n_states; s++)
 	{
-		const LcTimer *t = &machine_timers[k];
+		const LcGraphTimer *t = machine_find_timer(g, s);
 		Interval   *r;
 		int			n;
 
-		if (t->reminders == LC_RM_NONE)
+		if (t == NULL || !t->has_reminders)
 			continue;
-		r = policy->reminders[t->reminders];
-		n = policy->n_reminders[t->reminders];
-		for (int i = 1; i < n; i++)
-			for (int j = i; j > 0; j--)
-			{
-				int			c = DatumGetInt32(DirectFunctionCall2(interval_cmp,
-																  IntervalPGetDatum(&r[j - 1]),
-																  IntervalPGetDatum(&r[j])));
-				Interval	tmp;
+		if (t->reminders.param >= 0)
+		{
+			r = policy->params.v[t->reminders.param].list;
+			n = policy->params.v[t->reminders.param].n_list;
+			for (int i = 1; i < n; i++)
+				for (int j = i; j > 0; j--)
+				{
+					int			c = DatumGetInt32(DirectFunctionCall2(interval_cmp,
+																	  IntervalPGetDatum(&r[j - 1]),
+																	  IntervalPGetDatum(&r[j])));
+					Interval	tmp;
 
-				if (t->before ? c >= 0 : c <= 0)
-					break;
-				tmp = r[j];
-				r[j] = r[j - 1];
-				r[j - 1] = tmp;
-			}
+					if (t->reminders.before ? c >= 0 : c <= 0)
+						break;
+					tmp = r[j];
+					r[j] = r[j - 1];
+					r[j - 1] = tmp;
+				}
+		}
 		machine_check_reminders(policy, t);
 	}
 }
 
 /*
  * The table for lifecycle.transitions(): one row per (state, event) edge,
- * with its timer when the event is one.  Allocated in the current context.
+ * with its timer when the event is one; the state before the start comes
+ * last in each edge.  Allocated in the current context.
  */
 int
-machine_edges(LcEdgeInfo **edges)
+machine_edges(const LcGraph *g, LcEdgeInfo **edges)
 {
-	LcEdgeInfo *out = palloc0(sizeof(LcEdgeInfo) * lengthof(machine_edges_table) * (LC_NUM_STATES + 1));
+	int			nedges = g->n_edges + lengthof(machine_reserved_edges);
+	LcEdgeInfo *out = palloc0(sizeof(LcEdgeInfo) * nedges * g->n_states);
 	int			n = 0;
 
-	for (int i = 0; i < lengthof(machine_edges_table); i++)
+	for (int i = 0; i < nedges; i++)
 	{
-		const LcEdge *e = &machine_edges_table[i];
+		LcGraphEdge scratch;
+		const LcGraphEdge *e;
 
-		for (int s = 0; s <= LC_NONE; s++)
+		if (i < g->n_edges)
+			e = &g->edges[i];
+		else
 		{
-			LcEdgeInfo *x;
-			const LcTimer *t;
+			LcEvent		ev = machine_reserved_edges[i - g->n_edges].event;
 
-			if ((e->from & (1u << s)) == 0)
+			if (machine_graph_has_edges_for(g, ev))
+				continue;
+			e = machine_find_edge(g, 1, ev, &scratch);
+			if (e == NULL)
+				continue;
+		}
+
+		for (int k = 1; k <= g->n_states; k++)
+		{
+			int			s = k % g->n_states;	/* none last */
+			LcEdgeInfo *x;
+			const LcGraphTimer *t;
+
+			if (!lc_set_has(e->from, s))
 				continue;
 			x = &out[n++];
-			x->from = (LcState) s;
+			x->from = s;
 			x->event = e->event;
-			x->to = e->to == LC_SAME ? (LcState) s : e->to;
+			x->to = e->to == LC_STATE_SAME ? s : e->to;
 			x->effect = machine_effect_names[e->effect];
 			x->message = e->message;
 			x->hook = e->hook;
 			x->erase = e->erase;
 			x->stopped_by_hold = e->hold == LC_HOLD_STOPS;
 			x->hint = e->hint;
-			x->interval = LC_IV_NONE;
-			x->reminders = LC_RM_NONE;
-			t = machine_find_timer((LcState) s);
+			t = machine_find_timer(g, s);
 			if (t != NULL && t->event == e->event)
+				x->timer = t;
+			else if (t != NULL && t->has_reminders &&
+					 t->reminders.event == e->event)
 			{
-				x->anchor = t->anchor;
-				x->interval = t->interval;
-				x->deadline_event = t->deadline_event;
-			}
-			else if (t != NULL && t->reminder_event == e->event)
-			{
-				x->anchor = t->anchor;
-				x->reminders = t->reminders;
-				x->before = t->before;
+				x->timer = t;
+				x->reminder = true;
 			}
 		}
 	}

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * machine.h
- *	  The pure lifecycle state machine: the transition table (README.md,
- *	  "The lifecycle") as data, in one place (machine.c).  No SPI, no I/O:
- *	  (state, event, policy, times, hold) in, (new state, effects, next
- *	  timer, deadline) out.
+ *	  The pure state machine over a compiled workflow (graph.h): (state,
+ *	  event, policy, times, hold) in, (new state, effects, next timer,
+ *	  deadline) out.  No SPI, no I/O.  States, events, messages and hooks
+ *	  are the graph's ids; their names live in the workflow's definition.
  *
  * IDENTIFICATION
- *	  src/machine.h
+ *	  src/core/machine.h
  *
  *-------------------------------------------------------------------------
  */
@@ -16,89 +16,26 @@
 
 #include "datatype/timestamp.h"
 
+#include "graph.h"
 #include "policy.h"
 
-/* Same order as the SQL enum lifecycle.state. */
-typedef enum LcState
-{
-	LC_INVITED = 0,
-	LC_ACTIVE,
-	LC_DORMANT,
-	LC_COMPLETED,
-	LC_ARCHIVED,
-	LC_EXPIRED,
-	LC_ERASED,
-	LC_NUM_STATES,
-	LC_NONE = LC_NUM_STATES,	/* no row yet */
-	LC_SAME						/* in an edge: stays in its state */
-} LcState;
+/* Ids of the graph (graph.h); -1 (LC_EV_NONE, LC_MSG_NONE...) for none. */
+typedef int LcState;
+typedef int LcEvent;
+typedef int LcMessage;
+typedef int LcHook;
 
-/*
- * Every event of the machine.  Calls and timers never share a name
- * (machine_event_name()); the names are what history.event and
- * users.next_event hold.
- */
-typedef enum LcEvent
-{
-	/* calls of the application and the admin */
-	LC_EV_INVITE = 0,
-	LC_EV_REGISTER,
-	LC_EV_TOUCH,
-	LC_EV_COMPLETE,
-	LC_EV_ARCHIVE,
-	LC_EV_RESTORE,
-	LC_EV_ERASE,
-	LC_EV_HOLD,
-	LC_EV_RELEASE,
-	/* timers */
-	LC_EV_INVITE_REMINDER,
-	LC_EV_EXPIRE,
-	LC_EV_DORMANT,
-	LC_EV_ARCHIVE_REMINDER,
-	LC_EV_ARCHIVE_DUE,
-	LC_EV_ERASE_DUE,
-	LC_EV_HOLD_LAPSE,
-	/* written to history only: a reminder reached after its deadline */
-	LC_EV_REMINDER_SKIPPED,
-	LC_NUM_EVENTS,
-	LC_EV_NONE = LC_NUM_EVENTS
-} LcEvent;
+#define LC_MSG_NONE		(-1)
+#define LC_HOOK_NONE	(-1)
 
-typedef enum LcEventKind
-{
-	LC_KIND_CALL,
-	LC_KIND_TIMER,
-	LC_KIND_RECORD				/* never applied, only written */
-} LcEventKind;
-
-typedef enum LcMessage
-{
-	LC_MSG_NONE = 0,
-	LC_MSG_INVITE,
-	LC_MSG_INVITE_REMINDER,
-	LC_MSG_ARCHIVE_NOTICE,
-	LC_MSG_ARCHIVE_REMINDER,
-	LC_MSG_ARCHIVED,
-	LC_MSG_RESTORED,
-	LC_NUM_MESSAGES
-} LcMessage;
-
-/* What a timer counts from. */
-typedef enum LcAnchor
-{
-	LC_ANCHOR_SINCE = 0,		/* state_since: entering the state */
-	LC_ANCHOR_LAST_SEEN,		/* last_seen (state_since if never seen) */
-	LC_ANCHOR_DUE,				/* state_due_at: when entering it was due */
-	LC_NUM_ANCHORS
-} LcAnchor;
-
-/* What the machine needs to know of one user. */
+/* What the machine needs to know of one instance. */
 typedef struct LcUser
 {
 	LcState		state;
 	TimestampTz state_since;	/* when the state was entered */
 	TimestampTz state_due_at;	/* when entering it was due; 0: state_since */
 	TimestampTz last_seen;		/* 0 when never seen */
+	TimestampTz started;		/* when the instance started; 0: state_since */
 	int			step;			/* reminders fired in this state */
 	bool		held;
 	TimestampTz hold_until;		/* 0 when the hold has no end; for
@@ -126,8 +63,8 @@ typedef struct LcOutcome
 	TimestampTz next_at;		/* 0: no timer */
 	LcEvent		next_event;
 	TimestampTz deadline_at;	/* 0: none (erased) */
-	const char *deadline_event; /* expire, dormant, archive, erase; NULL */
-	TimestampTz archive_at;		/* for archive notices; 0 otherwise */
+	const char *deadline_event; /* the timer's deadline label; NULL */
+	TimestampTz archive_at;		/* a notice's deadline; 0 otherwise */
 	const char *hint;			/* when !allowed: the call that would work */
 } LcOutcome;
 
@@ -145,23 +82,45 @@ typedef struct LcEdgeInfo
 	bool		stopped_by_hold;
 	const char *hint;			/* refused: the call that would work */
 	/* timers only */
-	LcAnchor	anchor;
-	LcIntervalKey interval;		/* LC_IV_NONE: reminders */
-	LcReminderKey reminders;	/* LC_RM_NONE: a deadline */
-	bool		before;			/* reminders are offsets before the deadline */
-	const char *deadline_event;
+	const LcGraphTimer *timer;	/* NULL: not a timer of its state */
+	bool		reminder;		/* the timer's reminders, not its deadline */
 } LcEdgeInfo;
 
-extern const char *machine_state_name(LcState state);
-extern LcState machine_state_from_name(const char *name);
-extern const char *machine_event_name(LcEvent event);
-extern LcEvent machine_event_from_name(const char *name);
-extern LcEvent machine_timer_from_name(const char *name);
-extern LcEventKind machine_event_kind(LcEvent event);
-extern const char *machine_event_role(LcEvent event);
-extern const char *machine_message_name(LcMessage msg);
+static inline const char *
+machine_state_name(const LcGraph *g, LcState s)
+{
+	return g->states[s].name;
+}
+
+static inline const char *
+machine_event_name(const LcGraph *g, LcEvent e)
+{
+	return g->events[e].name;
+}
+
+static inline const char *
+machine_message_name(const LcGraph *g, LcMessage m)
+{
+	return m < 0 ? NULL : g->messages[m].name;
+}
+
+static inline const char *
+machine_hook_name(const LcGraph *g, LcHook h)
+{
+	return h < 0 ? NULL : g->hooks[h];
+}
+
+static inline bool
+machine_is_timer(const LcGraph *g, LcEvent e)
+{
+	return e >= 0 && e < g->n_events && g->events[e].kind == LC_KIND_TIMER;
+}
+
+extern LcState machine_state_from_name(const LcGraph *g, const char *name);
+extern LcEvent machine_event_from_name(const LcGraph *g, const char *name);
 extern const char *machine_anchor_name(LcAnchor anchor);
-extern bool machine_is_timer(LcEvent event);
+extern bool machine_event_may_touch(const LcGraph *g, LcEvent event);
+extern char *machine_duration_text(const LcGraph *g, const LcDuration *d);
 
 extern void machine_apply(const LcPolicy *policy, const LcUser *user,
 						  LcEvent event, TimestampTz now, LcOutcome *out);
@@ -170,8 +129,10 @@ extern void machine_next_timer(const LcPolicy *policy, const LcUser *user,
 extern TimestampTz machine_deadline(const LcPolicy *policy,
 									const LcUser *user,
 									const char **deadline_event);
+extern TimestampTz machine_duration_add(const LcPolicy *policy,
+										const LcDuration *d, TimestampTz ts);
 extern void machine_prepare_policy(LcPolicy *policy);
-extern int	machine_edges(LcEdgeInfo **edges);
+extern int	machine_edges(const LcGraph *g, LcEdgeInfo **edges);
 extern TimestampTz machine_add(TimestampTz ts, const Interval *iv);
 extern TimestampTz machine_sub(TimestampTz ts, const Interval *iv);
 

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * policy.c
- *	  Parse and validate retention policies.
+ *	  Parse and validate policies: a workflow's parameter values and the
+ *	  generic keys, against the workflow's compiled graph.
  *
  * A policy is a JSON document (README.md, "Policies").  Every error a user
  * can cause is SQLSTATE 22023 with the offending key in the message.
@@ -9,7 +10,7 @@
  * backend by (name, version), in cache.c with the other caches.
  *
  * IDENTIFICATION
- *	  src/policy.c
+ *	  src/core/policy.c
  *
  *-------------------------------------------------------------------------
  */
@@ -34,31 +35,10 @@
 #include "machine.h"
 #include "policy.h"
 
-static const char *const policy_hook_names[LC_NUM_HOOKS] = {
-	"archive", "restore", "erase"
+/* The generic interval keys every policy has, whatever its workflow. */
+static const char *const policy_interval_keys[] = {
+	"touch_granularity", "history_retention", "outbox_retention"
 };
-
-/* Indexed by LcIntervalKey and LcReminderKey: the keys machine.c names. */
-static const char *const policy_interval_names[LC_NUM_INTERVALS] = {
-	[LC_IV_INVITE_EXPIRES_AFTER] = "invite_expires_after",
-	[LC_IV_DORMANT_AFTER] = "dormant_after",
-	[LC_IV_ARCHIVE_AFTER] = "archive_after",
-	[LC_IV_ERASE_AFTER] = "erase_after",
-	[LC_IV_EXPIRED_ERASE_AFTER] = "expired_erase_after",
-	[LC_IV_TOUCH_GRANULARITY] = "touch_granularity",
-	[LC_IV_HISTORY_RETENTION] = "history_retention",
-	[LC_IV_OUTBOX_RETENTION] = "outbox_retention",
-};
-
-static const char *const policy_reminder_names[LC_NUM_REMINDER_KEYS] = {
-	[LC_RM_INVITE] = "invite_reminders",
-	[LC_RM_ARCHIVE] = "archive_reminders",
-};
-
-/* The keys that are neither intervals nor reminders. */
-static const char *const policy_other_keys[] = {"channel", "hooks"};
-
-#define POLICY_NUM_KEYS (LC_NUM_INTERVALS + LC_NUM_REMINDER_KEYS + lengthof(policy_other_keys))
 
 static void policy_parse_interval(const char *key, JsonbValue *v, Interval *out);
 static int	policy_parse_reminders(const char *key, JsonbValue *v,
@@ -67,7 +47,6 @@ static char *policy_resolve_hook(const char *key, const char *fname,
 								 List *search_schemas, bool stored, Oid *oid);
 static int	policy_interval_cmp(const Interval *a, const Interval *b);
 static Interval *policy_try_interval(const char *str);
-static const char *policy_key_name(int i);
 static List *policy_try_names(const char *str);
 
 /*
@@ -118,50 +97,6 @@ policy_try_names(const char *str)
 	}
 	PG_END_TRY();
 	return names;
-}
-
-/*
- * Name of a hook as in the policy's "hooks" object.
- */
-const char *
-policy_hook_name(LcHook hook)
-{
-	Assert(hook >= 0 && hook < LC_NUM_HOOKS);
-	return policy_hook_names[hook];
-}
-
-/*
- * The i-th key of a policy document: intervals, reminders, the others.
- */
-static const char *
-policy_key_name(int i)
-{
-	if (i < LC_NUM_INTERVALS)
-		return policy_interval_names[i];
-	i -= LC_NUM_INTERVALS;
-	if (i < LC_NUM_REMINDER_KEYS)
-		return policy_reminder_names[i];
-	return policy_other_keys[i - LC_NUM_REMINDER_KEYS];
-}
-
-/*
- * Name of an interval key as in the policy document.
- */
-const char *
-policy_interval_name(LcIntervalKey key)
-{
-	Assert(key >= 0 && key < LC_NUM_INTERVALS);
-	return policy_interval_names[key];
-}
-
-/*
- * Name of a reminders key as in the policy document.
- */
-const char *
-policy_reminder_name(LcReminderKey key)
-{
-	Assert(key >= 0 && key < LC_NUM_REMINDER_KEYS);
-	return policy_reminder_names[key];
 }
 
 /*
@@ -350,25 +285,76 @@ policy_resolve_hook(const char *key, const char *fname, List *search_schemas,
 }
 
 /*
- * The built-in defaults (README.md, "Policies"), used for the first
- * version of the "default" policy.
+ * A workflow's default policy: its parameters' defaults (as its stored
+ * definition writes them) and the generic keys' built-in values
+ * (README.md, "Policies").  Used for the first version of a workflow's
+ * policy and for keys a definition leaves out.
  */
 Jsonb *
-policy_builtin_default(void)
+policy_defaults(const LcGraph *g)
 {
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-																		"{\"invite_reminders\": [\"3 days\", \"7 days\"],"
-																		" \"invite_expires_after\": \"14 days\","
-																		" \"dormant_after\": \"90 days\","
-																		" \"archive_after\": \"30 days\","
-																		" \"archive_reminders\": [\"7 days\", \"1 day\"],"
-																		" \"erase_after\": \"365 days\","
-																		" \"expired_erase_after\": \"30 days\","
-																		" \"touch_granularity\": \"1 hour\","
-																		" \"history_retention\": \"3 years\","
-																		" \"outbox_retention\": \"30 days\","
-																		" \"channel\": null,"
-																		" \"hooks\": {}}")));
+	StringInfoData buf;
+	JsonbValue *params = NULL;
+
+	if (g->definition != NULL)
+	{
+		JsonbValue	k;
+
+		k.type = jbvString;
+		k.val.string.val = "params";
+		k.val.string.len = 6;
+		params = findJsonbValueFromContainer(&g->definition->root,
+											 JB_FOBJECT, &k);
+	}
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < g->n_params; i++)
+	{
+		const LcGraphParam *p = &g->params[i];
+		JsonbValue *v = NULL;
+
+		escape_json(&buf, p->name);
+		appendStringInfoString(&buf, ": ");
+		if (params != NULL && params->type == jbvBinary)
+		{
+			JsonbValue	k;
+
+			k.type = jbvString;
+			k.val.string.val = (char *) p->name;
+			k.val.string.len = strlen(p->name);
+			v = findJsonbValueFromContainer(params->val.binary.data,
+											JB_FOBJECT, &k);
+		}
+		if (v != NULL)
+			appendStringInfoString(&buf,
+								   JsonbToCString(NULL,
+												  v->type == jbvBinary ? v->val.binary.data :
+												  &JsonbValueToJsonb(v)->root,
+												  -1));
+		else if (p->kind == LC_PARAM_INTERVAL)
+			escape_json(&buf, DatumGetCString(DirectFunctionCall1(interval_out,
+																  IntervalPGetDatum(&p->value))));
+		else
+		{
+			appendStringInfoChar(&buf, '[');
+			for (int j = 0; j < p->n_list; j++)
+			{
+				if (j > 0)
+					appendStringInfoString(&buf, ", ");
+				escape_json(&buf, DatumGetCString(DirectFunctionCall1(interval_out,
+																	  IntervalPGetDatum(&p->list[j]))));
+			}
+			appendStringInfoChar(&buf, ']');
+		}
+		appendStringInfoString(&buf, ", ");
+	}
+	appendStringInfoString(&buf,
+						   "\"touch_granularity\": \"1 hour\","
+						   " \"history_retention\": \"3 years\","
+						   " \"outbox_retention\": \"30 days\","
+						   " \"channel\": null, \"hooks\": {}}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(buf.data)));
 }
 
 /*
@@ -383,26 +369,56 @@ policy_merge(Jsonb *base, Jsonb *overlay)
 }
 
 /*
- * Parse and validate a complete definition.  Hooks are resolved; when
- * "normalized" is given it receives the definition with hooks written as
- * qualified names, which is what gets stored.  Without it, a stored version
- * is being loaded, and a hook function dropped since is left unresolved.
+ * "archive, restore or erase": the hook keys a graph names, for messages.
+ */
+static char *
+policy_hook_list(const LcGraph *g, const char *sep, const char *last)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < g->n_hooks; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, i == g->n_hooks - 1 ? last : sep);
+		appendStringInfoString(&buf, g->hooks[i]);
+	}
+	return buf.data;
+}
+
+/*
+ * Parse and validate a complete definition against the workflow's graph:
+ * its parameters, the generic keys, "workflow" (which must name it).
+ * Hooks are resolved; when "normalized" is given it receives the
+ * definition with hooks written as qualified names, which is what gets
+ * stored.  Without it, a stored version is being loaded, and a hook
+ * function dropped since is left unresolved.
  */
 LcPolicy *
-policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
-			 Jsonb **normalized)
+policy_parse(const LcGraph *g, const char *name, int version, Jsonb *def,
+			 List *search_schemas, Jsonb **normalized)
 {
 	LcPolicy   *p = palloc0(sizeof(LcPolicy));
-	bool		seen[POLICY_NUM_KEYS] = {0};
+	int			nkeys = g->n_params + lengthof(policy_interval_keys);
+	bool	   *seen = palloc0(sizeof(bool) * nkeys);
 	JsonbIterator *it;
 	JsonbValue	k;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	StringInfoData hooks_json;
 	bool		first_hook = true;
+	Interval   *generic[lengthof(policy_interval_keys)];
 
 	p->name = pstrdup(name);
 	p->version = version;
+	p->graph = g;
+	p->params.n = g->n_params;
+	p->params.v = palloc0(sizeof(LcParamValue) * Max(g->n_params, 1));
+	p->hooks = palloc0(sizeof(char *) * Max(g->n_hooks, 1));
+	p->hook_oids = palloc0(sizeof(Oid) * Max(g->n_hooks, 1));
+	generic[0] = &p->touch_granularity;
+	generic[1] = &p->history_retention;
+	generic[2] = &p->outbox_retention;
 
 	if (!JB_ROOT_IS_OBJECT(def) || JB_ROOT_IS_SCALAR(def))
 		ereport(ERROR,
@@ -424,18 +440,38 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		tok = JsonbIteratorNext(&it, &v, true);
 
-		for (int i = 0; i < POLICY_NUM_KEYS; i++)
-			if (strcmp(policy_key_name(i), key) == 0)
-				ki = i;
+		ki = policy_param(g, key);
 		if (ki < 0)
-			policy_invalid(key, "unknown key");
-		seen[ki] = true;
-
-		if (ki < LC_NUM_INTERVALS)
-			policy_parse_interval(key, &v, &p->intervals[ki]);
-		else if (ki < LC_NUM_INTERVALS + LC_NUM_REMINDER_KEYS)
-			p->n_reminders[ki - LC_NUM_INTERVALS] =
-				policy_parse_reminders(key, &v, p->reminders[ki - LC_NUM_INTERVALS]);
+			for (int i = 0; i < lengthof(policy_interval_keys); i++)
+				if (strcmp(policy_interval_keys[i], key) == 0)
+					ki = g->n_params + i;
+		if (ki >= 0)
+		{
+			seen[ki] = true;
+			if (ki >= g->n_params)
+				policy_parse_interval(key, &v, generic[ki - g->n_params]);
+			else if (g->params[ki].kind == LC_PARAM_INTERVAL)
+				policy_parse_interval(key, &v, &p->params.v[ki].value);
+			else
+			{
+				p->params.v[ki].list = palloc(sizeof(Interval) * LC_MAX_REMINDERS);
+				p->params.v[ki].n_list =
+					policy_parse_reminders(key, &v, p->params.v[ki].list);
+			}
+		}
+		else if (strcmp(key, "max_retention") == 0)
+		{
+			policy_parse_interval(key, &v, &p->max_retention);
+			p->has_max_retention = true;
+		}
+		else if (strcmp(key, "workflow") == 0)
+		{
+			if (v.type != jbvString ||
+				strlen(g->name) != v.val.string.len ||
+				strncmp(g->name, v.val.string.val, v.val.string.len) != 0)
+				policy_invalid(key, "expected the name of the policy's workflow, \"%s\"",
+							   g->name);
+		}
 		else if (strcmp(key, "channel") == 0)
 		{
 			if (v.type == jbvNull)
@@ -454,7 +490,8 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 
 			if (v.type != jbvBinary ||
 				!JsonContainerIsObject(v.val.binary.data))
-				policy_invalid(key, "expected an object mapping archive, restore, erase to functions");
+				policy_invalid(key, "expected an object mapping %s to functions",
+							   policy_hook_list(g, ", ", ", "));
 
 			hit = JsonbIteratorInit(v.val.binary.data);
 			while ((htok = JsonbIteratorNext(&hit, &hk, true)) != WJB_DONE)
@@ -468,11 +505,13 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 				hname = pnstrdup(hk.val.string.val, hk.val.string.len);
 				fullkey = psprintf("hooks.%s", hname);
 				htok = JsonbIteratorNext(&hit, &hv, true);
-				for (int i = 0; i < LC_NUM_HOOKS; i++)
-					if (strcmp(policy_hook_names[i], hname) == 0)
+				for (int i = 0; i < g->n_hooks; i++)
+					if (strcmp(g->hooks[i], hname) == 0)
 						hi = i;
 				if (hi < 0)
-					policy_invalid(fullkey, "unknown hook (expected archive, restore or erase)");
+					policy_invalid(fullkey, "unknown hook (expected %s)",
+								   g->n_hooks > 0 ? policy_hook_list(g, ", ", " or ") :
+								   "none: the workflow names no hook");
 				if (hv.type == jbvNull)
 					continue;
 				if (hv.type != jbvString)
@@ -490,6 +529,8 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 				escape_json(&hooks_json, p->hooks[hi]);
 			}
 		}
+		else
+			policy_invalid(key, "unknown key");
 	}
 
 	/*
@@ -497,15 +538,16 @@ policy_parse(const char *name, int version, Jsonb *def, List *search_schemas,
 	 * ones merged onto such a "default") lack it and keep the built-in 30
 	 * days, as lifecycle._prune_outbox() does.
 	 */
-	if (!seen[LC_IV_OUTBOX_RETENTION])
+	if (!seen[g->n_params + 2])
 	{
-		seen[LC_IV_OUTBOX_RETENTION] = true;
-		memset(&p->intervals[LC_IV_OUTBOX_RETENTION], 0, sizeof(Interval));
-		p->intervals[LC_IV_OUTBOX_RETENTION].day = 30;
+		seen[g->n_params + 2] = true;
+		memset(&p->outbox_retention, 0, sizeof(Interval));
+		p->outbox_retention.day = 30;
 	}
-	for (int i = 0; i < POLICY_NUM_KEYS; i++)
+	for (int i = 0; i < nkeys; i++)
 		if (!seen[i])
-			policy_invalid(policy_key_name(i), "missing");
+			policy_invalid(i < g->n_params ? g->params[i].name :
+						   policy_interval_keys[i - g->n_params], "missing");
 
 	/* Reminders in firing order, checked with the timers' arithmetic. */
 	machine_prepare_policy(p);
@@ -549,10 +591,147 @@ policy_latest(const char *name)
 }
 
 /*
- * The function OID of a hook, or InvalidOid when the policy has none.
+ * The function OID of a hook (graph hook id), or InvalidOid when the
+ * policy binds none.
  */
 Oid
-policy_hook_oid(LcPolicy *policy, LcHook hook)
+policy_hook_oid(LcPolicy *policy, int hook)
 {
-	return policy->hooks[hook] != NULL ? policy->hook_oids[hook] : InvalidOid;
+	return hook >= 0 && policy->hooks[hook] != NULL ?
+		policy->hook_oids[hook] : InvalidOid;
+}
+
+/*
+ * A parameter's id in a graph, or -1.
+ */
+int
+policy_param(const LcGraph *g, const char *name)
+{
+	for (int i = 0; i < g->n_params; i++)
+		if (strcmp(g->params[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The "workflow" key of a definition: the workflow's name, or NULL when
+ * the key is absent (22023 when it is not a name).
+ */
+char *
+policy_workflow_key(Jsonb *def)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = "workflow";
+	k.val.string.len = 8;
+	v = findJsonbValueFromContainer(&def->root, JB_FOBJECT, &k);
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvString || v->val.string.len == 0 ||
+		v->val.string.len >= NAMEDATALEN)
+		policy_invalid("workflow", "expected the name of a workflow");
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * The keys of a definition that a policy of graph g has (its parameters
+ * and the generic keys), for a base another version of the workflow
+ * wrote.
+ */
+Jsonb *
+policy_known_keys(const LcGraph *g, Jsonb *def)
+{
+	JsonbParseState *state = NULL;
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&def->root);
+	tok = JsonbIteratorNext(&it, &k, false);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *key;
+		bool		known;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		known = policy_param(g, key) >= 0 ||
+			strcmp(key, "channel") == 0 || strcmp(key, "hooks") == 0 ||
+			strcmp(key, "max_retention") == 0;
+		for (int i = 0; i < lengthof(policy_interval_keys); i++)
+			if (strcmp(key, policy_interval_keys[i]) == 0)
+				known = true;
+		if (!known)
+			continue;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * The shortest an interval lasts over every start date (the timers'
+ * arithmetic: "1 year" is 365 days, "1 mon" 28), in microseconds.
+ */
+static int64
+policy_shortest(const Interval *iv)
+{
+	TimestampTz start = (TimestampTz) (95 * 365 + 24) * USECS_PER_DAY;	/* 2095-01-01 */
+	int64		shortest = PG_INT64_MAX;
+
+	for (int d = 0; d < 6 * 366; d++)
+	{
+		TimestampTz s = start + (TimestampTz) d * USECS_PER_DAY;
+
+		shortest = Min(shortest, machine_add(s, iv) - s);
+	}
+	return shortest;
+}
+
+/*
+ * Refuse (22023, naming the state and the path that attains it) a policy
+ * whose retention bound exceeds its max_retention for some state: the
+ * bound counts every interval at its longest, max_retention at its
+ * shortest, so the promise holds for every start date.  "what" names the
+ * key or the workflow version refused.
+ */
+void
+policy_check_max_retention(const LcPolicy *p, const char *what)
+{
+	LcBound    *bounds;
+	int			n;
+	int64		max;
+
+	if (!p->has_max_retention)
+		return;
+	max = policy_shortest(&p->max_retention);
+	n = workflow_bounds(p->graph, &p->params, &bounds);
+	for (int i = 0; i < n; i++)
+	{
+		const Interval *b = &bounds[i].bound;
+		int64		usecs = ((int64) b->month * 31 + b->day) * USECS_PER_DAY + b->time;
+		StringInfoData path;
+
+		if (usecs <= max)
+			continue;
+		initStringInfo(&path);
+		for (int j = 0; j < bounds[i].n_path; j++)
+			appendStringInfo(&path, "%s%s", j > 0 ? " -> " : "", bounds[i].path[j]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid policy key \"max_retention\": %s keeps state \"%s\" up to %d days, more than its max_retention allows",
+						what, p->graph->states[bounds[i].state].name,
+						(int) ((usecs + USECS_PER_DAY - 1) / USECS_PER_DAY)),
+				 errdetail("The longest path to erasure from \"%s\": %s.",
+						   p->graph->states[bounds[i].state].name, path.data),
+				 errhint("Shorten the intervals on that path, or raise max_retention.")));
+	}
 }

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * policy.h
- *	  Retention policies: parsed, validated, cached.
+ *	  Policies: a workflow's parameter values plus the generic keys,
+ *	  parsed and validated against the workflow's compiled graph, cached.
  *
  * IDENTIFICATION
- *	  src/policy.h
+ *	  src/core/policy.h
  *
  *-------------------------------------------------------------------------
  */
@@ -15,67 +16,39 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "graph.h"
+
 #define LC_MAX_REMINDERS 16
-
-typedef enum LcHook
-{
-	LC_HOOK_NONE = -1,
-	LC_HOOK_ARCHIVE = 0,
-	LC_HOOK_RESTORE,
-	LC_HOOK_ERASE,
-	LC_NUM_HOOKS
-} LcHook;
-
-/*
- * The policy's intervals, by key: the timers of machine.c name the key
- * they count with, the parser fills them by name (policy_interval_name()).
- */
-typedef enum LcIntervalKey
-{
-	LC_IV_NONE = -1,
-	LC_IV_INVITE_EXPIRES_AFTER = 0,
-	LC_IV_DORMANT_AFTER,
-	LC_IV_ARCHIVE_AFTER,
-	LC_IV_ERASE_AFTER,
-	LC_IV_EXPIRED_ERASE_AFTER,
-	LC_IV_TOUCH_GRANULARITY,
-	LC_IV_HISTORY_RETENTION,
-	LC_IV_OUTBOX_RETENTION,		/* final messages deleted after this */
-	LC_NUM_INTERVALS
-} LcIntervalKey;
-
-/* The policy's reminder lists, by key. */
-typedef enum LcReminderKey
-{
-	LC_RM_NONE = -1,
-	LC_RM_INVITE = 0,
-	LC_RM_ARCHIVE,
-	LC_NUM_REMINDER_KEYS
-} LcReminderKey;
 
 typedef struct LcPolicy
 {
 	char	   *name;
 	int			version;
-	Interval	intervals[LC_NUM_INTERVALS];
-	int			n_reminders[LC_NUM_REMINDER_KEYS];
-	/* in firing order (machine_prepare_policy()) */
-	Interval	reminders[LC_NUM_REMINDER_KEYS][LC_MAX_REMINDERS];
+	const LcGraph *graph;		/* the workflow version it parameterises */
+	LcParamValues params;		/* by param id; lists in firing order */
+	Interval	touch_granularity;
+	Interval	history_retention;
+	Interval	outbox_retention;
+	bool		has_max_retention;
+	Interval	max_retention;
 	char	   *channel;		/* NULL: messages are unrouted */
-	char	   *hooks[LC_NUM_HOOKS];	/* qualified function names or NULL */
-	Oid			hook_oids[LC_NUM_HOOKS];	/* bound at definition */
+	char	  **hooks;			/* by graph hook id: qualified function
+								 * names or NULL */
+	Oid		   *hook_oids;		/* by graph hook id: bound at definition */
 } LcPolicy;
 
-extern const char *policy_hook_name(LcHook hook);
-extern const char *policy_interval_name(LcIntervalKey key);
-extern const char *policy_reminder_name(LcReminderKey key);
 extern void policy_invalid(const char *key, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
-extern Jsonb *policy_builtin_default(void);
+extern Jsonb *policy_defaults(const LcGraph *g);
 extern Jsonb *policy_merge(Jsonb *base, Jsonb *overlay);
-extern LcPolicy *policy_parse(const char *name, int version, Jsonb *def,
-							  List *search_schemas, Jsonb **normalized);
+extern LcPolicy *policy_parse(const LcGraph *g, const char *name, int version,
+							  Jsonb *def, List *search_schemas,
+							  Jsonb **normalized);
 extern LcPolicy *policy_get(const char *name, int version);
 extern int	policy_latest(const char *name);
-extern Oid	policy_hook_oid(LcPolicy *policy, LcHook hook);
+extern Oid	policy_hook_oid(LcPolicy *policy, int hook);
+extern int	policy_param(const LcGraph *g, const char *name);
+extern char *policy_workflow_key(Jsonb *def);
+extern Jsonb *policy_known_keys(const LcGraph *g, Jsonb *def);
+extern void policy_check_max_retention(const LcPolicy *p, const char *what);
 
 #endif							/* LIFECYCLE_POLICY_H */

@@ -41,6 +41,8 @@
 #include "utils/syscache.h"
 
 #include "cache.h"
+#include "machine.h"
+#include "store_workflow.h"
 #include "policy.h"
 #include "store.h"
 
@@ -78,6 +80,7 @@ typedef struct CacheState
 	HTAB	   *policies;		/* latest version by name */
 	MemoryContext parsed_cxt;	/* parsed policies; retired, not freed */
 	HTAB	   *parsed;
+	HTAB	   *graphs;			/* compiled workflows, in parsed_cxt */
 } CacheState;
 
 static CacheState cache_state;
@@ -114,6 +117,7 @@ cache_reset(void)
 	}
 	cache_state.parsed_cxt = NULL;
 	cache_state.parsed = NULL;
+	cache_state.graphs = NULL;
 }
 
 /*
@@ -304,9 +308,82 @@ cache_policy_latest(const char *name)
 }
 
 /*
+ * The context and hash of parsed policies and compiled graphs.
+ */
+static void
+cache_parsed_init(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_state.parsed != NULL)
+		return;
+	cache_state.parsed_cxt = AllocSetContextCreate(TopMemoryContext,
+												   "lifecycle parsed policies",
+												   ALLOCSET_SMALL_SIZES);
+	ctl.keysize = sizeof(CacheParsedKey);
+	ctl.entrysize = sizeof(CacheParsedEntry);
+	ctl.hcxt = cache_state.parsed_cxt;
+	cache_state.parsed = hash_create("lifecycle parsed policies", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cache_state.graphs = hash_create("lifecycle compiled workflows", 8, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * A compiled workflow version, from the cache or compiled.  Raises 42704
+ * for an unknown version.  Valid until the end of the current transaction
+ * (retired with the parsed policies that point to it).
+ */
+const LcGraph *
+cache_graph(const char *name, int version)
+{
+	CacheParsedKey key;
+	CacheParsedEntry *entry;
+	bool		found;
+	LcGraph    *g;
+	Jsonb	   *def;
+
+	cache_enter();
+	cache_parsed_init();
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, sizeof(key.name));
+	key.version = version;
+	entry = hash_search(cache_state.graphs, &key, HASH_FIND, &found);
+	if (found)
+		return (const LcGraph *) entry->policy;
+	def = store_workflow_get(name, version, NULL, NULL);
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workflow \"%s\" version %d does not exist", name, version)));
+	/* A stored version was proved when it was defined: this compiles it. */
+	def = (Jsonb *) pg_detoast_datum((struct varlena *) def);
+	g = workflow_compile(name, version, def, cache_state.parsed_cxt);
+	entry = hash_search(cache_state.graphs, &key, HASH_ENTER, &found);
+	entry->policy = (LcPolicy *) g;
+	return g;
+}
+
+/*
+ * The latest version of a workflow, 0 when there is none (not cached:
+ * definitions are rare, and a definition in this transaction may roll
+ * back).
+ */
+int
+cache_workflow_latest(const char *name)
+{
+	int			version = 0;
+
+	if (store_workflow_get(name, 0, &version, NULL) == NULL)
+		return 0;
+	return version;
+}
+
+/*
  * A parsed policy version, from the cache or loaded through store.c and
- * parsed by policy.c.  Raises 42704 for an unknown version.  The result
- * stays valid until the end of the current transaction.
+ * parsed by policy.c against its workflow's graph.  Raises 42704 for an
+ * unknown version.  The result stays valid until the end of the current
+ * transaction.
  */
 LcPolicy *
 cache_policy(const char *name, int version)
@@ -316,24 +393,12 @@ cache_policy(const char *name, int version)
 	bool		found;
 	MemoryContext oldcxt;
 	MemoryContext cxt;
-	Jsonb	   *def;
-	Oid			hooks[LC_NUM_HOOKS];
+	LcPolicyRow row;
+	const LcGraph *g;
 	LcPolicy   *p;
 
 	cache_enter();
-	if (cache_state.parsed == NULL)
-	{
-		HASHCTL		ctl;
-
-		cache_state.parsed_cxt = AllocSetContextCreate(TopMemoryContext,
-													   "lifecycle parsed policies",
-													   ALLOCSET_SMALL_SIZES);
-		ctl.keysize = sizeof(CacheParsedKey);
-		ctl.entrysize = sizeof(CacheParsedEntry);
-		ctl.hcxt = cache_state.parsed_cxt;
-		cache_state.parsed = hash_create("lifecycle parsed policies", 16, &ctl,
-										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+	cache_parsed_init();
 
 	memset(&key, 0, sizeof(key));
 	strlcpy(key.name, name, sizeof(key.name));
@@ -347,18 +412,26 @@ cache_policy(const char *name, int version)
 	 * process invalidations: those only mark the cache stale, so the
 	 * context and the hash stay valid until we have entered the result.
 	 */
-	cxt = cache_state.parsed_cxt;
-	def = store_policy_load(name, version, hooks);
-	if (def == NULL)
+	if (!store_policy_load(name, version, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" version %d does not exist", name, version)));
+	/* This may drop a stale cache: the context is taken after it. */
+	g = cache_graph(row.workflow, row.workflow_version);
+	cxt = cache_state.parsed_cxt;
 	oldcxt = MemoryContextSwitchTo(cxt);
-	def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) def);
+	row.def = (Jsonb *) pg_detoast_datum_copy((struct varlena *) row.def);
 	/* Hooks are bound by OID: the names are not looked up again. */
-	p = policy_parse(name, version, def, NIL, NULL);
-	for (int i = 0; i < LC_NUM_HOOKS; i++)
-		p->hook_oids[i] = p->hooks[i] != NULL ? hooks[i] : InvalidOid;
+	p = policy_parse(g, name, version, row.def, NIL, NULL);
+	for (int i = 0; i < g->n_hooks; i++)
+	{
+		p->hook_oids[i] = InvalidOid;
+		if (p->hooks[i] == NULL)
+			continue;
+		for (int j = 0; j < row.n_hooks; j++)
+			if (strcmp(row.hook_keys[j], g->hooks[i]) == 0)
+				p->hook_oids[i] = row.hook_oids[j];
+	}
 	MemoryContextSwitchTo(oldcxt);
 
 	entry = hash_search(cache_state.parsed, &key, HASH_ENTER, &found);

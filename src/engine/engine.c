@@ -90,6 +90,7 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 	memset(c, 0, sizeof(*c));
 	c->id = row->id;
 	c->ctid = row->ctid;
+	c->graph = policy->graph;
 	c->from = row->user.state;
 	c->to = o->to;
 	c->state_since = o->state_since;
@@ -103,7 +104,7 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 	c->next_event = o->next_event;
 	c->deadline_at = o->deadline_at;
 	c->deadline_event = o->deadline_event;
-	c->event = o->transition ? machine_event_name(o->history_event) : NULL;
+	c->event = o->transition ? machine_event_name(policy->graph, o->history_event) : NULL;
 	c->due_at = due_at;
 	c->message = o->message;
 	c->channel = policy->channel;
@@ -151,13 +152,13 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 
 	LOCAL_FCINFO(fcinfo, 2);
 
-	if (policy->hooks[hook] == NULL)
+	if (hook < 0 || policy->hooks[hook] == NULL)
 		return;
 	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("%s hook of policy \"%s\" version %d no longer exists",
-						policy_hook_name(hook), policy->name, policy->version),
+						machine_hook_name(policy->graph, hook), policy->name, policy->version),
 				 errdetail("The policy was defined with function %s, which has been dropped since.",
 						   policy->hooks[hook]),
 				 errhint("Define a new version of the policy naming an existing function.")));
@@ -220,7 +221,7 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 													  edata->message ? edata->message : "");
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
-				 errmsg("%s hook of policy \"%s\" failed", policy_hook_name(hook),
+				 errmsg("%s hook of policy \"%s\" failed", machine_hook_name(policy->graph, hook),
 						policy->name),
 				 errdetail("The hook's own error is not shown: it may contain personal data."),
 				 errhint("The scheduler records it for the user in lifecycle.overdue.")));
@@ -240,7 +241,9 @@ engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
 	if (o->hook != LC_HOOK_NONE)
 		engine_call_hook(policy, o->hook, row, NULL);
 	if (o->erase)
-		return store_erase(row->id, row->user.state, reason, actor, now);
+		return store_erase(row->id,
+						   machine_state_name(policy->graph, row->user.state),
+						   reason, actor, now);
 	return 0;
 }
 
@@ -302,6 +305,8 @@ engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 			o->allowed = true;
 			o->to = row->user.state;
 			o->hook = LC_HOOK_NONE;
+			o->message = LC_MSG_NONE;
+			o->history_event = LC_EV_NONE;
 			o->state_since = row->user.state_since;
 			o->state_due_at = row->user.state_due_at;
 			o->last_seen = row->user.last_seen;
@@ -393,7 +398,7 @@ engine_special_groups(LcChange *changes, LcUserRow **rows,
 	if (engine_state.hook_error != NULL)
 		result->last_error =
 			psprintf("%s hook of policy \"%s\" failed for user " INT64_FORMAT ", see lifecycle.overdue",
-					 policy_hook_name(outcomes[0]->hook), rows[0]->policy,
+					 machine_hook_name(policies[0]->graph, outcomes[0]->hook), rows[0]->policy,
 					 rows[0]->id);
 	else
 		result->last_error =
@@ -435,7 +440,7 @@ engine_special_try(LcChange *changes, LcUserRow **rows, LcPolicy **policies,
 	PG_TRY();
 	{
 		int64	   *ids = palloc(sizeof(int64) * n);
-		LcState    *before = palloc(sizeof(LcState) * n);
+		const char **before = palloc(sizeof(char *) * n);
 		int			nerase = 0;
 		EngineHookCache *hooks = palloc0(sizeof(EngineHookCache));
 
@@ -449,7 +454,8 @@ engine_special_try(LcChange *changes, LcUserRow **rows, LcPolicy **policies,
 			if (outcomes[k]->erase)
 			{
 				ids[nerase] = rows[k]->id;
-				before[nerase] = rows[k]->user.state;
+				before[nerase] = machine_state_name(policies[k]->graph,
+												 rows[k]->user.state);
 				nerase++;
 			}
 		}

@@ -32,6 +32,7 @@
 
 #include "shmem.h"
 #include "store.h"
+#include "cache.h"
 #include "version.h"
 
 typedef enum StorePlan
@@ -39,6 +40,9 @@ typedef enum StorePlan
 	SP_POLICY_LOAD,
 	SP_POLICY_LATEST,
 	SP_POLICY_INSERT,
+	SP_POLICY_WORKFLOW,
+	SP_POLICIES_OF_WORKFLOW,
+	SP_POLICY_VERSIONS,
 	SP_CHANNEL_EXISTS,
 	SP_CLOCK_GET,
 	SP_CLOCK_SET,
@@ -84,9 +88,10 @@ static void store_exec_plan(StorePlan which, bool generic, const char *sql,
 							int nargs, const Oid *argtypes, Datum *values,
 							const char *nulls, bool read_only, long count,
 							int expected);
-static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
+static void store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
+							LcUserRow *row,
 							MemoryContext cxt);
-static int	store_read_users(LcUserRow **rows);
+static int	store_read_users(const LcGraph *g, LcUserRow **rows);
 
 /*
  * The caller's memory context (the one current at SPI_connect), where
@@ -233,11 +238,20 @@ store_getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 }
 
 /*
+ * The graph the users' rows are decoded with: the user workflow's.
+ */
+static const LcGraph *
+store_user_graph(void)
+{
+	return cache_graph(LC_USER_WORKFLOW, 1);
+}
+
+/*
  * Decode STORE_USER_COLUMNS.
  */
 static void
-store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
-				MemoryContext cxt)
+store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
+				LcUserRow *row, MemoryContext cxt)
 {
 	bool		isnull;
 	Datum		d;
@@ -249,7 +263,8 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 	row->policy = store_getstr(tup, desc, 4, cxt);
 	row->policy_version = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 	s = store_getstr(tup, desc, 6, CurrentMemoryContext);
-	row->user.state = machine_state_from_name(s);
+	row->user.state = machine_state_from_name(g, s);
+	row->graph = g;
 	row->user.state_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 	d = SPI_getbinval(tup, desc, 8, &isnull);
 	row->user.last_seen = isnull ? 0 : DatumGetTimestampTz(d);
@@ -260,7 +275,7 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 	d = SPI_getbinval(tup, desc, 12, &isnull);
 	row->next_at = isnull ? 0 : DatumGetTimestampTz(d);
 	s = store_getstr(tup, desc, 13, CurrentMemoryContext);
-	row->next_event = s ? machine_timer_from_name(s) : LC_EV_NONE;
+	row->next_event = s ? machine_event_from_name(g, s) : LC_EV_NONE;
 	row->hold_reason = store_getstr(tup, desc, 14, cxt);
 	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
@@ -273,14 +288,15 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
  * in the caller's context; returns how many.
  */
 static int
-store_read_users(LcUserRow **rows)
+store_read_users(const LcGraph *g, LcUserRow **rows)
 {
+
 	MemoryContext cxt = store_result_cxt();
 	int			n = (int) SPI_processed;
 	LcUserRow  *out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
-		store_read_user(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
+		store_read_user(g, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
 	*rows = out;
 	return n;
 }
@@ -300,34 +316,52 @@ store_policies_relid(void)
 }
 
 /*
- * The stored definition of a policy version, or NULL; hooks[] gets the
- * functions its hooks are bound to (InvalidOid: none).
+ * A stored policy version: its definition, its workflow and the functions
+ * its hooks are bound to, by hook key.  False when there is none.
  */
-Jsonb *
-store_policy_load(const char *name, int version, Oid *hooks)
+bool
+store_policy_load(const char *name, int version, LcPolicyRow *row)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		vals[2];
 	bool		isnull;
 	Datum		d;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	Datum	   *keys;
+	Datum	   *fns;
+	int			nkeys;
+	int			nfns;
 
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = Int32GetDatum(version);
 	store_exec(SP_POLICY_LOAD,
-			   "SELECT definition, archive_hook, restore_hook, erase_hook "
+			   "SELECT definition, workflow, workflow_version, hook_keys, "
+			   "hook_functions::pg_catalog.oid[] "
 			   "FROM lifecycle.policies "
 			   "WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
 			   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return NULL;
-	for (int i = 0; i < LC_NUM_HOOKS; i++)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 1, &isnull);
+	row->def = (Jsonb *) SPI_datumTransfer(d, false, -1);
+	row->workflow = store_getstr(tup, desc, 2, CurrentMemoryContext);
+	row->workflow_version = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)),
+					  TEXTOID, -1, false, TYPALIGN_INT, &keys, NULL, &nkeys);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)),
+					  OIDOID, sizeof(Oid), true, TYPALIGN_INT, &fns, NULL, &nfns);
+	row->n_hooks = Min(nkeys, nfns);
+	row->hook_keys = palloc(sizeof(char *) * Max(row->n_hooks, 1));
+	row->hook_oids = palloc(sizeof(Oid) * Max(row->n_hooks, 1));
+	for (int i = 0; i < row->n_hooks; i++)
 	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2 + i,
-						  &isnull);
-		hooks[i] = isnull ? InvalidOid : DatumGetObjectId(d);
+		row->hook_keys[i] = TextDatumGetCString(keys[i]);
+		row->hook_oids[i] = DatumGetObjectId(fns[i]);
 	}
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return (Jsonb *) SPI_datumTransfer(d, false, -1);
+	return true;
 }
 
 /*
@@ -362,37 +396,141 @@ store_policy_latest(const char *name, Jsonb **def)
 }
 
 /*
- * Insert the next version of a policy, bound to the hook functions given
- * (InvalidOid: none); returns the version.  The row lock on the latest
- * version serialises concurrent definitions of one name, and the primary
- * key catches the rest.
+ * The workflow of a policy's latest version, or NULL when there is none.
+ */
+char *
+store_policy_workflow(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+
+	vals[0] = CStringGetTextDatum(name);
+	store_exec(SP_POLICY_WORKFLOW,
+			   "SELECT workflow FROM lifecycle.policies "
+			   "WHERE name OPERATOR(pg_catalog.=) $1 ORDER BY version DESC LIMIT 1",
+			   1, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return NULL;
+	return store_getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						CurrentMemoryContext);
+}
+
+/*
+ * The latest version of every policy of a workflow: names and
+ * definitions, allocated in the caller's context; returns how many.
+ */
+int
+store_policies_of_workflow(const char *workflow, char ***names, Jsonb ***defs)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	int			n;
+
+	vals[0] = CStringGetTextDatum(workflow);
+	store_exec(SP_POLICIES_OF_WORKFLOW,
+			   "SELECT name, definition FROM ("
+			   " SELECT DISTINCT ON (name) name, definition, workflow"
+			   " FROM lifecycle.policies ORDER BY name, version DESC) p "
+			   "WHERE workflow OPERATOR(pg_catalog.=) $1 ORDER BY name",
+			   1, types, vals, NULL, true, 0, SPI_OK_SELECT);
+	n = 0;
+	*names = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	*defs = palloc(sizeof(Jsonb *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		(*names)[n] = store_getstr(tup, desc, 1, CurrentMemoryContext);
+		(*defs)[n] = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 2, &isnull));
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Every policy version with its workflow version, in (name, version)
+ * order, allocated in the caller's context; returns how many.
+ */
+int
+store_policy_versions(char ***names, int **versions)
+{
+	store_exec(SP_POLICY_VERSIONS,
+			   "SELECT name, version FROM lifecycle.policies ORDER BY name, version",
+			   0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
+	*names = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	*versions = palloc(sizeof(int) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		(*names)[i] = store_getstr(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								   1, CurrentMemoryContext);
+		(*versions)[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 2,
+													 &isnull));
+	}
+	return (int) SPI_processed;
+}
+
+/*
+ * Insert the next version of a policy of a workflow version, bound to the
+ * hook functions the parsed policy holds; returns the version.  The row
+ * lock on the latest version serialises concurrent definitions of one
+ * name, and the primary key catches the rest.
  */
 int
 store_policy_insert(const char *name, Jsonb *def, TimestampTz now,
-					const Oid *hooks)
+					const LcPolicy *p)
 {
-	Oid			types[6] = {TEXTOID, JSONBOID, TIMESTAMPTZOID,
-	REGPROCEDUREOID, REGPROCEDUREOID, REGPROCEDUREOID};
-	Datum		vals[6];
-	char		nulls[7] = "      ";
+	/* 0.2.0's hook columns, "<key>_hook", filled for the user workflow. */
+	static const char *const legacy[] = {"archive_hook", "restore_hook", "erase_hook"};
+	Oid			types[10] = {TEXTOID, JSONBOID, TIMESTAMPTZOID, TEXTOID, INT4OID,
+	TEXTARRAYOID, OIDARRAYOID, REGPROCEDUREOID, REGPROCEDUREOID, REGPROCEDUREOID};
+	Datum		vals[10];
+	char		nulls[10] = "          ";
+	Datum	   *keys = palloc(sizeof(Datum) * Max(p->graph->n_hooks, 1));
+	Datum	   *fns = palloc(sizeof(Datum) * Max(p->graph->n_hooks, 1));
+	bool		user = strcmp(p->graph->name, LC_USER_WORKFLOW) == 0;
+	int			n = 0;
 	bool		isnull;
 
+	for (int k = 0; k < lengthof(legacy); k++)
+	{
+		vals[7 + k] = (Datum) 0;
+		nulls[7 + k] = 'n';
+	}
+	for (int i = 0; i < p->graph->n_hooks; i++)
+		if (OidIsValid(p->hook_oids[i]))
+		{
+			keys[n] = CStringGetTextDatum(p->graph->hooks[i]);
+			fns[n] = ObjectIdGetDatum(p->hook_oids[i]);
+			n++;
+			for (int k = 0; user && k < lengthof(legacy); k++)
+				if (strlen(legacy[k]) == strlen(p->graph->hooks[i]) + 5 &&
+					strncmp(legacy[k], p->graph->hooks[i],
+							strlen(p->graph->hooks[i])) == 0)
+				{
+					vals[7 + k] = ObjectIdGetDatum(p->hook_oids[i]);
+					nulls[7 + k] = ' ';
+				}
+		}
 	vals[0] = CStringGetTextDatum(name);
 	vals[1] = JsonbPGetDatum(def);
 	vals[2] = TimestampTzGetDatum(now);
-	for (int i = 0; i < LC_NUM_HOOKS; i++)
-	{
-		vals[3 + i] = ObjectIdGetDatum(hooks[i]);
-		if (!OidIsValid(hooks[i]))
-			nulls[3 + i] = 'n';
-	}
+	vals[3] = CStringGetTextDatum(p->graph->name);
+	vals[4] = Int32GetDatum(p->graph->version);
+	vals[5] = store_array(keys, NULL, n, TEXTOID);
+	vals[6] = store_array(fns, NULL, n, OIDOID);
 	store_exec(SP_POLICY_INSERT,
 			   "INSERT INTO lifecycle.policies (name, version, definition, created_at, "
+			   "workflow, workflow_version, hook_keys, hook_functions, "
 			   "archive_hook, restore_hook, erase_hook) "
 			   "SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $2, $3, "
-			   "$4, $5, $6 "
+			   "$4, $5, $6, $7::pg_catalog.regprocedure[], $8, $9, $10 "
 			   "FROM lifecycle.policies WHERE name OPERATOR(pg_catalog.=) $1 RETURNING version",
-			   6, types, vals, nulls, false, 0, SPI_OK_INSERT_RETURNING);
+			   10, types, vals, nulls, false, 0, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -458,6 +596,7 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		vals[2];
 	MemoryContext cxt = store_result_cxt();
+	const LcGraph *g = store_user_graph();	/* before the query */
 
 	vals[0] = CStringGetTextDatum(tenant);
 	vals[1] = CStringGetTextDatum(subject);
@@ -473,7 +612,7 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 				   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	store_read_user(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
+	store_read_user(g, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
 	return true;
 }
 
@@ -485,11 +624,11 @@ store_user_lookup(const char *tenant, const char *subject, bool for_update,
 int64
 store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 {
-	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TEXTOID};
-	Datum		vals[14];
-	char		nulls[14];
+	TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[17];
+	char		nulls[17];
 	bool		isnull;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -505,7 +644,7 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 	vals[6] = Int32GetDatum(inv->policy_version);
 	vals[7] = TimestampTzGetDatum(now);
 	vals[8] = TimestampTzGetDatum(inv->next_at);
-	vals[9] = CStringGetTextDatum(machine_event_name(inv->next_event));
+	vals[9] = CStringGetTextDatum(inv->next_event);
 	vals[10] = CStringGetTextDatum(actor);
 	if (inv->channel)
 		vals[11] = CStringGetTextDatum(inv->channel);
@@ -513,31 +652,35 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 		nulls[11] = 'n';
 	vals[12] = TimestampTzGetDatum(inv->deadline_at);
 	vals[13] = CStringGetTextDatum(inv->deadline_event);
+	vals[14] = CStringGetTextDatum(inv->state);
+	vals[15] = CStringGetTextDatum(inv->event);
+	store_text_param(inv->message, &vals[16], &nulls[16]);
 
 	store_exec(SP_USER_INSERT,
 			   "WITH u AS ("
 			   " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 			   "  policy, policy_version, state, state_since, step, next_at, next_event,"
 			   "  created_at, deadline_at, deadline_event, state_due_at)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7, 'invited', $8, 0, $9, $10, $8,"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $15::lifecycle.state, $8, 0, $9, $10, $8,"
 			   "  $13, $14, $8)"
 			   " ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING"
 			   " RETURNING *),"
 			   " h AS ("
 			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-			   " SELECT id, $8, NULL, 'invited', 'invite', $11 FROM u),"
+			   " SELECT id, $8, NULL, $15::lifecycle.state, $16, $11 FROM u),"
 			   " o AS ("
 			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status,"
 			   "  next_attempt_at, created_at)"
-			   " SELECT id, $12, 'invite', " STORE_PAYLOAD("u") ", 'state', 'invited'),"
+			   " SELECT id, $12, $17, " STORE_PAYLOAD("u") ", 'state', $15),"
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
-			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u)"
+			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
+			   "  WHERE $17 IS NOT NULL)"
 			   " SELECT id FROM u",
-			   14, types, vals, nulls, false, 0, SPI_OK_SELECT);
+			   17, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	shmem_note_timer(inv->next_at);
-	if (inv->channel)
+	if (inv->channel && inv->message)
 		shmem_note_message();
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
@@ -583,6 +726,7 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		vals[2];
+	const LcGraph *g = store_user_graph();	/* before the query */
 
 	vals[0] = TimestampTzGetDatum(now);
 	vals[1] = Int32GetDatum(limit);
@@ -591,7 +735,7 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 			   "WHERE next_at <= $1 AND (retry_at IS NULL OR retry_at <= $1) "
 			   "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
 			   2, types, vals, NULL, false, 0, SPI_OK_SELECT);
-	return store_read_users(rows);
+	return store_read_users(g, rows);
 }
 
 /*
@@ -640,8 +784,8 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	{
 		d[0][i] = Int64GetDatum(c[i].id);
 		tids[i] = PointerGetDatum(&c[i].ctid);
-		SET_STR(1, c[i].from == LC_NONE ? NULL : machine_state_name(c[i].from));
-		SET_STR(2, machine_state_name(c[i].to));
+		SET_STR(1, c[i].from == LC_STATE_NONE ? NULL : machine_state_name(c[i].graph, c[i].from));
+		SET_STR(2, machine_state_name(c[i].graph, c[i].to));
 		SET_TS(3, c[i].state_since);
 		SET_TS(4, c[i].last_seen);
 		d[5][i] = Int32GetDatum(c[i].step);
@@ -649,10 +793,10 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		SET_STR(7, c[i].hold_reason);
 		SET_TS(8, c[i].hold_until);
 		SET_TS(9, c[i].next_at);
-		SET_STR(10, c[i].next_event == LC_EV_NONE ? NULL : machine_event_name(c[i].next_event));
+		SET_STR(10, c[i].next_event == LC_EV_NONE ? NULL : machine_event_name(c[i].graph, c[i].next_event));
 		SET_STR(11, c[i].event);
 		SET_TS(12, c[i].due_at);
-		SET_STR(13, c[i].message == LC_MSG_NONE ? NULL : machine_message_name(c[i].message));
+		SET_STR(13, machine_message_name(c[i].graph, c[i].message));
 		SET_STR(14, c[i].message == LC_MSG_NONE ? NULL : c[i].channel);
 		SET_TS(15, c[i].archive_at);
 		SET_STR(16, c[i].detail);
@@ -736,7 +880,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
  * claim until the sender records the attempt.
  */
 int64
-store_erase(int64 id, LcState before, const char *reason, const char *actor,
+store_erase(int64 id, const char *before, const char *reason, const char *actor,
 			TimestampTz now)
 {
 	return store_erase_batch(&id, &before, 1, reason, actor, now);
@@ -749,7 +893,7 @@ store_erase(int64 id, LcState before, const char *reason, const char *actor,
  * final are not rewritten.
  */
 int64
-store_erase_batch(const int64 *ids, const LcState *before, int n,
+store_erase_batch(const int64 *ids, const char *const *before, int n,
 				  const char *reason, const char *actor, TimestampTz now)
 {
 	Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID,
@@ -766,7 +910,7 @@ store_erase_batch(const int64 *ids, const LcState *before, int n,
 	for (int i = 0; i < n; i++)
 	{
 		idd[i] = Int64GetDatum(ids[i]);
-		bd[i] = CStringGetTextDatum(machine_state_name(before[i]));
+		bd[i] = CStringGetTextDatum(before[i]);
 	}
 	vals[0] = store_array(idd, NULL, n, INT8OID);
 	vals[1] = store_array(bd, NULL, n, TEXTOID);
@@ -897,6 +1041,7 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		vals[2];
+	const LcGraph *g = store_user_graph();	/* before the query */
 
 	vals[0] = Int64GetDatum(after_id);
 	vals[1] = Int32GetDatum(limit);
@@ -904,7 +1049,7 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 			   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
 			   "WHERE id > $1 AND state <> 'erased' ORDER BY id LIMIT $2",
 			   2, types, vals, NULL, true, 0, SPI_OK_SELECT);
-	return store_read_users(rows);
+	return store_read_users(g, rows);
 }
 
 /*

@@ -28,6 +28,7 @@ typedef struct LcUserRow
 	char	   *subject;
 	char	   *policy;
 	int			policy_version;
+	const LcGraph *graph;		/* the workflow its state names */
 	LcUser		user;
 	TimestampTz next_at;		/* 0: none */
 	LcEvent		next_event;
@@ -40,7 +41,8 @@ typedef struct LcChange
 {
 	int64		id;
 	ItemPointerData ctid;		/* of the locked row: the UPDATE is a TID scan */
-	LcState		from;			/* LC_NONE for a new user */
+	const LcGraph *graph;		/* names the ids below */
+	LcState		from;			/* LC_STATE_NONE for a new user */
 	LcState		to;
 	TimestampTz state_since;
 	TimestampTz state_due_at;	/* 0: NULL */
@@ -80,10 +82,24 @@ typedef struct LcInvite
 	int			policy_version;
 	const char *channel;
 	TimestampTz next_at;
-	LcEvent		next_event;
+	const char *next_event;
 	TimestampTz deadline_at;
 	const char *deadline_event;
+	const char *state;			/* the state the start event enters */
+	const char *event;			/* the start event */
+	const char *message;		/* its message, or NULL */
 } LcInvite;
+
+/* A stored policy version (store_policy_load()). */
+typedef struct LcPolicyRow
+{
+	Jsonb	   *def;
+	char	   *workflow;
+	int			workflow_version;
+	int			n_hooks;
+	char	  **hook_keys;
+	Oid		   *hook_oids;
+} LcPolicyRow;
 
 extern void store_run(SPIPlanPtr *slot, const char *sql, int nargs,
 					  const Oid *argtypes, Datum *values, const char *nulls,
@@ -95,10 +111,15 @@ extern char *store_getstr(HeapTuple tup, TupleDesc desc, int col,
 						  MemoryContext cxt);
 
 extern Oid	store_policies_relid(void);
-extern Jsonb *store_policy_load(const char *name, int version, Oid *hooks);
+extern bool store_policy_load(const char *name, int version,
+							  LcPolicyRow *row);
 extern int	store_policy_latest(const char *name, Jsonb **def);
+extern char *store_policy_workflow(const char *name);
+extern int	store_policies_of_workflow(const char *workflow, char ***names,
+									   Jsonb ***defs);
+extern int	store_policy_versions(char ***names, int **versions);
 extern int	store_policy_insert(const char *name, Jsonb *def, TimestampTz now,
-								const Oid *hooks);
+								const LcPolicy *p);
 extern bool store_channel_exists(const char *name);
 
 extern Interval *store_clock_offset(void);
@@ -112,9 +133,9 @@ extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);
 extern int	store_due_users(TimestampTz now, int limit, LcUserRow **rows);
 extern void store_apply(const LcChange *changes, int n, TimestampTz now,
 						const char *actor);
-extern int64 store_erase(int64 id, LcState before, const char *reason,
+extern int64 store_erase(int64 id, const char *before, const char *reason,
 						 const char *actor, TimestampTz now);
-extern int64 store_erase_batch(const int64 *ids, const LcState *before,
+extern int64 store_erase_batch(const int64 *ids, const char *const *before,
 							   int n, const char *reason, const char *actor,
 							   TimestampTz now);
 extern void store_record_failure(int64 id, TimestampTz retry_at,

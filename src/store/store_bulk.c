@@ -199,7 +199,7 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 "  x.deadline_event"
 					 " FROM (SELECT c.subject, c.email, COALESCE(c.attrs, '{}') AS attrs,"
 					 "  c.region, c.last_seen,"
-					 "  CASE WHEN c.registered THEN 'active' ELSE 'expired' END::lifecycle.state AS state,"
+					 "  CASE WHEN c.registered THEN $13 ELSE $14 END::lifecycle.state AS state,"
 					 "  CASE WHEN NOT c.registered THEN $8 WHEN NOT c.due THEN c.dormant_at ELSE %s END"
 					 "   AS next_at,"
 					 "  CASE WHEN c.registered THEN $7 ELSE $9 END AS next_event,"
@@ -337,11 +337,11 @@ bulk_adopt_run(const LcAdoptSpec *spec, const char *sql, int nargs,
 void
 store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 {
-	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
+	Oid			types[14] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID,
 		INTERVALOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTOID,
-	TEXTOID};
-	Datum		vals[12];
-	char		nulls[12];
+	TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[14];
+	char		nulls[14];
 	Interval   *dormant = bulk_duration(spec->dormant_after);
 	Interval   *spread = spec->spread ? bulk_duration(spec->spread) : NULL;
 	HeapTuple	tup;
@@ -370,10 +370,12 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	}
 	vals[10] = CStringGetTextDatum(spec->active_deadline_event);
 	vals[11] = CStringGetTextDatum(spec->expired_deadline_event);
+	vals[12] = CStringGetTextDatum(spec->active_state);
+	vals[13] = CStringGetTextDatum(spec->expired_state);
 
 	bulk_adopt_run(spec, bulk_adopt_sql(spec, dormant == NULL,
 										spec->spread != NULL && spread == NULL),
-				   12, types, vals, nulls, 2);
+				   14, types, vals, nulls, 2);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memset(res, 0, sizeof(*res));
@@ -425,8 +427,8 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 	SET_OPT(5, spec->policy != NULL, Int32GetDatum(spec->policy_version));
 	SET_OPT(6, spec->policy != NULL && spec->next_at != 0,
 			TimestampTzGetDatum(spec->next_at));
-	SET_OPT(7, spec->policy != NULL && spec->next_event != LC_EV_NONE,
-			CStringGetTextDatum(machine_event_name(spec->next_event)));
+	SET_OPT(7, spec->policy != NULL && spec->next_event != NULL,
+			CStringGetTextDatum(spec->next_event));
 	SET_OPT(10, spec->policy != NULL && spec->deadline_at != 0,
 			TimestampTzGetDatum(spec->deadline_at));
 	SET_OPT(11, spec->policy != NULL && spec->deadline_event != NULL,
@@ -529,7 +531,7 @@ store_bulk_migrate(const char *policy, int to_version, TimestampTz now,
  * its policy version's intervals, its history and its messages.
  */
 Jsonb *
-store_bulk_export(int64 id, LcState state, TimestampTz now, const char *actor)
+store_bulk_export(int64 id, const char *state, TimestampTz now, const char *actor)
 {
 	Oid			types[4] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Datum		vals[4];
@@ -539,7 +541,7 @@ store_bulk_export(int64 id, LcState state, TimestampTz now, const char *actor)
 	vals[0] = Int64GetDatum(id);
 	vals[1] = TimestampTzGetDatum(now);
 	vals[2] = CStringGetTextDatum(actor);
-	vals[3] = CStringGetTextDatum(machine_state_name(state));
+	vals[3] = CStringGetTextDatum(state);
 	store_run(&bulk_state.plans[BP_EXPORT_RECORD],
 			  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
 			  " VALUES ($1, $2, $4::lifecycle.state, $4::lifecycle.state, 'export', $3)",
@@ -652,7 +654,7 @@ store_bulk_forecast_open(TimestampTz until, const char *policy,
  */
 int
 store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
-						  MemoryContext cxt)
+						  MemoryContext cxt, const LcGraph *g)
 {
 	Datum		v[12];
 	bool		n[12];
@@ -670,7 +672,7 @@ store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
 		r->policy = MemoryContextStrdup(cxt, TextDatumGetCString(v[1]));
 		r->policy_version = DatumGetInt32(v[2]);
 		s = TextDatumGetCString(v[3]);
-		r->user.state = machine_state_from_name(s);
+		r->user.state = machine_state_from_name(g, s);
 		pfree(s);
 		r->user.state_since = DatumGetTimestampTz(v[4]);
 		r->user.last_seen = n[5] ? 0 : DatumGetTimestampTz(v[5]);
@@ -683,7 +685,7 @@ store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
 		else
 		{
 			s = TextDatumGetCString(v[10]);
-			r->next_event = machine_timer_from_name(s);
+			r->next_event = machine_event_from_name(g, s);
 			pfree(s);
 		}
 		r->user.state_due_at = n[11] ? 0 : DatumGetTimestampTz(v[11]);

@@ -32,10 +32,12 @@ typedef struct LcAdoptSpec
 	int			policy_version;
 	TimestampTz now;
 	const char *actor;
-	const Interval *dormant_after;	/* active: last_seen + dormant_after */
+	const char *active_state;	/* a registered account's state */
+	const Interval *dormant_after;	/* its timer: last_seen + this */
 	const char *active_event;
 	const char *active_deadline_event;
-	TimestampTz expired_next_at;	/* expired: the machine's next timer */
+	const char *expired_state;	/* a never registered account's state */
+	TimestampTz expired_next_at;	/* its next timer, from the machine */
 	const char *expired_event;
 	const char *expired_deadline_event;
 	const Interval *spread;		/* NULL: due timers fire at once */
@@ -76,7 +78,7 @@ typedef struct LcUpdateSpec
 	const char *policy;
 	int			policy_version;
 	TimestampTz next_at;		/* 0: NULL */
-	LcEvent		next_event;
+	const char *next_event;		/* NULL: none */
 	TimestampTz deadline_at;	/* 0: NULL */
 	const char *deadline_event;
 } LcUpdateSpec;
@@ -98,11 +100,12 @@ extern int	store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 extern int64 store_bulk_migrate(const char *policy, int to_version,
 								TimestampTz now, const char *actor,
 								TimestampTz *earliest);
-extern Jsonb *store_bulk_export(int64 id, LcState state, TimestampTz now,
+extern Jsonb *store_bulk_export(int64 id, const char *state, TimestampTz now,
 								const char *actor);
 extern Portal store_bulk_forecast_open(TimestampTz until, const char *policy,
 									   const char *tenant, bool all_of_policy);
 extern int	store_bulk_forecast_fetch(Portal portal, int max,
-									  LcForecastRow *rows, MemoryContext cxt);
+									  LcForecastRow *rows, MemoryContext cxt,
+									  const LcGraph *g);
 
 #endif							/* LIFECYCLE_STORE_BULK_H */

@@ -70,6 +70,8 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle._count_trigger', '{}', false),
  ('lifecycle.counts',        '{}', false),
  ('lifecycle.count_deltas',  '{}', false),
+ ('lifecycle.retention_bounds','{auditor,admin}', false),
+ ('lifecycle._retention_bounds','{auditor,admin}', false),
  ('lifecycle._define_policy','{admin}', true),
  ('lifecycle._machine_step', '{admin}', true),
  ('lifecycle._tenant_visible','{app,auditor,admin}', true),

@@ -969,6 +969,679 @@ REVOKE ALL ON FUNCTION lifecycle._retention_bounds() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._retention_bounds() TO lifecycle_auditor;
 GRANT SELECT ON lifecycle.retention_bounds TO lifecycle_auditor;
 
+-- ---------------------------------------------------------------------
+-- engine (issue 17): instances of any workflow (sql/src/15_instances.sql).
+-- lifecycle.users holds every instance: workflow, workflow_version, key and
+-- data are new; created_at is the "started" anchor.  Any workflow's
+-- states must fit: lifecycle.state, 0.2.0's enum of the user lifecycle's
+-- states, becomes a domain over text of the same name, so the columns
+-- (users.state, history.from_state and to_state, erasures.state_before)
+-- and the functions typed with it keep their types' name.  The views
+-- that read those columns and the functions that return the type are
+-- created again.  Every existing row is an instance of the user
+-- workflow, version 1, key ''.
+ALTER TYPE lifecycle.state RENAME TO _state_0_2_0;
+CREATE DOMAIN lifecycle.state AS text COLLATE "C";
+DROP VIEW lifecycle.retention_report, lifecycle.overdue, lifecycle.violations,
+	lifecycle.holds, lifecycle.audit_trail, lifecycle.metrics,
+	lifecycle._otel_transitions;
+DROP FUNCTION @extschema@.lifecycle_register(text, text),
+	@extschema@.lifecycle_touch(text, text),
+	@extschema@.lifecycle_complete(text, text),
+	@extschema@.lifecycle_restore(text, text),
+	@extschema@.lifecycle_archive(text, text),
+	@extschema@.lifecycle_status(text, text),
+	@extschema@.lifecycle_update(text, text, text, jsonb, text, text);
+ALTER TABLE lifecycle.users
+	ALTER COLUMN state TYPE lifecycle.state USING state::text,
+	ADD COLUMN workflow text COLLATE "C" NOT NULL DEFAULT 'user',
+	ADD COLUMN workflow_version int NOT NULL DEFAULT 1,
+	ADD COLUMN key text NOT NULL DEFAULT '',
+	ADD COLUMN data jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE lifecycle.history
+	ALTER COLUMN from_state TYPE lifecycle.state USING from_state::text,
+	ALTER COLUMN to_state TYPE lifecycle.state USING to_state::text;
+ALTER TABLE lifecycle.erasures
+	ALTER COLUMN state_before TYPE lifecycle.state USING state_before::text;
+DROP TYPE lifecycle._state_0_2_0;
+DROP INDEX lifecycle.users_tenant_subject;
+CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject, workflow, key)
+	WHERE subject IS NOT NULL;
+
+CREATE FUNCTION @extschema@.lifecycle_register(subject text, tenant text = 'default')
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_register'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_touch(subject text, tenant text = 'default')
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_touch'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_complete(subject text, tenant text = 'default')
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_complete'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_restore(subject text, tenant text = 'default')
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_restore'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_archive(subject text, tenant text = 'default')
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_archive'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_status(subject text, tenant text = 'default')
+RETURNS TABLE (id bigint, state lifecycle.state, since timestamptz,
+	next_event text, next_at timestamptz, held boolean, policy text,
+	policy_version int, deadline_event text, deadline_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	RETURN QUERY
+		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
+		  FROM lifecycle.users u
+		 WHERE u.tenant = lifecycle_status.tenant
+		   AND u.subject = lifecycle_status.subject AND u.workflow = 'user' AND u.key = '';
+	IF NOT FOUND THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.lifecycle_update(subject text, tenant text = 'default',
+	email text = NULL, attrs jsonb = NULL, region text = NULL, policy text = NULL)
+RETURNS lifecycle.state
+AS 'MODULE_PATHNAME', 'lifecycle_update'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION @extschema@.lifecycle_register(text, text),
+	@extschema@.lifecycle_touch(text, text),
+	@extschema@.lifecycle_complete(text, text),
+	@extschema@.lifecycle_restore(text, text),
+	@extschema@.lifecycle_archive(text, text),
+	@extschema@.lifecycle_status(text, text),
+	@extschema@.lifecycle_update(text, text, text, jsonb, text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_register(text, text),
+	@extschema@.lifecycle_touch(text, text),
+	@extschema@.lifecycle_complete(text, text),
+	@extschema@.lifecycle_restore(text, text),
+	@extschema@.lifecycle_update(text, text, text, jsonb, text, text)
+TO lifecycle_app;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_status(text, text)
+TO lifecycle_app, lifecycle_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_archive(text, text) TO lifecycle_admin;
+
+CREATE VIEW lifecycle.retention_report WITH (security_barrier) AS
+WITH lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed: not held for every column below.
+	SELECT u.tenant, u.policy, u.state, count(*) AS users,
+		   min(u.next_at) AS next_due
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	 GROUP BY u.tenant, u.policy, u.state
+)
+SELECT g.tenant, g.policy, g.state, g.users,
+	   (SELECT min(u.state_since) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state) AS oldest_since,
+	   LEAST((SELECT min(u.next_at) FROM lifecycle.users u
+			   WHERE u.tenant = g.tenant AND u.policy = g.policy
+				 AND u.state = g.state AND u.next_at IS NOT NULL AND NOT u.held),
+			 l.next_due) AS next_due,
+	   g.held - coalesce(l.users, 0) AS held,
+	   (SELECT min(u.deadline_at) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy
+		   AND u.state = g.state AND u.deadline_at IS NOT NULL) AS next_deadline,
+	   (SELECT count(*) FROM lifecycle.users u
+		 WHERE u.tenant = g.tenant AND u.policy = g.policy AND u.state = g.state
+		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+		   AND NOT (u.held AND (u.hold_until IS NULL
+				OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
+  FROM (SELECT c.tenant, c.key1 AS policy, c.key2 AS state,
+			   sum(c.n)::bigint AS users, sum(c.held)::bigint AS held
+		  FROM (SELECT k.tenant, k.key1, k.key2, k.n, k.held
+				  FROM lifecycle.counts k WHERE k.family = 'users'
+				UNION ALL
+				SELECT d.tenant, d.key1, d.key2, d.n, d.held
+				  FROM lifecycle.count_deltas d WHERE d.family = 'users') c
+		 GROUP BY c.tenant, c.key1, c.key2
+		HAVING sum(c.n) <> 0
+		OFFSET 0) g
+  LEFT JOIN lapsed l
+	ON l.tenant = g.tenant AND l.policy = g.policy AND l.state = g.state
+ WHERE lifecycle._tenant_visible(g.tenant);
+
+CREATE VIEW lifecycle.overdue WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
+	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
+	   u.retries, u.retry_at, u.last_error
+  FROM lifecycle.users u
+ WHERE u.next_at <= @extschema@.lifecycle_now()
+   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
+   AND lifecycle._tenant_visible(u.tenant);
+
+CREATE VIEW lifecycle.violations WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+	   u.deadline_event, u.deadline_at,
+	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
+	   u.next_event, u.next_at, u.last_error
+  FROM lifecycle.users u
+ WHERE ((NOT u.held
+		 AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
+		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
+			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'))
+   AND lifecycle._tenant_visible(u.tenant);
+
+CREATE VIEW lifecycle.holds WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
+	   u.hold_until AS until,
+	   (SELECT max(h.at) FROM lifecycle.history h
+		 WHERE h.user_id = u.id AND h.event = 'hold') AS held_since,
+	   (SELECT h.actor FROM lifecycle.history h
+		 WHERE h.user_id = u.id AND h.event = 'hold'
+		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by
+  FROM lifecycle.users u
+ WHERE u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now())
+   AND lifecycle._tenant_visible(u.tenant);
+
+CREATE VIEW lifecycle.audit_trail WITH (security_barrier) AS
+SELECT h.id, h.user_id, u.tenant, u.policy, u.state AS current_state,
+	   h.at, h.due_at, h.from_state, h.to_state, h.event, h.actor, h.detail
+  FROM lifecycle.history h
+  JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) h.user_id
+ WHERE lifecycle._tenant_visible(u.tenant);
+
+CREATE VIEW lifecycle.metrics AS
+WITH counted AS MATERIALIZED (
+	-- lifecycle.counts and the deltas not folded yet (67_counts.sql).
+	SELECT c.family, c.tenant, c.key1, c.key2,
+		   sum(c.n)::bigint AS n, sum(c.held)::bigint AS held
+	  FROM (SELECT k.family, k.tenant, k.key1, k.key2, k.n, k.held
+			  FROM lifecycle.counts k
+			UNION ALL
+			SELECT d.family, d.tenant, d.key1, d.key2, d.n, d.held
+			  FROM lifecycle.count_deltas d) c
+	 GROUP BY c.family, c.tenant, c.key1, c.key2
+	HAVING sum(c.n) <> 0
+), visible AS MATERIALIZED (
+	SELECT c.* FROM counted c WHERE lifecycle._tenant_visible(c.tenant)
+), lapsed AS MATERIALIZED (
+	-- Held users whose hold has lapsed (users_hold_until): not held.
+	SELECT u.tenant, u.policy, u.state::text AS state, count(*) AS users
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	 GROUP BY u.tenant, u.policy, u.state
+), visible_states AS MATERIALIZED (
+	SELECT c.tenant, c.key1 AS policy, c.key2 AS state, c.n AS users,
+		   c.held - coalesce(l.users, 0) AS held
+	  FROM visible c
+	  LEFT JOIN lapsed l
+		ON l.tenant = c.tenant AND l.policy = c.key1 AND l.state = c.key2
+	 WHERE c.family = 'users'
+), transitions AS MATERIALIZED (
+	SELECT c.key1 AS event, sum(c.n) AS n
+	  FROM visible c
+	 WHERE c.family = 'events'
+	 GROUP BY c.key1
+	HAVING sum(c.n) <> 0
+), late AS MATERIALIZED (
+	-- The lateness of timers (at - due_at) counted per bucket as history
+	-- rows are written (family "lateness": key1 the least bucket that
+	-- holds it, held the sum in microseconds).
+	SELECT c.key1 AS le, sum(c.n) AS n, sum(c.held) AS us
+	  FROM visible c
+	 WHERE c.family = 'lateness'
+	 GROUP BY c.key1
+), lateness AS MATERIALIZED (
+	SELECT coalesce(sum(l.n), 0) AS timers,
+		   coalesce(sum(l.us), 0) / 1000000.0 AS late_sum,
+		   coalesce(sum(l.n) FILTER (WHERE l.le = '1'), 0) AS le_1,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10')), 0) AS le_10,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60')), 0) AS le_60,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300')), 0) AS le_300,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300',
+				'3600')), 0) AS le_3600,
+		   coalesce(sum(l.n) FILTER (WHERE l.le IN ('1', '10', '60', '300',
+				'3600', '86400')), 0) AS le_86400
+	  FROM late l
+), group_timers AS MATERIALIZED (
+	-- Per group of visible users (from the counts), index-only counts:
+	-- due timers of users not on hold (users_group_next_at) and users past
+	-- their deadline by over a minute under no hold in force, the set of
+	-- lifecycle.violations (users_group_deadline_at, which includes held
+	-- and hold_until): work in proportion to the late users, not to all.
+	-- The clock is an index condition (read once per probe; the planner
+	-- sees its value, so it expects few rows and plans no JIT).
+	SELECT c.tenant, t.due, t.oldest, v.violations
+	  FROM visible c
+	 CROSS JOIN LATERAL (
+		SELECT count(*) AS due, min(u.next_at) AS oldest
+		  FROM lifecycle.users u
+		 WHERE u.tenant = c.tenant AND u.policy = c.key1
+		   AND u.state = c.key2
+		   AND u.next_at <= @extschema@.lifecycle_now() AND NOT u.held) t
+	 CROSS JOIN LATERAL (
+		SELECT count(*) AS violations
+		  FROM lifecycle.users u
+		 WHERE u.tenant = c.tenant AND u.policy = c.key1
+		   AND u.state = c.key2
+		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+		   AND NOT (u.held AND (u.hold_until IS NULL
+				OR u.hold_until > @extschema@.lifecycle_now()))) v
+	 WHERE c.family = 'users'
+), lapsed_due AS MATERIALIZED (
+	-- Held users whose hold has lapsed and whose timer is due (few:
+	-- users_hold_until).
+	SELECT u.tenant, count(*) AS due, min(u.next_at) AS oldest
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	   AND u.next_at <= @extschema@.lifecycle_now()
+	   AND lifecycle._tenant_visible(u.tenant)
+	 GROUP BY u.tenant
+), visible_due AS MATERIALIZED (
+	SELECT g.tenant, g.due AS overdue, g.oldest FROM group_timers g
+	UNION ALL
+	SELECT l.tenant, l.due, l.oldest FROM lapsed_due l
+), outbox AS MATERIALIZED (
+	SELECT c.key1 AS channel, c.key2 AS status, sum(c.n) AS messages
+	  FROM visible c
+	 WHERE c.family = 'messages'
+	 GROUP BY c.key1, c.key2
+	HAVING sum(c.n) <> 0
+), workers AS MATERIALIZED (
+	SELECT w.* FROM lifecycle._worker_stats() w
+), otel AS MATERIALIZED (
+	SELECT o.* FROM lifecycle._otel_stats() o
+)
+SELECT 'lifecycle_state_users'::text AS name,
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state) AS labels,
+	   s.users::float8 AS value
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_state_held',
+	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
+									 'state', s.state),
+	   s.held::float8
+  FROM visible_states s
+UNION ALL
+SELECT 'lifecycle_transitions_total',
+	   pg_catalog.jsonb_build_object('event', t.event),
+	   t.n::float8
+  FROM transitions t
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_bucket',
+	   pg_catalog.jsonb_build_object('le', b.le), b.n::float8
+  FROM lateness l
+ CROSS JOIN LATERAL (VALUES ('1', l.le_1), ('10', l.le_10), ('60', l.le_60),
+							('300', l.le_300), ('3600', l.le_3600),
+							('86400', l.le_86400), ('+Inf', l.timers)) b(le, n)
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_sum', '{}'::jsonb, l.late_sum::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timer_lateness_seconds_count', '{}'::jsonb, l.timers::float8
+  FROM lateness l
+UNION ALL
+SELECT 'lifecycle_timers_overdue', '{}'::jsonb,
+	   coalesce(sum(d.overdue), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_lag_seconds', '{}'::jsonb,
+	   coalesce(extract(epoch FROM @extschema@.lifecycle_now() - min(d.oldest)), 0)::float8
+  FROM visible_due d
+UNION ALL
+SELECT 'lifecycle_timers_violations', '{}'::jsonb,
+	   coalesce(sum(g.violations), 0)::float8
+  FROM group_timers g
+UNION ALL
+SELECT 'lifecycle_outbox_messages',
+	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),
+	   o.messages::float8
+  FROM outbox o
+UNION ALL
+SELECT 'lifecycle_dead_letters',
+	   pg_catalog.jsonb_build_object('channel', o.channel),
+	   o.messages::float8
+  FROM outbox o
+ WHERE o.status = 'dead'
+UNION ALL
+SELECT 'lifecycle_worker_up', pg_catalog.jsonb_build_object('worker', w.worker),
+	   (w.pid IS NOT NULL)::int::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_pid', pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(w.pid, 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_batches_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.batches::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_transitions_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.done::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_failed_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.failed::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_errors_total',
+	   pg_catalog.jsonb_build_object('worker', w.worker), w.errors_total::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_worker_lag_seconds',
+	   pg_catalog.jsonb_build_object('worker', w.worker),
+	   coalesce(extract(epoch FROM w.lag), 0)::float8
+  FROM workers w
+UNION ALL
+SELECT 'lifecycle_otel_spans_exported_total', '{}'::jsonb, o.spans_exported::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_spans_dropped_total', '{}'::jsonb, o.spans_dropped::float8
+  FROM otel o
+UNION ALL
+SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
+  FROM otel o;
+
+
+COMMENT ON VIEW lifecycle.metrics IS
+	'One row per Prometheus sample (name, labels, value); see contrib/prometheus-postgres-exporter/.';
+
+CREATE VIEW lifecycle._otel_transitions AS
+SELECT h.id, u.workflow, h.user_id AS instance_id,
+	   u.tenant, h.event, h.from_state::text AS from_state,
+	   h.to_state::text AS to_state, h.actor, u.policy, u.policy_version,
+	   h.at, h.due_at, h.traceparent,
+	   pg_catalog.replace(u.trace_id::text, '-', '') AS trace_id
+  FROM lifecycle.history h
+  LEFT JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) h.user_id;
+
+REVOKE ALL ON lifecycle._otel_transitions FROM PUBLIC;
+GRANT SELECT ON lifecycle.retention_report, lifecycle.overdue, lifecycle.violations,
+	lifecycle.holds, lifecycle.audit_trail, lifecycle.metrics TO lifecycle_auditor;
+
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_history(subject text, tenant text = 'default')
+RETURNS SETOF lifecycle.history
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	uid bigint;
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	SELECT u.id INTO uid FROM lifecycle.users u
+	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject
+	   AND u.workflow = 'user' AND u.key = '';
+	IF uid IS NULL THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+	RETURN QUERY SELECT h.* FROM lifecycle.history h WHERE h.user_id = uid
+		ORDER BY h.at, h.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_graph(policy text = 'default')
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n jsonb;
+	out text;
+	st text;
+	e record;
+BEGIN
+	IF policy IS NULL THEN
+		RAISE EXCEPTION 'policy must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM lifecycle.policies p WHERE p.name = lifecycle_graph.policy) THEN
+		RAISE EXCEPTION 'policy "%" does not exist', policy USING ERRCODE = '42704';
+	END IF;
+	-- Group by tenant first: the visibility check runs once per tenant.
+	WITH g AS MATERIALIZED (
+		SELECT u.state::text AS s, u.tenant AS t, count(*) AS c FROM lifecycle.users u
+		 WHERE u.policy = lifecycle_graph.policy
+		 GROUP BY u.state, u.tenant)
+	SELECT coalesce(jsonb_object_agg(x.s, x.c), '{}') INTO n FROM (
+		SELECT g.s, sum(g.c) AS c FROM g WHERE lifecycle._tenant_visible(g.t)
+		 GROUP BY g.s) x;
+	-- DOT string: escape backslashes and double quotes of the name.
+	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
+				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
+	-- The states in the order of their distance from the start (then of
+	-- the edges that first enter them), "erased" last.
+	FOR st IN
+		WITH RECURSIVE ge AS MATERIALIZED (
+			SELECT x.from_state, x.to_state, x.ord
+			  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+					from_state, event, kind, role, to_state, effect, message, hook,
+					erases, stopped_by_hold, anchor, interval_key, "interval",
+					reminders, reminders_before_deadline, deadline_event, hint, ord)
+			 WHERE x.to_state <> 'erased'),
+		r(state, depth) AS (
+			SELECT ge.to_state, 1 FROM ge WHERE ge.from_state = 'none'
+			UNION
+			SELECT ge.to_state, r.depth + 1 FROM r JOIN ge ON ge.from_state = r.state
+			 WHERE r.depth < 70)
+		SELECT f.state FROM (
+			SELECT r.state, min(r.depth) AS depth,
+				   (SELECT min(ge.ord) FROM ge WHERE ge.to_state = r.state) AS first
+			  FROM r GROUP BY r.state
+			UNION ALL
+			SELECT 'erased', NULL, NULL) f
+		 ORDER BY f.depth NULLS LAST, f.first
+	LOOP
+		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
+	END LOOP;
+	FOR e IN
+		SELECT t.from_state, t.to_state, t.dashed,
+			   string_agg(t.label, ', ' ORDER BY t.ord) AS label
+		  FROM (SELECT x.from_state, x.to_state, x.ord,
+					   x.kind = 'call' AND (x.role = 'admin' OR x.erases) AS dashed,
+					   CASE WHEN x."interval" IS NOT NULL
+							THEN format('%s after %s', x.event, x."interval")
+							WHEN x.reminders IS NOT NULL
+							THEN format('%s %s%s', x.event, array_to_string(x.reminders, ', '),
+										CASE WHEN x.reminders_before_deadline THEN ' before' ELSE '' END)
+							WHEN x.role = 'admin' THEN x.event || ' (admin)'
+							ELSE x.event END AS label
+				  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+						from_state, event, kind, role, to_state, effect, message, hook,
+						erases, stopped_by_hold, anchor, interval_key, "interval",
+						reminders, reminders_before_deadline, deadline_event, hint, ord)
+				 WHERE x.effect IN ('transition', 'reminder', 'touch')
+				   AND x.from_state <> 'none'
+				   AND coalesce(cardinality(x.reminders), 1) > 0) t
+		 GROUP BY t.from_state, t.to_state, t.dashed
+		 ORDER BY min(t.ord)
+	LOOP
+		out := out || format(E'  %s -> %s [label="%s"%s];\n', e.from_state, e.to_state,
+							 e.label, CASE WHEN e.dashed THEN ', style=dashed' ELSE '' END);
+	END LOOP;
+	RETURN out || E'}\n';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._prune_history(max_rows int = NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	now_ timestamptz := @extschema@.lifecycle_now();
+	n bigint;
+BEGIN
+	IF max_rows OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'max_rows must not be negative' USING ERRCODE = '22023';
+	END IF;
+	-- The cutoff is computed as now - retention (not erased_at + retention)
+	-- and guarded, so an extreme clock cannot overflow the comparison.
+	-- One cutoff per policy version.
+	WITH c AS MATERIALIZED (
+		SELECT p.name, p.version,
+			   lifecycle._minus(now_, (p.definition OPERATOR(pg_catalog.->>)
+						'history_retention')::pg_catalog.interval) AS cutoff
+		  FROM lifecycle.policies p),
+	due AS (
+		SELECT h.id
+		  FROM lifecycle.history h
+		  JOIN lifecycle.users u ON h.user_id OPERATOR(pg_catalog.=) u.id
+		  JOIN c ON c.name OPERATOR(pg_catalog.=) u.policy
+				AND c.version OPERATOR(pg_catalog.=) u.policy_version
+		 WHERE u.state OPERATOR(pg_catalog.=) 'erased'
+		   AND u.state_since OPERATOR(pg_catalog.<=) c.cutoff
+		   AND lifecycle._tenant_visible(u.tenant)
+		 LIMIT max_rows)
+	DELETE FROM lifecycle.history h
+	 USING due
+	 WHERE h.id OPERATOR(pg_catalog.=) due.id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._prune_outbox(max_rows int = NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	now_ timestamptz := @extschema@.lifecycle_now();
+	n bigint;
+BEGIN
+	IF max_rows OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'max_rows must not be negative' USING ERRCODE = '22023';
+	END IF;
+	-- One cutoff per policy version; versions stored by 0.1.0 have no
+	-- outbox_retention and keep the built-in 30 days.
+	WITH c AS MATERIALIZED (
+		SELECT p.name, p.version,
+			   lifecycle._minus(now_, coalesce(p.definition OPERATOR(pg_catalog.->>)
+						'outbox_retention', '30 days')::pg_catalog.interval) AS cutoff
+		  FROM lifecycle.policies p),
+	due AS (
+		SELECT o.id
+		  FROM lifecycle.outbox o
+		  JOIN lifecycle.users u ON u.id OPERATOR(pg_catalog.=) o.user_id
+		  JOIN c ON c.name OPERATOR(pg_catalog.=) u.policy
+				AND c.version OPERATOR(pg_catalog.=) u.policy_version
+		 WHERE o.status IN ('sent', 'dead', 'cancelled', 'blocked', 'unrouted')
+		   AND (o.claimed_at IS NULL OR o.status OPERATOR(pg_catalog.=) 'unrouted')
+		   AND GREATEST(o.created_at, o.last_attempt_at, o.sent_at, o.next_attempt_at,
+						CASE WHEN o.status OPERATOR(pg_catalog.=) 'cancelled'
+								  AND u.state OPERATOR(pg_catalog.=) 'erased'
+							 THEN u.state_since END)
+			   OPERATOR(pg_catalog.<=) c.cutoff
+		   AND lifecycle._tenant_visible(u.tenant)
+		 LIMIT max_rows
+		   FOR UPDATE OF o SKIP LOCKED)
+	DELETE FROM lifecycle.outbox o
+	 USING due
+	 WHERE o.id OPERATOR(pg_catalog.=) due.id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- The instances' own functions and view (15_instances.sql).
+-- Application (lifecycle_app) ---------------------------------------------
+
+CREATE FUNCTION @extschema@.lifecycle_start(workflow text, subject text,
+	tenant text = 'default', key text = '', policy text = NULL,
+	email text = NULL, region text = NULL, attrs jsonb = NULL,
+	data jsonb = '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_start'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.lifecycle_signal(workflow text, subject text,
+	event text, tenant text = 'default', key text = '')
+RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_signal'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The subject's instances that are not erased, oldest first.  Once the
+-- subject's personal data is erased the subject is unknown (42704).
+CREATE FUNCTION @extschema@.lifecycle_instances(subject text, tenant text = 'default')
+RETURNS TABLE (id bigint, workflow text, key text, state text,
+	since timestamptz, next_event text, next_at timestamptz,
+	deadline_event text, deadline_at timestamptz, held boolean,
+	policy text, policy_version int, workflow_version int)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	RETURN QUERY
+		SELECT u.id, u.workflow::text, u.key, u.state::text, u.state_since,
+			   u.next_event, u.next_at, u.deadline_event, u.deadline_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.workflow_version
+		  FROM lifecycle.users u
+		 WHERE u.tenant = lifecycle_instances.tenant
+		   AND u.subject = lifecycle_instances.subject
+		 ORDER BY u.id;
+	IF NOT FOUND THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_start() to start a workflow.';
+	END IF;
+END
+$$;
+
+-- Auditors (lifecycle_auditor) --------------------------------------------
+
+-- Every instance of every workflow, erased ones included (their subject is
+-- NULL), without e-mail, region, attrs or data; rows of tenants the
+-- acting role may not see are hidden.  held: a hold in force.
+CREATE VIEW lifecycle.instances WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.workflow, u.workflow_version, u.key,
+	   u.policy, u.policy_version, u.state, u.state_since, u.next_event,
+	   u.next_at, u.deadline_event, u.deadline_at,
+	   u.held AND (u.hold_until IS NULL
+				   OR u.hold_until > @extschema@.lifecycle_now()) AS held
+  FROM lifecycle.users u
+ WHERE lifecycle._tenant_visible(u.tenant);
+
+REVOKE ALL ON FUNCTION
+	@extschema@.lifecycle_start(text, text, text, text, text, text, text, jsonb, jsonb),
+	@extschema@.lifecycle_signal(text, text, text, text, text),
+	@extschema@.lifecycle_instances(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.lifecycle_start(text, text, text, text, text, text, text, jsonb, jsonb),
+	@extschema@.lifecycle_signal(text, text, text, text, text),
+	@extschema@.lifecycle_instances(text, text)
+TO lifecycle_app;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_instances(text, text)
+TO lifecycle_auditor;
+GRANT SELECT ON lifecycle.instances TO lifecycle_auditor;
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -23,8 +23,10 @@ CREATE SCHEMA lifecycle;
 REVOKE ALL ON SCHEMA lifecycle FROM PUBLIC;
 GRANT USAGE ON SCHEMA lifecycle TO lifecycle_app, lifecycle_auditor, lifecycle_admin;
 
-CREATE TYPE lifecycle.state AS ENUM
-	('invited', 'active', 'dormant', 'completed', 'archived', 'expired', 'erased');
+-- A state of a workflow: any workflow's states fit (0.2.0's enum of the
+-- user lifecycle's states is this domain over text since 0.3.0; its
+-- functions and the columns below keep the type's name).
+CREATE DOMAIN lifecycle.state AS text COLLATE "C";
 
 -- Functions the table definitions below use (defaults, row-level security,
 -- triggers), defined first.
@@ -105,7 +107,7 @@ CREATE TABLE lifecycle.users (
 	region		text,
 	policy		text NOT NULL,
 	policy_version int NOT NULL,
-	state		lifecycle.state NOT NULL,
+	state		lifecycle.state NOT NULL,	/* of the workflow's graph */
 	state_since	timestamptz NOT NULL,
 	last_seen	timestamptz,
 	step		int NOT NULL DEFAULT 0,	/* reminders fired in this state */
@@ -127,14 +129,25 @@ CREATE TABLE lifecycle.users (
 	-- OpenTelemetry (0.3.0, sql/src/85_otel.sql): the trace of this
 	-- instance's life, random, drawn when it starts (never derived from
 	-- personal data).
-	trace_id	uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
+	trace_id	uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	-- Instances (0.3.0): every row is one run of one workflow version for
+	-- one subject, identified by (tenant, subject, workflow, key); the
+	-- user lifecycle's rows are workflow 'user', key ''.  e-mail, region
+	-- and attrs are the subject's, the same in every live instance of the
+	-- subject; data is the instance's own.  created_at is its start (the
+	-- "started" anchor).
+	workflow	text COLLATE "C" NOT NULL DEFAULT 'user',
+	workflow_version int NOT NULL DEFAULT 1,
+	key			text NOT NULL DEFAULT '',
+	data		jsonb NOT NULL DEFAULT '{}'
 ) WITH (fillfactor = 80);
 -- Partial: an erased user (subject NULL) leaves the index instead of
 -- moving to a (tenant, NULL) key that no lookup reads (issue 20: with every
 -- erasure the index kept pages of dead subjects and grew 6x over two
 -- years of churn).  Lookups name a subject, so they imply the predicate;
--- the inserts say ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL.
-CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject)
+-- the inserts say ON CONFLICT (tenant, subject, workflow, key) WHERE
+-- subject IS NOT NULL.  Its prefix finds every instance of a subject.
+CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject, workflow, key)
 	WHERE subject IS NOT NULL;
 CREATE INDEX users_next_at ON lifecycle.users (next_at) WHERE next_at IS NOT NULL;
 -- lifecycle.violations reads these two: deadlines of users not on hold,

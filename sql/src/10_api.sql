@@ -67,7 +67,7 @@ BEGIN
 			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
 		  FROM lifecycle.users u
 		 WHERE u.tenant = lifecycle_status.tenant
-		   AND u.subject = lifecycle_status.subject;
+		   AND u.subject = lifecycle_status.subject AND u.workflow = 'user' AND u.key = '';
 	IF NOT FOUND THEN
 		-- The subject is personal data: name the argument, not its value.
 		RAISE EXCEPTION 'subject does not exist'
@@ -90,7 +90,8 @@ BEGIN
 	END IF;
 	PERFORM lifecycle._check_tenant(tenant);
 	SELECT u.id INTO uid FROM lifecycle.users u
-	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject;
+	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject
+	   AND u.workflow = 'user' AND u.key = '';
 	IF uid IS NULL THEN
 		-- The subject is personal data: name the argument, not its value.
 		RAISE EXCEPTION 'subject does not exist'
@@ -217,7 +218,29 @@ BEGIN
 	-- DOT string: escape backslashes and double quotes of the name.
 	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
 				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
-	FOREACH st IN ARRAY enum_range(NULL::lifecycle.state)::text[] LOOP
+	-- The states in the order of their distance from the start (then of
+	-- the edges that first enter them), "erased" last.
+	FOR st IN
+		WITH RECURSIVE ge AS MATERIALIZED (
+			SELECT x.from_state, x.to_state, x.ord
+			  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+					from_state, event, kind, role, to_state, effect, message, hook,
+					erases, stopped_by_hold, anchor, interval_key, "interval",
+					reminders, reminders_before_deadline, deadline_event, hint, ord)
+			 WHERE x.to_state <> 'erased'),
+		r(state, depth) AS (
+			SELECT ge.to_state, 1 FROM ge WHERE ge.from_state = 'none'
+			UNION
+			SELECT ge.to_state, r.depth + 1 FROM r JOIN ge ON ge.from_state = r.state
+			 WHERE r.depth < 70)
+		SELECT f.state FROM (
+			SELECT r.state, min(r.depth) AS depth,
+				   (SELECT min(ge.ord) FROM ge WHERE ge.to_state = r.state) AS first
+			  FROM r GROUP BY r.state
+			UNION ALL
+			SELECT 'erased', NULL, NULL) f
+		 ORDER BY f.depth NULLS LAST, f.first
+	LOOP
 		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
 	END LOOP;
 	FOR e IN

@@ -48,7 +48,7 @@ SELECT g.tenant, g.policy, g.state, g.users,
 		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
 		   AND NOT (u.held AND (u.hold_until IS NULL
 				OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
-  FROM (SELECT c.tenant, c.key1 AS policy, c.key2::lifecycle.state AS state,
+  FROM (SELECT c.tenant, c.key1 AS policy, c.key2 AS state,
 			   sum(c.n)::bigint AS users, sum(c.held)::bigint AS held
 		  FROM (SELECT k.tenant, k.key1, k.key2, k.n, k.held
 				  FROM lifecycle.counts k WHERE k.family = 'users'

@@ -41,7 +41,7 @@ BEGIN
 		  JOIN lifecycle.users u ON h.user_id OPERATOR(pg_catalog.=) u.id
 		  JOIN c ON c.name OPERATOR(pg_catalog.=) u.policy
 				AND c.version OPERATOR(pg_catalog.=) u.policy_version
-		 WHERE u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
+		 WHERE u.state OPERATOR(pg_catalog.=) 'erased'
 		   AND u.state_since OPERATOR(pg_catalog.<=) c.cutoff
 		   AND lifecycle._tenant_visible(u.tenant)
 		 LIMIT max_rows)

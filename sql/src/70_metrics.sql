@@ -116,13 +116,13 @@ WITH counted AS MATERIALIZED (
 		SELECT count(*) AS due, min(u.next_at) AS oldest
 		  FROM lifecycle.users u
 		 WHERE u.tenant = c.tenant AND u.policy = c.key1
-		   AND u.state = c.key2::lifecycle.state
+		   AND u.state = c.key2
 		   AND u.next_at <= @extschema@.lifecycle_now() AND NOT u.held) t
 	 CROSS JOIN LATERAL (
 		SELECT count(*) AS violations
 		  FROM lifecycle.users u
 		 WHERE u.tenant = c.tenant AND u.policy = c.key1
-		   AND u.state = c.key2::lifecycle.state
+		   AND u.state = c.key2
 		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
 		   AND NOT (u.held AND (u.hold_until IS NULL
 				OR u.hold_until > @extschema@.lifecycle_now()))) v

@@ -119,7 +119,7 @@ BEGIN
 		   AND (o.claimed_at IS NULL OR o.status OPERATOR(pg_catalog.=) 'unrouted')
 		   AND GREATEST(o.created_at, o.last_attempt_at, o.sent_at, o.next_attempt_at,
 						CASE WHEN o.status OPERATOR(pg_catalog.=) 'cancelled'
-								  AND u.state OPERATOR(pg_catalog.=) 'erased'::lifecycle.state
+								  AND u.state OPERATOR(pg_catalog.=) 'erased'
 							 THEN u.state_since END)
 			   OPERATOR(pg_catalog.<=) c.cutoff
 		   AND lifecycle._tenant_visible(u.tenant)

@@ -17,11 +17,10 @@ CREATE TABLE lifecycle.otel_cursor (
 );
 REVOKE ALL ON lifecycle.otel_cursor FROM PUBLIC;
 
--- What a transition's span shows, per history row.  The workflow's name
--- is written here, and only here: every 0.2.0 instance is of the built-in
--- workflow "user".  trace_id: the instance's trace (32 hex digits).
+-- What a transition's span shows, per history row, with the workflow of
+-- its instance.  trace_id: the instance's trace (32 hex digits).
 CREATE VIEW lifecycle._otel_transitions AS
-SELECT h.id, 'user'::text AS workflow, h.user_id AS instance_id,
+SELECT h.id, u.workflow, h.user_id AS instance_id,
 	   u.tenant, h.event, h.from_state::text AS from_state,
 	   h.to_state::text AS to_state, h.actor, u.policy, u.policy_version,
 	   h.at, h.due_at, h.traceparent,

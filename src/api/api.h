@@ -27,6 +27,13 @@ extern Datum api_state_datum(FunctionCallInfo fcinfo, const LcGraph *g,
 extern LcState api_event(FunctionCallInfo fcinfo, const char *event,
 						 const char *reason, int64 *evidence,
 						 const LcGraph **graph);
+extern LcState api_instance_event(const char *tenant, const char *subject,
+								  const char *workflow, const char *key,
+								  const char *event, const char *reason,
+								  bool signal, int64 *evidence,
+								  const LcGraph **graph);
+extern void api_instance_not_found(const char *tenant, const char *workflow)
+			pg_attribute_noreturn();
 extern Datum api_simple_event(FunctionCallInfo fcinfo, const char *event);
 extern int	admin_define_policy(const char *name, Jsonb *def, List *schemas);
 extern void admin_workflow_policies(const char *workflow, int version);

@@ -109,22 +109,18 @@ api_refuse(const LcUserRow *row, LcEvent event, const LcOutcome *o)
 }
 
 /*
- * A lifecycle.state value for the function's declared result type.
+ * A lifecycle.state value (a domain over text) for the function's result.
  */
 Datum
 api_state_datum(FunctionCallInfo fcinfo, const LcGraph *g, LcState state)
 {
-	Oid			typoid = get_fn_expr_rettype(fcinfo->flinfo);
-
-	return DirectFunctionCall2(enum_in,
-							   CStringGetDatum(machine_state_name(g, state)),
-							   ObjectIdGetDatum(typoid));
+	return CStringGetTextDatum(machine_state_name(g, state));
 }
 
 /*
  * Apply an application or admin event to (subject, tenant) given as
- * arguments 0 and 1.  Returns the new state; *evidence gets the erasure
- * evidence id.
+ * arguments 0 and 1: an event of the subject's user lifecycle.  Returns
+ * the new state; *evidence gets the erasure evidence id.
  */
 LcState
 api_event(FunctionCallInfo fcinfo, const char *event_name, const char *reason,
@@ -132,43 +128,145 @@ api_event(FunctionCallInfo fcinfo, const char *event_name, const char *reason,
 {
 	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
 	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
+
+	return api_instance_event(tenant, subject, LC_USER_WORKFLOW, "",
+							  event_name, reason, false, evidence, graph);
+}
+
+/*
+ * The event of a lifecycle_signal() call, or the user lifecycle's named
+ * event, in the graph of the instance's workflow version.  A signal may
+ * name the calls of the definition only: not the timers and records, nor
+ * the reserved events that have functions of their own (hold, release,
+ * erase, export, update, migrate, adopt); an event for admins needs
+ * lifecycle_admin.
+ */
+static LcEvent
+api_instance_event_id(const LcGraph *g, const char *event_name, bool signal)
+{
+	LcEvent		event = machine_event_from_name(g, event_name);
+
+	if (!signal)
+	{
+		if (event == LC_EV_NONE)
+			elog(ERROR, "workflow \"%s\" has no event \"%s\"", g->name,
+				 event_name);
+		return event;
+	}
+	if (event == LC_EV_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workflow \"%s\" version %d has no event \"%s\"",
+						g->name, g->version, event_name),
+				 errhint("lifecycle_workflow('%s') lists its events.", g->name)));
+	if (event < LC_NUM_RESERVED_EVENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event \"%s\" cannot be signalled", event_name),
+				 errdetail("It is one of the events every workflow has."),
+				 errhint("Call lifecycle_%s() instead.",
+						 event == LC_EV_HOLD_LAPSE || event == LC_EV_REMINDER_SKIPPED ?
+						 "tick" : event_name)));
+	if (g->events[event].kind != LC_KIND_CALL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event \"%s\" of workflow \"%s\" cannot be signalled", event_name,
+						g->name),
+				 errdetail("It is fired by the lifecycle clock, not called.")));
+	if (g->events[event].role != NULL && strcmp(g->events[event].role, "admin") == 0)
+	{
+		Oid			actor = get_role_oid(acting_actor(), false);
+		Oid			admin = get_role_oid("lifecycle_admin", false);
+
+		if (!has_privs_of_role(actor, admin))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("event \"%s\" of workflow \"%s\" is for administrators",
+							event_name, g->name),
+					 errhint("Signal it as a member of lifecycle_admin.")));
+	}
+	return event;
+}
+
+/*
+ * Raise 42704 for an instance that does not exist (or was erased).  The
+ * subject and key are the caller's data: named, never echoed.
+ */
+void
+api_instance_not_found(const char *tenant, const char *workflow)
+{
+	if (strcmp(workflow, LC_USER_WORKFLOW) == 0)
+		api_not_found(tenant);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("instance does not exist"),
+			 errdetail("Tenant \"%s\" has no live instance of workflow \"%s\" with that subject and key.",
+					   tenant, workflow),
+			 errhint("Use lifecycle_start() to start one.")));
+}
+
+/*
+ * Apply an event to the live instance (tenant, subject, workflow, key):
+ * the machine decides in the graph of the instance's own workflow
+ * version, store_apply() writes it.  signal: a lifecycle_signal() call
+ * (api_instance_event_id() checks the event and the role).  Returns the
+ * new state; *evidence gets the erasure evidence id; *graph the graph the
+ * state is of.
+ */
+LcState
+api_instance_event(const char *tenant, const char *subject,
+				   const char *workflow, const char *key,
+				   const char *event_name, const char *reason, bool signal,
+				   int64 *evidence, const LcGraph **graph)
+{
 	const char *actor;
 	LcUserRow	row;
 	LcPolicy   *policy;
 	LcOutcome	o;
 	LcChange	change;
-	LcEvent		event;
+	LcEvent		event = LC_EV_NONE;
 	TimestampTz now;
+	bool		user = strcmp(workflow, LC_USER_WORKFLOW) == 0;
 
 	SPI_connect();
 	acting_check_tenant(tenant);
 	now = clock_now();
-	*graph = cache_graph(LC_USER_WORKFLOW, 1);
-	event = machine_event_from_name(*graph, event_name);
-	if (event == LC_EV_NONE)
-		elog(ERROR, "workflow \"%s\" has no event \"%s\"", (*graph)->name,
-			 event_name);
 
 	/*
 	 * Touch first looks without a lock (one indexed read; clock and grants
-	 * come from cache.c): most touches change nothing.
+	 * come from cache.c): most touches change nothing.  A signal looks
+	 * first anyway, for the graph its event is checked against.
 	 */
-	if (machine_event_may_touch(*graph, event))
+	if (user)
 	{
-		if (!store_user_lookup(tenant, subject, false, &row))
-			api_find(tenant, subject, false, &row);	/* 42704 */
-		policy = policy_get(row.policy, row.policy_version);
-		machine_apply(policy, &row.user, event, now, &o);
-		if (o.allowed && o.noop)
+		*graph = cache_graph(LC_USER_WORKFLOW, 1);
+		event = api_instance_event_id(*graph, event_name, signal);
+	}
+	if (!user || machine_event_may_touch(*graph, event))
+	{
+		if (!store_instance_lookup(tenant, subject, workflow, key, false, &row))
+			api_instance_not_found(tenant, workflow);
+		*graph = row.graph;
+		event = api_instance_event_id(row.graph, event_name, signal);
+		if (machine_event_may_touch(row.graph, event))
 		{
-			SPI_finish();
-			return row.user.state;
+			policy = policy_get(row.policy, row.policy_version);
+			machine_apply(policy, &row.user, event, now, &o);
+			if (o.allowed && o.noop)
+			{
+				SPI_finish();
+				return row.user.state;
+			}
 		}
 	}
 
 	actor = acting_actor();
-	api_find(tenant, subject, true, &row);
+	if (!store_instance_lookup(tenant, subject, workflow, key, true, &row))
+		api_instance_not_found(tenant, workflow);
 	now = clock_now_precise();	/* the row is locked: when it takes effect */
+	if (row.graph != *graph)
+		event = api_instance_event_id(row.graph, event_name, signal);
+	*graph = row.graph;
 	policy = policy_get(row.policy, row.policy_version);
 	machine_apply(policy, &row.user, event, now, &o);
 	if (!o.allowed)

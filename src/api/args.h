@@ -25,6 +25,7 @@
 #define LC_MAX_EMAIL	254
 #define LC_MAX_REASON	1000
 #define LC_MAX_ATTRS	8192
+#define LC_MAX_KEY		256		/* an instance's key */
 
 extern char *args_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *name, int maxlen);
@@ -33,5 +34,7 @@ extern char *args_opt_text_arg(FunctionCallInfo fcinfo, int argno,
 extern bool args_email_valid(const char *email);
 extern void args_check_email(const char *email);
 extern Jsonb *args_attrs_arg(FunctionCallInfo fcinfo, int argno);
+extern Jsonb *args_object_arg(FunctionCallInfo fcinfo, int argno,
+							  const char *name);
 
 #endif							/* LIFECYCLE_ARGS_H */

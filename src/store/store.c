@@ -77,9 +77,9 @@ static StoreState store_state;
 	"'attrs', " u ".attrs"
 
 #define STORE_USER_COLUMNS \
-	"id, tenant, subject, policy, policy_version, state::text, state_since, " \
+	"id, tenant, subject, policy, policy_version, state, state_since, " \
 	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
-	"retries, ctid, state_due_at"
+	"retries, ctid, state_due_at, workflow, workflow_version, created_at, key"
 
 static void store_exec(StorePlan which, const char *sql, int nargs,
 					   const Oid *argtypes, Datum *values, const char *nulls,
@@ -88,10 +88,11 @@ static void store_exec_plan(StorePlan which, bool generic, const char *sql,
 							int nargs, const Oid *argtypes, Datum *values,
 							const char *nulls, bool read_only, long count,
 							int expected);
-static void store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
-							LcUserRow *row,
-							MemoryContext cxt);
-static int	store_read_users(const LcGraph *g, LcUserRow **rows);
+static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
+							char **names, MemoryContext cxt);
+static void store_resolve_user(LcUserRow *row, char **names,
+							   const LcGraph **last);
+static int	store_read_users(LcUserRow **rows);
 
 /*
  * The caller's memory context (the one current at SPI_connect), where
@@ -238,33 +239,24 @@ store_getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 }
 
 /*
- * The graph the users' rows are decoded with: the user workflow's.
- */
-static const LcGraph *
-store_user_graph(void)
-{
-	return cache_graph(LC_USER_WORKFLOW, 1);
-}
-
-/*
- * Decode STORE_USER_COLUMNS.
+ * Decode STORE_USER_COLUMNS.  The state and timer event are names of the
+ * row's own workflow version: they are kept in names[0..1] (in the
+ * current context) until store_resolve_user() turns them into the ids of
+ * its graph, which may have to be loaded (SPI) once the result is read.
  */
 static void
-store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
-				LcUserRow *row, MemoryContext cxt)
+store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row, char **names,
+				MemoryContext cxt)
 {
 	bool		isnull;
 	Datum		d;
-	char	   *s;
 
 	row->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	row->tenant = store_getstr(tup, desc, 2, cxt);
 	row->subject = store_getstr(tup, desc, 3, cxt);
 	row->policy = store_getstr(tup, desc, 4, cxt);
 	row->policy_version = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-	s = store_getstr(tup, desc, 6, CurrentMemoryContext);
-	row->user.state = machine_state_from_name(g, s);
-	row->graph = g;
+	names[0] = store_getstr(tup, desc, 6, CurrentMemoryContext);
 	row->user.state_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 	d = SPI_getbinval(tup, desc, 8, &isnull);
 	row->user.last_seen = isnull ? 0 : DatumGetTimestampTz(d);
@@ -274,13 +266,35 @@ store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
 	row->user.hold_until = isnull ? 0 : DatumGetTimestampTz(d);
 	d = SPI_getbinval(tup, desc, 12, &isnull);
 	row->next_at = isnull ? 0 : DatumGetTimestampTz(d);
-	s = store_getstr(tup, desc, 13, CurrentMemoryContext);
-	row->next_event = s ? machine_event_from_name(g, s) : LC_EV_NONE;
+	names[1] = store_getstr(tup, desc, 13, CurrentMemoryContext);
 	row->hold_reason = store_getstr(tup, desc, 14, cxt);
 	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
 	d = SPI_getbinval(tup, desc, 17, &isnull);
 	row->user.state_due_at = isnull ? 0 : DatumGetTimestampTz(d);
+	row->workflow = store_getstr(tup, desc, 18, cxt);
+	row->workflow_version = DatumGetInt32(SPI_getbinval(tup, desc, 19, &isnull));
+	row->user.started = DatumGetTimestampTz(SPI_getbinval(tup, desc, 20, &isnull));
+	row->key = store_getstr(tup, desc, 21, cxt);
+}
+
+/*
+ * The graph of a decoded row's workflow version, and its state and timer
+ * event as ids of that graph.  A batch is mostly of one workflow version:
+ * *last (NULL at first) keeps the graph of the previous row (graphs stay
+ * valid until the end of the transaction).
+ */
+static void
+store_resolve_user(LcUserRow *row, char **names, const LcGraph **last)
+{
+	const LcGraph *g = *last;
+
+	if (g == NULL || g->version != row->workflow_version ||
+		strcmp(g->name, row->workflow) != 0)
+		g = *last = cache_graph(row->workflow, row->workflow_version);
+	row->graph = g;
+	row->user.state = machine_state_from_name(g, names[0]);
+	row->next_event = names[1] ? machine_event_from_name(g, names[1]) : LC_EV_NONE;
 }
 
 /*
@@ -288,15 +302,20 @@ store_read_user(const LcGraph *g, HeapTuple tup, TupleDesc desc,
  * in the caller's context; returns how many.
  */
 static int
-store_read_users(const LcGraph *g, LcUserRow **rows)
+store_read_users(LcUserRow **rows)
 {
-
 	MemoryContext cxt = store_result_cxt();
+	SPITupleTable *tt = SPI_tuptable;
 	int			n = (int) SPI_processed;
 	LcUserRow  *out = (LcUserRow *) MemoryContextAlloc(cxt, sizeof(LcUserRow) * Max(n, 1));
+	char	  **names = palloc(sizeof(char *) * 2 * Max(n, 1));
+	const LcGraph *last = NULL;
 
 	for (int i = 0; i < n; i++)
-		store_read_user(g, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &out[i], cxt);
+		store_read_user(tt->vals[i], tt->tupdesc, &out[i], &names[2 * i], cxt);
+	for (int i = 0; i < n; i++)
+		store_resolve_user(&out[i], &names[2 * i], &last);
+	pfree(names);
 	*rows = out;
 	return n;
 }
@@ -587,87 +606,129 @@ store_clock_set(Interval *offset)
 }
 
 /*
- * Find a subject, optionally locking its row.  False when unknown.
+ * Find a subject's user lifecycle (the built-in workflow, key ''),
+ * optionally locking its row.  False when unknown.
  */
 bool
 store_user_lookup(const char *tenant, const char *subject, bool for_update,
 				  LcUserRow *row)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		vals[2];
-	MemoryContext cxt = store_result_cxt();
-	const LcGraph *g = store_user_graph();	/* before the query */
+	return store_instance_lookup(tenant, subject, LC_USER_WORKFLOW, "",
+								 for_update, row);
+}
+
+/*
+ * Find the live instance (tenant, subject, workflow, key), optionally
+ * locking its row.  False when there is none.
+ */
+bool
+store_instance_lookup(const char *tenant, const char *subject,
+					  const char *workflow, const char *key, bool for_update,
+					  LcUserRow *row)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[4];
+	LcUserRow  *rows;
 
 	vals[0] = CStringGetTextDatum(tenant);
 	vals[1] = CStringGetTextDatum(subject);
+	vals[2] = CStringGetTextDatum(workflow);
+	vals[3] = CStringGetTextDatum(key);
 	if (for_update)
 		store_exec(SP_USER_LOOKUP_LOCK,
 				   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
-				   "WHERE tenant = $1 AND subject = $2 FOR UPDATE",
-				   2, types, vals, NULL, false, 1, SPI_OK_SELECT);
+				   "WHERE tenant = $1 AND subject = $2 AND workflow = $3 AND key = $4 "
+				   "FOR UPDATE",
+				   4, types, vals, NULL, false, 1, SPI_OK_SELECT);
 	else
 		store_exec(SP_USER_LOOKUP,
 				   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
-				   "WHERE tenant = $1 AND subject = $2",
-				   2, types, vals, NULL, true, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+				   "WHERE tenant = $1 AND subject = $2 AND workflow = $3 AND key = $4",
+				   4, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	if (store_read_users(&rows) == 0)
 		return false;
-	store_read_user(g, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, cxt);
+	*row = rows[0];
 	return true;
 }
 
 /*
- * Insert a new invited user, its history row and its invite message in
- * one statement.  Returns the new id, or 0 when the subject exists (a
- * concurrent invitation won: the caller looks it up).
+ * Insert a new instance (an invitation, or lifecycle_start()), its history
+ * row and its start message in one statement.  The subject's personal
+ * data is shared by its live instances: what the caller leaves NULL
+ * (email, region, attrs) comes from another live instance of the subject,
+ * and what it gives becomes theirs too.  Returns the new id, or 0 when
+ * the instance exists (a concurrent start won: the caller looks it up).
  */
 int64
 store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 {
-	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	Oid			types[21] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		vals[17];
-	char		nulls[17];
+		TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, JSONBOID};
+	Datum		vals[21];
+	char		nulls[21];
 	bool		isnull;
 
 	memset(nulls, ' ', sizeof(nulls));
 	vals[0] = CStringGetTextDatum(inv->tenant);
 	vals[1] = CStringGetTextDatum(inv->subject);
-	vals[2] = CStringGetTextDatum(inv->email);
-	vals[3] = JsonbPGetDatum(inv->attrs);
-	if (inv->region)
-		vals[4] = CStringGetTextDatum(inv->region);
+	store_text_param(inv->email, &vals[2], &nulls[2]);
+	if (inv->attrs)
+		vals[3] = JsonbPGetDatum(inv->attrs);
 	else
-		nulls[4] = 'n';
+		nulls[3] = 'n';
+	store_text_param(inv->region, &vals[4], &nulls[4]);
 	vals[5] = CStringGetTextDatum(inv->policy);
 	vals[6] = Int32GetDatum(inv->policy_version);
 	vals[7] = TimestampTzGetDatum(now);
-	vals[8] = TimestampTzGetDatum(inv->next_at);
-	vals[9] = CStringGetTextDatum(inv->next_event);
-	vals[10] = CStringGetTextDatum(actor);
-	if (inv->channel)
-		vals[11] = CStringGetTextDatum(inv->channel);
+	if (inv->next_at != 0)
+		vals[8] = TimestampTzGetDatum(inv->next_at);
 	else
-		nulls[11] = 'n';
-	vals[12] = TimestampTzGetDatum(inv->deadline_at);
-	vals[13] = CStringGetTextDatum(inv->deadline_event);
+		nulls[8] = 'n';
+	store_text_param(inv->next_event, &vals[9], &nulls[9]);
+	vals[10] = CStringGetTextDatum(actor);
+	store_text_param(inv->channel, &vals[11], &nulls[11]);
+	if (inv->deadline_at != 0)
+		vals[12] = TimestampTzGetDatum(inv->deadline_at);
+	else
+		nulls[12] = 'n';
+	store_text_param(inv->deadline_event, &vals[13], &nulls[13]);
 	vals[14] = CStringGetTextDatum(inv->state);
 	vals[15] = CStringGetTextDatum(inv->event);
 	store_text_param(inv->message, &vals[16], &nulls[16]);
+	vals[17] = CStringGetTextDatum(inv->workflow ? inv->workflow : LC_USER_WORKFLOW);
+	vals[18] = Int32GetDatum(inv->workflow_version > 0 ? inv->workflow_version : 1);
+	vals[19] = CStringGetTextDatum(inv->key ? inv->key : "");
+	if (inv->data)
+		vals[20] = JsonbPGetDatum(inv->data);
+	else
+		nulls[20] = 'n';
 
 	store_exec(SP_USER_INSERT,
-			   "WITH u AS ("
+			   "WITH s AS ("
+			   " SELECT o.email, o.region, o.attrs FROM lifecycle.users o"
+			   " WHERE o.tenant = $1 AND o.subject = $2 LIMIT 1),"
+			   " u AS ("
 			   " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 			   "  policy, policy_version, state, state_since, step, next_at, next_event,"
-			   "  created_at, deadline_at, deadline_event, state_due_at)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $15::lifecycle.state, $8, 0, $9, $10, $8,"
-			   "  $13, $14, $8)"
-			   " ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING"
-			   " RETURNING *),"
+			   "  created_at, deadline_at, deadline_event, state_due_at, workflow,"
+			   "  workflow_version, key, data)"
+			   " VALUES ($1, $2, COALESCE($3, (SELECT email FROM s)),"
+			   "  COALESCE($4, (SELECT attrs FROM s), '{}'),"
+			   "  COALESCE($5, (SELECT region FROM s)), $6, $7, $15, $8, 0, $9, $10, $8,"
+			   "  $13, $14, $8, $18, $19, $20, COALESCE($21, '{}'))"
+			   " ON CONFLICT (tenant, subject, workflow, key) WHERE subject IS NOT NULL"
+			   " DO NOTHING RETURNING *),"
+			   " shared AS ("
+			   " UPDATE lifecycle.users AS o SET email = u.email, attrs = u.attrs,"
+			   "  region = u.region FROM u"
+			   " WHERE o.tenant = $1 AND o.subject = $2"
+			   "  AND (o.email IS DISTINCT FROM u.email OR o.attrs <> u.attrs"
+			   "   OR o.region IS DISTINCT FROM u.region)),"
 			   " h AS ("
 			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-			   " SELECT id, $8, NULL, $15::lifecycle.state, $16, $11 FROM u),"
+			   " SELECT id, $8, NULL, $15, $16, $11 FROM u),"
 			   " o AS ("
 			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status,"
 			   "  next_attempt_at, created_at)"
@@ -676,10 +737,11 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
 			   "  WHERE $17 IS NOT NULL)"
 			   " SELECT id FROM u",
-			   17, types, vals, nulls, false, 0, SPI_OK_SELECT);
+			   21, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
-	shmem_note_timer(inv->next_at);
+	if (inv->next_at != 0)
+		shmem_note_timer(inv->next_at);
 	if (inv->channel && inv->message)
 		shmem_note_message();
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -726,7 +788,6 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		vals[2];
-	const LcGraph *g = store_user_graph();	/* before the query */
 
 	vals[0] = TimestampTzGetDatum(now);
 	vals[1] = Int32GetDatum(limit);
@@ -735,7 +796,7 @@ store_due_users(TimestampTz now, int limit, LcUserRow **rows)
 			   "WHERE next_at <= $1 AND (retry_at IS NULL OR retry_at <= $1) "
 			   "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
 			   2, types, vals, NULL, false, 0, SPI_OK_SELECT);
-	return store_read_users(g, rows);
+	return store_read_users(rows);
 }
 
 /*
@@ -826,7 +887,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	 */
 	store_exec_plan(n == 1 ? SP_APPLY_ONE : SP_APPLY, n == 1,
 			   "WITH v AS ("
-			   " SELECT * FROM unnest($1, $2::lifecycle.state[], $3::lifecycle.state[],"
+			   " SELECT * FROM unnest($1, $2, $3,"
 			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
 			   "  $21, $22, $23)"
 			   " AS v(id, from_state, to_state, since, last_seen, step, held,"
@@ -919,10 +980,10 @@ store_erase_batch(const int64 *ids, const char *const *before, int n,
 	vals[4] = TimestampTzGetDatum(now);
 	store_exec_plan(SP_ERASE, true,
 			   "WITH v AS ("
-			   " SELECT * FROM unnest($1, $2::lifecycle.state[]) AS v(id, before)),"
+			   " SELECT * FROM unnest($1, $2) AS v(id, before)),"
 			   " u AS ("
 			   " UPDATE lifecycle.users AS u SET subject = NULL, email = NULL,"
-			   "  attrs = '{}', hold_reason = NULL, last_error = NULL"
+			   "  attrs = '{}', data = '{}', hold_reason = NULL, last_error = NULL"
 			   " FROM v WHERE u.id = ANY ($1) AND u.id = v.id"
 			   " RETURNING u.id, u.tenant, u.policy, v.before),"
 			   " o AS ("
@@ -1041,7 +1102,6 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		vals[2];
-	const LcGraph *g = store_user_graph();	/* before the query */
 
 	vals[0] = Int64GetDatum(after_id);
 	vals[1] = Int32GetDatum(limit);
@@ -1049,7 +1109,7 @@ store_users_page(int64 after_id, int limit, LcUserRow **rows)
 			   "SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
 			   "WHERE id > $1 AND state <> 'erased' ORDER BY id LIMIT $2",
 			   2, types, vals, NULL, true, 0, SPI_OK_SELECT);
-	return store_read_users(g, rows);
+	return store_read_users(rows);
 }
 
 /*

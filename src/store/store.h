@@ -28,7 +28,10 @@ typedef struct LcUserRow
 	char	   *subject;
 	char	   *policy;
 	int			policy_version;
-	const LcGraph *graph;		/* the workflow its state names */
+	char	   *workflow;		/* the instance's workflow version */
+	int			workflow_version;
+	char	   *key;			/* '' but for a subject's repeated runs */
+	const LcGraph *graph;		/* that version's graph: ids below */
 	LcUser		user;
 	TimestampTz next_at;		/* 0: none */
 	LcEvent		next_event;
@@ -88,6 +91,10 @@ typedef struct LcInvite
 	const char *state;			/* the state the start event enters */
 	const char *event;			/* the start event */
 	const char *message;		/* its message, or NULL */
+	const char *workflow;		/* NULL: the user workflow */
+	int			workflow_version;	/* 0: 1 */
+	const char *key;			/* NULL: '' */
+	Jsonb	   *data;			/* the instance's data; NULL: {} */
 } LcInvite;
 
 /* A stored policy version (store_policy_load()). */
@@ -127,6 +134,9 @@ extern void store_clock_set(Interval *offset);
 
 extern bool store_user_lookup(const char *tenant, const char *subject,
 							  bool for_update, LcUserRow *row);
+extern bool store_instance_lookup(const char *tenant, const char *subject,
+								  const char *workflow, const char *key,
+								  bool for_update, LcUserRow *row);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
 							   const char *actor);
 extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);

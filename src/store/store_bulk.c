@@ -199,7 +199,7 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 "  x.deadline_event"
 					 " FROM (SELECT c.subject, c.email, COALESCE(c.attrs, '{}') AS attrs,"
 					 "  c.region, c.last_seen,"
-					 "  CASE WHEN c.registered THEN $13 ELSE $14 END::lifecycle.state AS state,"
+					 "  CASE WHEN c.registered THEN $13 ELSE $14 END AS state,"
 					 "  CASE WHEN NOT c.registered THEN $8 WHEN NOT c.due THEN c.dormant_at ELSE %s END"
 					 "   AS next_at,"
 					 "  CASE WHEN c.registered THEN $7 ELSE $9 END AS next_event,"
@@ -207,7 +207,8 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 " FROM (SELECT e.*%s FROM (SELECT d.*, d.registered AND d.dormant_at <= $4 AS due"
 					 "   FROM (SELECT s.*, %s AS dormant_at FROM (%s) AS s) AS d) AS e%s) AS c) AS x"
 					 " WHERE (SELECT chk.ok FROM chk)"
-					 " ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING"
+					 " ON CONFLICT (tenant, subject, workflow, key) WHERE subject IS NOT NULL"
+					 " DO NOTHING"
 					 " RETURNING id, state, next_at),"
 					 " h AS ("
 					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
@@ -544,7 +545,7 @@ store_bulk_export(int64 id, const char *state, TimestampTz now, const char *acto
 	vals[3] = CStringGetTextDatum(state);
 	store_run(&bulk_state.plans[BP_EXPORT_RECORD],
 			  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-			  " VALUES ($1, $2, $4::lifecycle.state, $4::lifecycle.state, 'export', $3)",
+			  " VALUES ($1, $2, $4, $4, 'export', $3)",
 			  4, types, vals, NULL, false, 0, SPI_OK_INSERT);
 
 	store_run(&bulk_state.plans[BP_EXPORT],

@@ -27,13 +27,13 @@ SELECT lifecycle_invite('inv-' || :client_id || '-' || :r, 'inv' || :r || '@exam
 SQL
 cat > "$dir/insert.sql" <<'SQL'
 \set r random(1, 1000000000000)
-INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING;
+INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT DO NOTHING;
 SQL
 # A second, informative baseline: the same three rows lifecycle_invite()
 # writes (user, history, message), in one plain SQL statement.
 cat > "$dir/insert3.sql" <<'SQL'
 \set r random(1, 1000000000000)
-WITH u AS (INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT (tenant, subject) WHERE subject IS NOT NULL DO NOTHING RETURNING *), h AS (INSERT INTO bench_invite_history (user_id, at, from_state, to_state, event, actor) SELECT id, now(), NULL, 'invited', 'invite', 'postgres' FROM u) INSERT INTO bench_invite_outbox (user_id, channel, message, payload, status, next_attempt_at, created_at) SELECT id, NULL, 'invite', jsonb_build_object('subject', subject, 'tenant', tenant, 'email', email, 'region', region, 'policy', policy, 'attrs', attrs, 'state', 'invited'), 'unrouted', NULL, now() FROM u;
+WITH u AS (INSERT INTO bench_invite (tenant, subject, email, attrs, region, policy, policy_version, state, state_since, step, next_at, next_event, created_at) VALUES ('bench-invite', 'inv-' || :client_id || '-' || :r, 'inv' || :r || '@example.com', '{"plan": "pro"}', 'eu', 'default', 1, 'invited', now(), 0, now() + interval '3 days', 'invite_reminder', now()) ON CONFLICT DO NOTHING RETURNING *), h AS (INSERT INTO bench_invite_history (user_id, at, from_state, to_state, event, actor) SELECT id, now(), NULL, 'invited', 'invite', 'postgres' FROM u) INSERT INTO bench_invite_outbox (user_id, channel, message, payload, status, next_attempt_at, created_at) SELECT id, NULL, 'invite', jsonb_build_object('subject', subject, 'tenant', tenant, 'email', email, 'region', region, 'policy', policy, 'attrs', attrs, 'state', 'invited'), 'unrouted', NULL, now() FROM u;
 SQL
 
 run() {

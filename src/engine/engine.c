@@ -232,7 +232,9 @@ engine_call_hook(LcPolicy *policy, LcHook hook, const LcUserRow *row,
 /*
  * The side effects that follow a written transition: the hook, and for an
  * erasure the removal of personal data (after the erase hook, which still
- * needs the subject).  Returns the evidence id of an erasure, else 0.
+ * needs the subject).  Returns the evidence id of an erasure, else 0.  An
+ * erasure without a reason (a workflow's own call into erased, through
+ * lifecycle_signal()) gives the event's name as its evidence's reason.
  */
 int64
 engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
@@ -243,7 +245,9 @@ engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
 	if (o->erase)
 		return store_erase(row->id,
 						   machine_state_name(policy->graph, row->user.state),
-						   reason, actor, now);
+						   reason != NULL ? reason :
+						   machine_event_name(policy->graph, o->history_event),
+						   actor, now);
 	return 0;
 }
 

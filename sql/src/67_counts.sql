@@ -4,9 +4,9 @@
 -- counting every instance, history row and message.  A statement that
 -- inserts, updates or deletes users, history or outbox rows appends, in
 -- its own transaction, one row per group whose count it changed to
--- lifecycle.count_deltas (an AFTER ... FOR EACH STATEMENT trigger reading
--- the statement's transition tables; an update that leaves every row in
--- its group writes nothing).  Appending, not updating a counter row, so
+-- lifecycle.count_deltas (AFTER ... FOR EACH ROW triggers add up the rows'
+-- deltas in memory, an AFTER ... FOR EACH STATEMENT trigger writes them; an
+-- update that leaves every row in its group writes nothing).  Appending, not updating a counter row, so
 -- that no hot row serialises the application's writes.  The scheduler
 -- (every pass) and lifecycle_tick() fold the deltas into lifecycle.counts;
 -- a reader adds the deltas not folded yet, so what it reads is exact.
@@ -31,45 +31,12 @@
 -- (lifecycle.retention_report reads them).
 
 -- The trigger (argument: the family).  SECURITY DEFINER: the deltas are
--- written as the owner whoever changes the rows.
+-- written as the owner whoever changes the rows.  Row-level: each row's
+-- delta is added to its group in memory (an update that leaves the row in
+-- its group is skipped by WHEN); statement-level: the groups are written.
+-- The triggers are in 77_count_triggers.sql.
 CREATE FUNCTION lifecycle._count_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'lifecycle_count_trigger'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION lifecycle._count_trigger() FROM PUBLIC;
-
-CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.users
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
-CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.users
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
-CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.users
-	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
-CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.users
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('users');
-
-CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.history
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
-CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.history
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
-CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.history
-	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
-CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.history
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('events');
-
-CREATE TRIGGER count_insert AFTER INSERT ON lifecycle.outbox
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
-CREATE TRIGGER count_update AFTER UPDATE ON lifecycle.outbox
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
-CREATE TRIGGER count_delete AFTER DELETE ON lifecycle.outbox
-	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');
-CREATE TRIGGER count_truncate AFTER TRUNCATE ON lifecycle.outbox
-	FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._count_trigger('messages');

@@ -5,15 +5,15 @@
  *	  lifecycle.retention_report read them instead of scanning every
  *	  instance.
  *
- * Statement-level AFTER triggers with transition tables on users, history
- * and outbox (67_counts.sql) append one row per changed group to
- * lifecycle.count_deltas, in the transaction (and subtransaction) that
- * changes the rows: a rollback takes the deltas with it, a crash loses
- * neither.  Appending instead of updating one counter row per group keeps
- * the application's writes from queueing on a hot row.  The rows are
- * written with heap inserts (the table has no index, no trigger, no
- * constraint but NOT NULL), not SQL: an application call pays for its
- * three trigger calls, not for three statements.  The families:
+ * Row-level AFTER triggers on users, history and outbox (67_counts.sql)
+ * add each row's delta to its group in memory; a statement-level AFTER
+ * trigger (its events fire after the statement's row events) appends one
+ * row per changed group to lifecycle.count_deltas, in the transaction
+ * (and subtransaction) that changes the rows: a rollback takes the deltas
+ * with it, a crash loses neither.  Appending instead of updating one
+ * counter row per group keeps the application's writes from queueing on
+ * a hot row.  The rows are written with heap inserts (the table has no
+ * index, no trigger, no constraint but NOT NULL), not SQL.  The families:
  *
  *	 users		tenant, policy, state: instances, of which held (the flag)
  *	 events		tenant (of the user), event: history rows
@@ -28,7 +28,16 @@
  * is exact whenever it is read.
  *
  * An UPDATE that moves no row to another group (a touch, a claim, a
- * retry) is recognised here, row pair by row pair, and writes nothing.
+ * retry) is skipped by the row trigger's WHEN and writes nothing.
+ *
+ * The hot statements of the store (a batch of transitions, an invitation,
+ * an adoption: store_apply(), store_user_insert(), store_bulk.c) write
+ * their own deltas in the same statement, from its RETURNING rows, and
+ * run under store_counts_self(): the triggers' WHEN (lifecycle._counting())
+ * is false for their rows, so they cost no trigger call and no copy of
+ * the rows (0.3.0 "no regression": statement triggers with transition
+ * tables copied every row written and probed the users' key per history
+ * and outbox row, a fifth of the worker's time).
  *
  * IDENTIFICATION
  *	  src/store/counts.c
@@ -44,6 +53,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -61,25 +71,27 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/tuplestore.h"
 
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_count_trigger);
+PG_FUNCTION_INFO_V1(lifecycle_counting);
 
 typedef enum CountFamily
 {
 	CF_USERS,					/* tenant, policy, state, held */
-	CF_EVENTS,					/* user_id, event */
+	CF_EVENTS,					/* user_id, event, at, due_at */
 	CF_MESSAGES,				/* user_id, channel, status */
 } CountFamily;
 
 #define COUNT_MAX_KEYS 4
-/* Distinct groups kept in memory before they are written. */
-#define COUNT_GROUPS 64
+/* Distinct pending groups kept in memory before they are written. */
+#define COUNT_GROUPS 256
 
+/* One group's pending delta, in the (sub)transaction that made it. */
 typedef struct CountGroup
 {
+	SubTransactionId subid;
 	const char *family;			/* family_name[] or "lateness" */
 	char	   *tenant;
 	char	   *k1;
@@ -88,69 +100,217 @@ typedef struct CountGroup
 	int64		held;
 } CountGroup;
 
-/* The deltas of one statement, before they are written. */
-typedef struct CountBatch
+/* The key columns of one table (attribute numbers), by relation. */
+typedef struct CountColumns
 {
+	Oid			relid;
 	CountFamily family;
-	int			nkeys;			/* key columns read from a row */
+	int			nkeys;
 	AttrNumber	attnum[COUNT_MAX_KEYS];
-	MemoryContext cxt;			/* the groups' strings, reset after a write */
-	Relation	deltas;			/* lifecycle.count_deltas */
+} CountColumns;
+
+/*
+ * The deltas counted by the row triggers and not written yet (the
+ * statement trigger writes them), in a context of the transaction.
+ * Everything here is forgotten at transaction end.
+ */
+static struct
+{
+	MemoryContext cxt;			/* child of TopTransactionContext, or NULL */
 	int			ngroups;
 	CountGroup	groups[COUNT_GROUPS];
-	/* events, messages: the tenant of a user id, by its primary key */
-	Relation	users;
-	Relation	users_pkey;
-	IndexScanDesc scan;
-	TupleTableSlot *uslot;
-	AttrNumber	users_tenant;
+	CountColumns cols[3];		/* relid 0: not looked up yet */
+	/* the tenant of the last user id looked up (history, outbox) */
 	int64		last_uid;
 	char	   *last_tenant;
-} CountBatch;
+} pending;
+
+/*
+ * The statements of the store that write their own deltas (store_apply(),
+ * store_user_insert(), adoption) set this while they run: the row and
+ * statement triggers' WHEN (lifecycle._counting()) is false for them.
+ */
+static bool counts_self = false;
+static bool counts_callbacks = false;
 
 static const char *const family_name[] = {"users", "events", "messages"};
 
+static void count_xact_callback(XactEvent event, void *arg);
+static void count_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
+static void count_write(bool all);
+
+/* The callbacks that forget or keep pending deltas, registered once. */
+static void
+count_register(void)
+{
+	if (counts_callbacks)
+		return;
+	RegisterXactCallback(count_xact_callback, NULL);
+	RegisterSubXactCallback(count_subxact_callback, NULL);
+	counts_callbacks = true;
+}
+
 /*
- * The key columns of a family, looked up by name (the physical table may
- * gain columns).
+ * Run the store's own counting statement: the triggers skip the rows it
+ * writes (it writes their deltas itself, in the same statement).
+ */
+void
+store_counts_self(bool on)
+{
+	count_register();
+	counts_self = on;
+}
+
+/*
+ * Append one delta for a group (a statement of the store that counted
+ * its own rows: adoption).  Written at once, as the owner (a heap insert).
+ */
+void
+store_counts_add(const char *family, const char *tenant, const char *k1,
+				 const char *k2, int64 n, int64 held)
+{
+	Oid			relid;
+	Relation	deltas;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	HeapTuple	tup;
+
+	if (n == 0 && held == 0)
+		return;
+	relid = get_relname_relid("count_deltas", get_namespace_oid("lifecycle", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "lifecycle counts: lifecycle.count_deltas is missing");
+	deltas = table_open(relid, RowExclusiveLock);
+	values[0] = CStringGetTextDatum(family);
+	values[1] = CStringGetTextDatum(tenant);
+	values[2] = CStringGetTextDatum(k1);
+	values[3] = CStringGetTextDatum(k2);
+	values[4] = Int64GetDatum(n);
+	values[5] = Int64GetDatum(held);
+	tup = heap_form_tuple(RelationGetDescr(deltas), values, nulls);
+	simple_heap_insert(deltas, tup);
+	heap_freetuple(tup);
+	table_close(deltas, RowExclusiveLock);
+}
+
+/*
+ * lifecycle._counting(): do the count triggers count this statement's
+ * rows?  False while a statement of the store that writes its own deltas
+ * runs.
+ */
+Datum
+lifecycle_counting(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!counts_self);
+}
+
+/*
+ * At transaction end nothing is pending any more: written at pre-commit
+ * (a statement trigger normally wrote it already), forgotten at abort
+ * (the context goes with the transaction).
  */
 static void
-count_columns(CountBatch *b, TupleDesc desc)
+count_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending.ngroups > 0)
+				count_write(true);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			pending.cxt = NULL;
+			pending.ngroups = 0;
+			pending.last_tenant = NULL;
+			for (int i = 0; i < lengthof(pending.cols); i++)
+				pending.cols[i].relid = InvalidOid;
+			counts_self = false;
+			break;
+	}
+}
+
+/*
+ * A subtransaction that aborts takes its pending deltas with it; one that
+ * commits hands them to its parent.
+ */
+static void
+count_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			k = 0;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		for (int i = 0; i < pending.ngroups; i++)
+			if (pending.groups[i].subid != mySubid)
+				pending.groups[k++] = pending.groups[i];
+		pending.ngroups = k;
+		pending.last_tenant = NULL;
+		counts_self = false;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < pending.ngroups; i++)
+			if (pending.groups[i].subid == mySubid)
+				pending.groups[i].subid = parentSubid;
+	}
+}
+
+/*
+ * The key columns of a family's table, looked up by name once per
+ * transaction (the physical table may gain columns).
+ */
+static CountColumns *
+count_columns(CountFamily family, Relation rel)
 {
 	static const char *const cols[3][COUNT_MAX_KEYS] = {
 		{"tenant", "policy", "state", "held"},
 		{"user_id", "event", "at", "due_at"},
 		{"user_id", "channel", "status", NULL},
 	};
+	CountColumns *c = &pending.cols[family];
+	TupleDesc	desc = RelationGetDescr(rel);
 
-	b->nkeys = 0;
-	for (int i = 0; i < COUNT_MAX_KEYS && cols[b->family][i] != NULL; i++)
+	if (c->relid == RelationGetRelid(rel))
+		return c;
+	c->family = family;
+	c->nkeys = 0;
+	for (int i = 0; i < COUNT_MAX_KEYS && cols[family][i] != NULL; i++)
 	{
-		int			att = SPI_fnumber(desc, cols[b->family][i]);
+		int			att = SPI_fnumber(desc, cols[family][i]);
 
 		if (att <= 0)
 			elog(ERROR, "lifecycle count trigger: column \"%s\" not found",
-				 cols[b->family][i]);
-		b->attnum[b->nkeys++] = att;
+				 cols[family][i]);
+		c->attnum[c->nkeys++] = att;
 	}
+	c->relid = RelationGetRelid(rel);
+	return c;
 }
 
 /*
  * Are the key columns of two rows equal (so the row stays in its group)?
  */
 static bool
-count_same_group(CountBatch *b, TupleTableSlot *a, TupleTableSlot *c)
+count_same_group(CountColumns *c, TupleTableSlot *a, TupleTableSlot *b)
 {
 	TupleDesc	desc = a->tts_tupleDescriptor;
 
-	for (int i = 0; i < b->nkeys; i++)
+	for (int i = 0; i < c->nkeys; i++)
 	{
-		AttrNumber	att = b->attnum[i];
+		AttrNumber	att = c->attnum[i];
 		Form_pg_attribute attr = TupleDescAttr(desc, att - 1);
 		bool		n1,
 					n2;
 		Datum		d1 = slot_getattr(a, att, &n1);
-		Datum		d2 = slot_getattr(c, att, &n2);
+		Datum		d2 = slot_getattr(b, att, &n2);
 
 		if (n1 != n2)
 			return false;
@@ -160,9 +320,9 @@ count_same_group(CountBatch *b, TupleTableSlot *a, TupleTableSlot *c)
 	return true;
 }
 
-/* The text of a key column, in the batch's context; "" for NULL. */
+/* The text of a key column, in the pending context; "" for NULL. */
 static char *
-count_text(CountBatch *b, TupleTableSlot *s, AttrNumber att)
+count_text(TupleTableSlot *s, AttrNumber att)
 {
 	bool		isnull;
 	Datum		d = slot_getattr(s, att, &isnull);
@@ -174,7 +334,7 @@ count_text(CountBatch *b, TupleTableSlot *s, AttrNumber att)
 
 	if (isnull)
 		return "";
-	old = MemoryContextSwitchTo(b->cxt);
+	old = MemoryContextSwitchTo(pending.cxt);
 	if (typid == TEXTOID)
 		r = TextDatumGetCString(d);
 	else
@@ -193,58 +353,78 @@ count_text(CountBatch *b, TupleTableSlot *s, AttrNumber att)
  * wrote.
  */
 static char *
-count_tenant(CountBatch *b, int64 uid)
+count_tenant(int64 uid)
 {
 	ScanKeyData key;
 	char	   *tenant = "";
+	Oid			relid;
+	Relation	users;
+	Relation	pkey;
+	Oid			pkeyid;
+	AttrNumber	att;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 
-	if (b->last_tenant != NULL && b->last_uid == uid)
-		return b->last_tenant;
-	if (b->users == NULL)
-	{
-		Oid			relid = get_relname_relid("users",
-											  get_namespace_oid("lifecycle", false));
-		Oid			pkey;
-
-		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-			elog(ERROR, "lifecycle count trigger: lifecycle.users is not a table");
-		b->users = table_open(relid, AccessShareLock);
-		pkey = RelationGetPrimaryKeyIndex(b->users);
-		if (!OidIsValid(pkey))
-			elog(ERROR, "lifecycle count trigger: lifecycle.users has no primary key");
-		b->users_pkey = index_open(pkey, AccessShareLock);
-		b->users_tenant = SPI_fnumber(RelationGetDescr(b->users), "tenant");
-		if (b->users_tenant <= 0)
-			elog(ERROR, "lifecycle count trigger: column \"tenant\" not found");
-		b->uslot = table_slot_create(b->users, NULL);
-		b->scan = index_beginscan(b->users, b->users_pkey, SnapshotAny, 1, 0);
-	}
+	if (pending.last_tenant != NULL && pending.last_uid == uid)
+		return pending.last_tenant;
+	relid = get_relname_relid("users", get_namespace_oid("lifecycle", false));
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+		elog(ERROR, "lifecycle count trigger: lifecycle.users is not a table");
+	users = table_open(relid, AccessShareLock);
+	pkeyid = RelationGetPrimaryKeyIndex(users);
+	if (!OidIsValid(pkeyid))
+		elog(ERROR, "lifecycle count trigger: lifecycle.users has no primary key");
+	pkey = index_open(pkeyid, AccessShareLock);
+	att = SPI_fnumber(RelationGetDescr(users), "tenant");
+	if (att <= 0)
+		elog(ERROR, "lifecycle count trigger: column \"tenant\" not found");
+	slot = table_slot_create(users, NULL);
+	scan = index_beginscan(users, pkey, SnapshotAny, 1, 0);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(uid));
-	index_rescan(b->scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(b->scan, ForwardScanDirection, b->uslot))
-		tenant = count_text(b, b->uslot, b->users_tenant);
-	ExecClearTuple(b->uslot);
-	b->last_uid = uid;
-	b->last_tenant = tenant;
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		tenant = count_text(slot, att);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, AccessShareLock);
+	table_close(users, AccessShareLock);
+	pending.last_uid = uid;
+	pending.last_tenant = tenant;
 	return tenant;
 }
 
 /*
- * Append the groups' deltas to lifecycle.count_deltas (no index, no
- * trigger, no constraint but NOT NULL: a heap insert each).
+ * Append the pending deltas to lifecycle.count_deltas (no index, no
+ * trigger, no constraint but NOT NULL: a heap insert each): those of the
+ * current subtransaction, or all (at pre-commit, when every
+ * subtransaction has ended).
  */
 static void
-count_write(CountBatch *b)
+count_write(bool all)
 {
-	TupleDesc	desc = RelationGetDescr(b->deltas);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	Oid			relid;
+	Relation	deltas;
+	TupleDesc	desc;
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
+	int			k = 0;
 
-	for (int i = 0; i < b->ngroups; i++)
+	relid = get_relname_relid("count_deltas", get_namespace_oid("lifecycle", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "lifecycle count trigger: lifecycle.count_deltas is missing");
+	deltas = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(deltas);
+	for (int i = 0; i < pending.ngroups; i++)
 	{
-		CountGroup *g = &b->groups[i];
+		CountGroup *g = &pending.groups[i];
 		HeapTuple	tup;
 
+		if (!all && g->subid != subid)
+		{
+			pending.groups[k++] = *g;
+			continue;
+		}
 		if (g->n == 0 && g->held == 0)
 			continue;
 		values[0] = CStringGetTextDatum(g->family);
@@ -254,28 +434,35 @@ count_write(CountBatch *b)
 		values[4] = Int64GetDatum(g->n);
 		values[5] = Int64GetDatum(g->held);
 		tup = heap_form_tuple(desc, values, nulls);
-		simple_heap_insert(b->deltas, tup);
+		simple_heap_insert(deltas, tup);
 		heap_freetuple(tup);
 	}
-	b->ngroups = 0;
-	b->last_tenant = NULL;
-	MemoryContextReset(b->cxt);
+	table_close(deltas, RowExclusiveLock);
+	pending.ngroups = k;
+	/* The strings of groups still pending stay: the context is not reset. */
+	if (k == 0 && pending.cxt != NULL)
+	{
+		MemoryContextReset(pending.cxt);
+		pending.last_tenant = NULL;
+	}
 }
 
 /*
- * Add n (and held) to a group of the batch.
+ * Add n (and held) to a pending group of the current subtransaction.
  */
 static void
-count_group_add(CountBatch *b, const char *family, char *tenant, char *k1,
-				char *k2, int64 n, int64 held)
+count_group_add(const char *family, char *tenant, char *k1, char *k2,
+				int64 n, int64 held)
 {
+	SubTransactionId subid = GetCurrentSubTransactionId();
 	CountGroup *g = NULL;
 
-	for (int i = b->ngroups - 1; i >= 0; i--)
+	for (int i = pending.ngroups - 1; i >= 0; i--)
 	{
-		CountGroup *c = &b->groups[i];
+		CountGroup *c = &pending.groups[i];
 
-		if (c->family == family && strcmp(c->tenant, tenant) == 0 &&
+		if (c->subid == subid && c->family == family &&
+			strcmp(c->tenant, tenant) == 0 &&
 			strcmp(c->k1, k1) == 0 && strcmp(c->k2, k2) == 0)
 		{
 			g = c;
@@ -285,10 +472,11 @@ count_group_add(CountBatch *b, const char *family, char *tenant, char *k1,
 	if (g == NULL)
 	{
 		/* count_add() made room for a row's two groups */
-		Assert(b->ngroups < COUNT_GROUPS);
-		g = &b->groups[b->ngroups++];
+		Assert(pending.ngroups < COUNT_GROUPS);
+		g = &pending.groups[pending.ngroups++];
+		g->subid = subid;
 		g->family = family;
-		g->tenant = tenant;		/* in b->cxt, or constants */
+		g->tenant = tenant;		/* in pending.cxt, or constants */
 		g->k1 = k1;
 		g->k2 = k2;
 		g->n = 0;
@@ -301,6 +489,7 @@ count_group_add(CountBatch *b, const char *family, char *tenant, char *k1,
 /*
  * The bucket of a timer's lateness (at - due_at) in the histogram
  * lifecycle_timer_lateness_seconds: the least upper bound that holds it.
+ * store.c's counting statements compute the same in SQL.
  */
 static char *
 count_lateness_bucket(int64 us)
@@ -327,7 +516,7 @@ count_lateness_bucket(int64 us)
  * "lateness", key1 its bucket, held the lateness in microseconds.
  */
 static void
-count_add(CountBatch *b, TupleTableSlot *s, int sign)
+count_add(CountColumns *c, TupleTableSlot *s, int sign)
 {
 	char	   *tenant;
 	char	   *k1;
@@ -337,60 +526,47 @@ count_add(CountBatch *b, TupleTableSlot *s, int sign)
 
 	/*
 	 * Room for this row's groups (its event and its lateness), written
-	 * before its strings are made: count_write() frees them.
+	 * before its strings are made.
 	 */
-	if (b->ngroups >= COUNT_GROUPS - 1)
-		count_write(b);
-
-	if (b->family == CF_USERS)
+	if (pending.ngroups >= COUNT_GROUPS - 1)
 	{
-		tenant = count_text(b, s, b->attnum[0]);
-		k1 = count_text(b, s, b->attnum[1]);
-		k2 = count_text(b, s, b->attnum[2]);
-		held = DatumGetBool(slot_getattr(s, b->attnum[3], &isnull)) && !isnull ? 1 : 0;
+		count_write(false);
+		if (pending.ngroups >= COUNT_GROUPS - 1)
+			elog(ERROR, "lifecycle count trigger: too many pending groups");
+	}
+
+	if (c->family == CF_USERS)
+	{
+		tenant = count_text(s, c->attnum[0]);
+		k1 = count_text(s, c->attnum[1]);
+		k2 = count_text(s, c->attnum[2]);
+		held = DatumGetBool(slot_getattr(s, c->attnum[3], &isnull)) && !isnull ? 1 : 0;
 	}
 	else
 	{
-		Datum		uid = slot_getattr(s, b->attnum[0], &isnull);
+		Datum		uid = slot_getattr(s, c->attnum[0], &isnull);
 
-		tenant = isnull ? "" : count_tenant(b, DatumGetInt64(uid));
-		k1 = count_text(b, s, b->attnum[1]);
-		k2 = b->family == CF_MESSAGES ? count_text(b, s, b->attnum[2]) : "";
+		tenant = isnull ? "" : count_tenant(DatumGetInt64(uid));
+		k1 = count_text(s, c->attnum[1]);
+		k2 = c->family == CF_MESSAGES ? count_text(s, c->attnum[2]) : "";
 	}
-	count_group_add(b, family_name[b->family], tenant, k1, k2, sign,
-					sign * held);
+	count_group_add(family_name[c->family], tenant, k1, k2, sign, sign * held);
 
-	if (b->family == CF_EVENTS)
+	if (c->family == CF_EVENTS)
 	{
 		bool		n1,
 					n2;
-		Datum		at = slot_getattr(s, b->attnum[2], &n1);
-		Datum		due = slot_getattr(s, b->attnum[3], &n2);
+		Datum		at = slot_getattr(s, c->attnum[2], &n1);
+		Datum		due = slot_getattr(s, c->attnum[3], &n2);
 
 		if (!n1 && !n2)
 		{
 			int64		late = DatumGetTimestampTz(at) - DatumGetTimestampTz(due);
 
-			count_group_add(b, "lateness", tenant, count_lateness_bucket(late),
+			count_group_add("lateness", tenant, count_lateness_bucket(late),
 							"", sign, sign * late);
 		}
 	}
-}
-
-/* A slot positioned on the start of a transition table. */
-static TupleTableSlot *
-count_open(Tuplestorestate *ts, TupleDesc desc, int *ptr)
-{
-	/* A pointer of our own, at the start (where pointer 0 stays). */
-	*ptr = tuplestore_alloc_read_pointer(ts, 0);
-	return MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-}
-
-static bool
-count_next(Tuplestorestate *ts, int ptr, TupleTableSlot *slot)
-{
-	tuplestore_select_read_pointer(ts, ptr);
-	return tuplestore_gettupleslot(ts, true, false, slot);
 }
 
 /*
@@ -402,13 +578,23 @@ count_forget(const char *family)
 	Oid			types[1] = {TEXTOID};
 	Datum		vals[1];
 	int			rc;
+	int			k = 0;
+
+	/* Its pending deltas went with its rows. */
+	for (int i = 0; i < pending.ngroups; i++)
+		if (strcmp(pending.groups[i].family, family) != 0 &&
+			!(strcmp(family, "events") == 0 &&
+			  strcmp(pending.groups[i].family, "lateness") == 0))
+			pending.groups[k++] = pending.groups[i];
+	pending.ngroups = k;
 
 	vals[0] = CStringGetTextDatum(family);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_with_args("WITH d AS (DELETE FROM lifecycle.count_deltas"
-							   " WHERE family = $1)"
-							   " DELETE FROM lifecycle.counts WHERE family = $1",
+							   " WHERE family = $1 OR ($1 = 'events' AND family = 'lateness'))"
+							   " DELETE FROM lifecycle.counts"
+							   " WHERE family = $1 OR ($1 = 'events' AND family = 'lateness')",
 							   1, types, vals, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "lifecycle count statement failed: %s",
@@ -417,108 +603,69 @@ count_forget(const char *family)
 }
 
 /*
- * lifecycle._count_trigger(): AFTER INSERT, UPDATE or DELETE ... FOR EACH
- * STATEMENT with the transition tables the event has; argument: the
- * family (users, events, messages).
+ * lifecycle._count_trigger(), argument the family (users, events,
+ * messages):
+ *	 AFTER INSERT, UPDATE or DELETE ... FOR EACH ROW: the row's delta is
+ *	 added to the pending groups (an UPDATE that leaves the row in its
+ *	 group adds nothing; the trigger's WHEN already skips most);
+ *	 AFTER INSERT, UPDATE or DELETE ... FOR EACH STATEMENT: the pending
+ *	 deltas are written (the statement's row events fire before it);
+ *	 AFTER TRUNCATE: the family's counts are zero.
  */
 Datum
 lifecycle_count_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	TupleDesc	desc;
-	CountBatch	b;
 	const char *fam;
-	TupleTableSlot *os = NULL;
-	TupleTableSlot *ns = NULL;
-	int			optr = 0,
-				nptr = 0;
+	CountFamily family;
+	CountColumns *c;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		td->tg_trigger->tgnargs != 1)
-		elog(ERROR, "lifecycle._count_trigger must be an AFTER ... FOR EACH STATEMENT trigger with one argument");
+		elog(ERROR, "lifecycle._count_trigger must be an AFTER trigger with one argument");
 
-	memset(&b, 0, sizeof(b));
 	fam = td->tg_trigger->tgargs[0];
 	if (strcmp(fam, "users") == 0)
-		b.family = CF_USERS;
+		family = CF_USERS;
 	else if (strcmp(fam, "events") == 0)
-		b.family = CF_EVENTS;
+		family = CF_EVENTS;
 	else if (strcmp(fam, "messages") == 0)
-		b.family = CF_MESSAGES;
+		family = CF_MESSAGES;
 	else
 		elog(ERROR, "lifecycle._count_trigger: unknown family \"%s\"", fam);
 
+	count_register();
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		count_forget(family_name[b.family]);
+		count_forget(family_name[family]);
+		return PointerGetDatum(NULL);
+	}
+	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+	{
+		if (pending.ngroups > 0)
+			count_write(false);
 		return PointerGetDatum(NULL);
 	}
 
-	desc = RelationGetDescr(td->tg_relation);
-	count_columns(&b, desc);
-	b.cxt = AllocSetContextCreate(CurrentMemoryContext, "lifecycle counts",
-								  ALLOCSET_DEFAULT_SIZES);
+	if (pending.cxt == NULL)
 	{
-		Oid			relid = get_relname_relid("count_deltas",
-											  get_namespace_oid("lifecycle", false));
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "lifecycle count trigger: lifecycle.count_deltas is missing");
-		b.deltas = table_open(relid, RowExclusiveLock);
+		pending.cxt = AllocSetContextCreate(TopTransactionContext,
+											"lifecycle counts",
+											ALLOCSET_SMALL_SIZES);
+		pending.ngroups = 0;
+		pending.last_tenant = NULL;
 	}
-
-	if (td->tg_oldtable != NULL)
-		os = count_open(td->tg_oldtable, desc, &optr);
-	if (td->tg_newtable != NULL)
-		ns = count_open(td->tg_newtable, desc, &nptr);
-
-	if (os != NULL && ns != NULL)
+	c = count_columns(family, td->tg_relation);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		count_add(c, td->tg_trigslot, +1);
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		count_add(c, td->tg_trigslot, -1);
+	else if (!count_same_group(c, td->tg_trigslot, td->tg_newslot))
 	{
-		/* UPDATE: the two tables hold the rows pair by pair. */
-		for (;;)
-		{
-			bool		o = count_next(td->tg_oldtable, optr, os);
-			bool		n = count_next(td->tg_newtable, nptr, ns);
-
-			if (o != n)
-				elog(ERROR, "lifecycle count trigger: transition tables of different sizes");
-			if (!o)
-				break;
-			if (count_same_group(&b, os, ns))
-				continue;
-			count_add(&b, os, -1);
-			count_add(&b, ns, +1);
-		}
+		count_add(c, td->tg_trigslot, -1);
+		count_add(c, td->tg_newslot, +1);
 	}
-	else if (os != NULL)
-	{
-		while (count_next(td->tg_oldtable, optr, os))
-			count_add(&b, os, -1);
-	}
-	else if (ns != NULL)
-	{
-		while (count_next(td->tg_newtable, nptr, ns))
-			count_add(&b, ns, +1);
-	}
-
-	if (os != NULL)
-		ExecDropSingleTupleTableSlot(os);
-	if (ns != NULL)
-		ExecDropSingleTupleTableSlot(ns);
-
-	if (b.ngroups > 0)
-		count_write(&b);
-	if (b.users != NULL)
-	{
-		index_endscan(b.scan);
-		ExecDropSingleTupleTableSlot(b.uslot);
-		index_close(b.users_pkey, AccessShareLock);
-		table_close(b.users, AccessShareLock);
-	}
-	table_close(b.deltas, RowExclusiveLock);
-	MemoryContextDelete(b.cxt);
 	return PointerGetDatum(NULL);
 }
 

@@ -88,6 +88,9 @@ static void store_exec_plan(StorePlan which, bool generic, const char *sql,
 							int nargs, const Oid *argtypes, Datum *values,
 							const char *nulls, bool read_only, long count,
 							int expected);
+static void store_exec_counted(StorePlan which, bool generic, const char *sql,
+							   int nargs, const Oid *argtypes, Datum *values,
+							   const char *nulls, int expected);
 static void store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row,
 							char **names, MemoryContext cxt);
 static void store_resolve_user(LcUserRow *row, char **names,
@@ -181,6 +184,28 @@ store_exec_plan(StorePlan which, bool generic, const char *sql, int nargs,
 	}
 	store_run(slot, sql, nargs, argtypes, values, nulls, read_only, count,
 			  expected);
+}
+
+/*
+ * store_exec_plan() of a statement that writes its own count deltas
+ * (src/store/counts.c): the count triggers skip its rows.
+ */
+static void
+store_exec_counted(StorePlan which, bool generic, const char *sql, int nargs,
+				   const Oid *argtypes, Datum *values, const char *nulls,
+				   int expected)
+{
+	store_counts_self(true);
+	PG_TRY();
+	{
+		store_exec_plan(which, generic, sql, nargs, argtypes, values, nulls,
+						false, 0, expected);
+	}
+	PG_FINALLY();
+	{
+		store_counts_self(false);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -705,7 +730,8 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 	else
 		nulls[20] = 'n';
 
-	store_exec(SP_USER_INSERT,
+	/* Writes its own count deltas, as store_apply() does. */
+	store_exec_counted(SP_USER_INSERT, false,
 			   "WITH s AS ("
 			   " SELECT o.email, o.region, o.attrs FROM lifecycle.users o"
 			   " WHERE o.tenant = $1 AND o.subject = $2 LIMIT 1),"
@@ -735,9 +761,18 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   " SELECT id, $12, $17, " STORE_PAYLOAD("u") ", 'state', $15),"
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
 			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
-			   "  WHERE $17 IS NOT NULL)"
+			   "  WHERE $17 IS NOT NULL),"
+			   " d AS ("
+			   " INSERT INTO lifecycle.count_deltas (family, tenant, key1, key2, n, held)"
+			   " SELECT 'users', u.tenant, u.policy, u.state::text, 1, u.held::int FROM u"
+			   " UNION ALL"
+			   " SELECT 'events', u.tenant, $16, '', 1, 0 FROM u"
+			   " UNION ALL"
+			   " SELECT 'messages', u.tenant, COALESCE($12, ''),"
+			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END, 1, 0"
+			   " FROM u WHERE $17 IS NOT NULL)"
 			   " SELECT id FROM u",
-			   21, types, vals, nulls, false, 0, SPI_OK_SELECT);
+			   21, types, vals, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	if (inv->next_at != 0)
@@ -884,43 +919,83 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	/*
 	 * A batch of one (an application call) runs the generic plan; the
 	 * worker's batches keep custom plans, which see the array sizes.
+	 *
+	 * The statement writes its own count deltas (src/store/counts.c): the
+	 * users' groups before (b: the locked rows as they were, every part
+	 * of one statement seeing the same snapshot; a TID that is not one of
+	 * the batch's rows would make the count below short) and after, and
+	 * the history and outbox rows it inserts, from the RETURNING rows; the
+	 * count triggers skip its rows (store_counts_self()).  A short count below
+	 * rolls the whole statement back, deltas included.
 	 */
-	store_exec_plan(n == 1 ? SP_APPLY_ONE : SP_APPLY, n == 1,
-			   "WITH v AS ("
-			   " SELECT * FROM unnest($1, $2, $3,"
-			   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-			   "  $21, $22, $23)"
-			   " AS v(id, from_state, to_state, since, last_seen, step, held,"
-			   "  hold_reason, hold_until, next_at, next_event, event, due_at,"
-			   "  message, channel, archive_at, detail, state_due_at, deadline_at,"
-			   "  deadline_event)),"
-			   " u AS ("
-			   " UPDATE lifecycle.users AS u SET state = v.to_state,"
-			   "  state_since = v.since, last_seen = v.last_seen, step = v.step,"
-			   "  held = v.held, hold_reason = v.hold_reason, hold_until = v.hold_until,"
-			   "  next_at = v.next_at, next_event = v.next_event,"
-			   "  state_due_at = v.state_due_at, deadline_at = v.deadline_at,"
-			   "  deadline_event = v.deadline_event,"
-			   "  retry_at = NULL, retries = 0, last_error = NULL"
-			   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
-			   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
-			   "  u.policy, v.from_state, v.to_state, v.event, v.due_at, v.message,"
-			   "  v.channel, v.archive_at, v.detail),"
-			   " h AS ("
-			   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
-			   "  to_state, event, actor, detail)"
-			   " SELECT id, $18, due_at, from_state, to_state, event, $19,"
-			   "  detail::jsonb FROM u WHERE event IS NOT NULL),"
-			   " o AS ("
-			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
-			   "  status, next_attempt_at, created_at)"
-			   " SELECT id, channel, message, " STORE_PAYLOAD("u")
-			   ", 'state', to_state, 'archive_at', archive_at),"
-			   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
-			   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
-			   " FROM u WHERE message IS NOT NULL)"
-			   " SELECT count(*) FROM u",
-			   23, types, vals, NULL, false, 0, SPI_OK_SELECT);
+	store_exec_counted(n == 1 ? SP_APPLY_ONE : SP_APPLY, n == 1,
+				   "WITH v AS ("
+				   " SELECT * FROM unnest($1, $2, $3,"
+				   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+				   "  $21, $22, $23)"
+				   " AS v(id, from_state, to_state, since, last_seen, step, held,"
+				   "  hold_reason, hold_until, next_at, next_event, event, due_at,"
+				   "  message, channel, archive_at, detail, state_due_at, deadline_at,"
+				   "  deadline_event)),"
+				   " b AS ("
+				   " SELECT b.tenant, b.policy, b.state, b.held FROM lifecycle.users AS b"
+				   " WHERE b.ctid = ANY ($20)),"
+				   " u AS ("
+				   " UPDATE lifecycle.users AS u SET state = v.to_state,"
+				   "  state_since = v.since, last_seen = v.last_seen, step = v.step,"
+				   "  held = v.held, hold_reason = v.hold_reason, hold_until = v.hold_until,"
+				   "  next_at = v.next_at, next_event = v.next_event,"
+				   "  state_due_at = v.state_due_at, deadline_at = v.deadline_at,"
+				   "  deadline_event = v.deadline_event,"
+				   "  retry_at = NULL, retries = 0, last_error = NULL"
+				   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
+				   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
+				   "  u.policy, u.held, v.from_state, v.to_state, v.event, v.due_at, v.message,"
+				   "  v.channel, v.archive_at, v.detail),"
+				   " h AS ("
+				   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
+				   "  to_state, event, actor, detail)"
+				   " SELECT id, $18, due_at, from_state, to_state, event, $19,"
+				   "  detail::jsonb FROM u WHERE event IS NOT NULL),"
+				   " o AS ("
+				   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
+				   "  status, next_attempt_at, created_at)"
+				   " SELECT id, channel, message, " STORE_PAYLOAD("u")
+				   ", 'state', to_state, 'archive_at', archive_at),"
+				   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
+				   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
+				   " FROM u WHERE message IS NOT NULL),"
+				   " d AS ("
+				   " INSERT INTO lifecycle.count_deltas (family, tenant, key1, key2, n, held)"
+				   " SELECT 'users', g.tenant, g.policy, g.state::text, sum(g.n), sum(g.held)"
+				   " FROM (SELECT b.tenant, b.policy, b.state, -1 AS n, -b.held::int AS held"
+				   "  FROM b UNION ALL"
+				   "  SELECT u.tenant, u.policy, u.to_state, 1, u.held::int FROM u) AS g"
+				   " GROUP BY g.tenant, g.policy, g.state"
+				   " HAVING sum(g.n) <> 0 OR sum(g.held) <> 0"
+				   " UNION ALL"
+				   " SELECT 'events', u.tenant, u.event, '', count(*), 0 FROM u"
+				   " WHERE u.event IS NOT NULL GROUP BY u.tenant, u.event"
+				   " UNION ALL"
+				   " SELECT 'lateness', l.tenant, l.le, '', count(*), sum(l.us)"
+				   " FROM (SELECT u.tenant,"
+				   "  CASE WHEN $18 - u.due_at <= interval '1 second' THEN '1'"
+				   "   WHEN $18 - u.due_at <= interval '10 seconds' THEN '10'"
+				   "   WHEN $18 - u.due_at <= interval '1 minute' THEN '60'"
+				   "   WHEN $18 - u.due_at <= interval '5 minutes' THEN '300'"
+				   "   WHEN $18 - u.due_at <= interval '1 hour' THEN '3600'"
+				   "   WHEN $18 - u.due_at <= interval '1 day' THEN '86400'"
+				   "   ELSE '+Inf' END AS le,"
+				   "  (extract(epoch FROM $18 - u.due_at) * 1000000)::bigint AS us"
+				   "  FROM u WHERE u.event IS NOT NULL AND u.due_at IS NOT NULL) AS l"
+				   " GROUP BY l.tenant, l.le"
+				   " UNION ALL"
+				   " SELECT 'messages', u.tenant, COALESCE(u.channel, ''),"
+				   "  CASE WHEN u.channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
+				   "  count(*), 0 FROM u WHERE u.message IS NOT NULL"
+				   " GROUP BY u.tenant, u.channel)"
+				   " SELECT count(*) FROM u",
+				   23, types, vals, NULL, SPI_OK_SELECT);
 	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 1, &isnull)) != n)
 		elog(ERROR, "lifecycle: %d locked users changed under the lock", n);

@@ -156,6 +156,10 @@ extern void store_set_deadlines(const int64 *ids, const TimestampTz *at,
 								const char *const *event, int n);
 extern int64 store_prune_history(int max_rows);
 extern int64 store_counts_fold(void);
+extern void store_counts_self(bool on);
+extern void store_counts_add(const char *family, const char *tenant,
+							 const char *k1, const char *k2, int64 n,
+							 int64 held);
 extern int	store_tenant_grants(MemoryContext cxt, LcTenantGrant **grants);
 
 #endif							/* LIFECYCLE_STORE_H */

@@ -86,7 +86,8 @@ static char *bulk_adopt_diagnosis_sql(const LcAdoptSpec *spec);
 static Interval *bulk_duration(const Interval *iv);
 static void bulk_adopt_run(const LcAdoptSpec *spec, const char *sql,
 						   int nargs, Oid *types, Datum *vals,
-						   const char *nulls, int expect_marked);
+						   const char *nulls, int expect_marked,
+						   bool counted);
 
 /*
  * In the adoption statement, mark the target of each INSERT in its WITH
@@ -214,7 +215,9 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
 					 " SELECT ins.id, $4, NULL, ins.state, 'adopt', $5 FROM ins)"
 					 " SELECT chk.n, chk.ok, (SELECT pg_catalog.count(*) FROM ins),"
-					 "  (SELECT pg_catalog.min(ins.next_at) FROM ins) FROM chk",
+					 "  (SELECT pg_catalog.min(ins.next_at) FROM ins),"
+					 "  (SELECT pg_catalog.count(*) FROM ins"
+					 "   WHERE ins.state OPERATOR(pg_catalog.=) $13::lifecycle.state) FROM chk",
 					 armed,
 					 spec->spread != NULL ?
 					 ", pg_catalog.row_number() OVER w AS k,"
@@ -272,11 +275,14 @@ bulk_duration(const Interval *iv)
 /*
  * Prepare and run one adoption statement as spec->caller, the targets of
  * its INSERTs (expect_marked of them) checked as the owner.  Returns with
- * the result in SPI_tuptable.
+ * the result in SPI_tuptable.  counted: the count triggers skip its rows
+ * (an error resets that at (sub)transaction abort, as it does the user
+ * id).
  */
 static void
 bulk_adopt_run(const LcAdoptSpec *spec, const char *sql, int nargs,
-			   Oid *types, Datum *vals, const char *nulls, int expect_marked)
+			   Oid *types, Datum *vals, const char *nulls, int expect_marked,
+			   bool counted)
 {
 	Oid			nsp = get_namespace_oid("lifecycle", false);
 	Oid			save_userid;
@@ -322,7 +328,10 @@ bulk_adopt_run(const LcAdoptSpec *spec, const char *sql, int nargs,
 	gucnest = NewGUCNestLevel();
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* counted: the caller writes the deltas (src/store/counts.c) */
+	store_counts_self(counted);
 	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	store_counts_self(false);
 	AtEOXact_GUC(true, gucnest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -349,6 +358,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
+	int64		active;
 
 	/* Never run a statement written for another version's schema. */
 	version_require();
@@ -374,9 +384,14 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	vals[12] = CStringGetTextDatum(spec->active_state);
 	vals[13] = CStringGetTextDatum(spec->expired_state);
 
+	/*
+	 * The statement's rows are counted here, not by the count triggers
+	 * (src/store/counts.c): the users it inserted per state, and as many
+	 * history rows of the event adopt.
+	 */
 	bulk_adopt_run(spec, bulk_adopt_sql(spec, dormant == NULL,
 										spec->spread != NULL && spread == NULL),
-				   14, types, vals, nulls, 2);
+				   14, types, vals, nulls, 2, true);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memset(res, 0, sizeof(*res));
@@ -385,7 +400,7 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	{
 		/* Nothing was inserted: find the first bad row for the error. */
 		bulk_adopt_run(spec, bulk_adopt_diagnosis_sql(spec), 12, types, vals,
-					   nulls, 0);
+					   nulls, 0, false);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 		if (isnull)
@@ -398,6 +413,12 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	if (!isnull)
 		shmem_note_timer(DatumGetTimestampTz(d));
+	active = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	store_counts_add("users", spec->tenant, spec->policy, spec->active_state,
+					 active, 0);
+	store_counts_add("users", spec->tenant, spec->policy, spec->expired_state,
+					 res->adopted - active, 0);
+	store_counts_add("events", spec->tenant, "adopt", "", res->adopted, 0);
 }
 
 /*

@@ -59,8 +59,10 @@ lifecycle_archive(PG_FUNCTION_ARGS)
 
 
 /*
- * lifecycle_hold(subject, tenant, reason, until): place a legal hold.  No
- * timer fires while it lasts; at "until" (lifecycle clock) it lapses.
+ * lifecycle_hold(subject, tenant, reason, until): place a legal hold on
+ * the subject, that is on every live instance of every workflow of
+ * theirs (one history row each).  No timer fires while it lasts; at
+ * "until" (lifecycle clock) it lapses.
  */
 Datum
 lifecycle_hold(PG_FUNCTION_ARGS)
@@ -70,13 +72,11 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 	char	   *reason = args_text_arg(fcinfo, 2, "reason", LC_MAX_REASON);
 	TimestampTz until = PG_ARGISNULL(3) ? 0 : PG_GETARG_TIMESTAMPTZ(3);
 	const char *actor = acting_actor();
-	LcUserRow	row;
-	LcUser		user;
-	LcPolicy   *policy;
-	LcOutcome	o;
-	LcChange	c;
+	LcUserRow  *rows;
+	LcChange   *changes;
 	TimestampTz now;
 	StringInfoData detail;
+	int			n;
 
 	if (!PG_ARGISNULL(3) && TIMESTAMP_NOT_FINITE(until))
 		ereport(ERROR,
@@ -92,24 +92,10 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("until must lie in the future of the lifecycle clock"),
 				 errdetail("lifecycle_now() is %s.", timestamptz_to_str(now))));
-	api_find(tenant, subject, true, &row);
-	if (row.user.state == row.graph->erased)
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
 		api_not_found(tenant);
-	policy = policy_get(row.policy, row.policy_version);
 
-	/* A hold is an event of the machine; hold_until carries the request. */
-	now = clock_now_precise();	/* locked */
-	user = row.user;
-	user.hold_until = until;
-	machine_apply(policy, &user, LC_EV_HOLD, now, &o);
-	if (!o.allowed)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot hold subject: it is %s",
-						machine_state_name(row.graph, row.user.state)),
-				 errhint("%s", o.hint)));
-	engine_change(&c, &row, policy, LC_EV_HOLD, &o, 0);
-	c.hold_reason = reason;
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"reason\": ");
 	escape_json(&detail, reason);
@@ -119,15 +105,37 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 		escape_json(&detail, timestamptz_to_str(until));
 	}
 	appendStringInfoChar(&detail, '}');
-	c.detail = detail.data;
-	store_apply(&c, 1, now, actor);
+
+	/* A hold is an event of the machine; hold_until carries the request. */
+	now = clock_now_precise();	/* locked */
+	changes = palloc(sizeof(LcChange) * n);
+	for (int i = 0; i < n; i++)
+	{
+		LcPolicy   *policy = policy_get(rows[i].policy, rows[i].policy_version);
+		LcUser		user = rows[i].user;
+		LcOutcome	o;
+
+		user.hold_until = until;
+		machine_apply(policy, &user, LC_EV_HOLD, now, &o);
+		if (!o.allowed)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot hold subject: it is %s",
+							machine_state_name(rows[i].graph, rows[i].user.state)),
+					 errhint("%s", o.hint)));
+		engine_change(&changes[i], &rows[i], policy, LC_EV_HOLD, &o, 0);
+		changes[i].hold_reason = reason;
+		changes[i].detail = detail.data;
+	}
+	store_apply(changes, n, now, actor);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
 
 /*
- * lifecycle_release(subject, tenant): end a legal hold; overdue timers
- * fire at once.
+ * lifecycle_release(subject, tenant): end the subject's legal hold on
+ * every instance that has one; overdue timers fire at once.  55000 when
+ * none has.
  */
 Datum
 lifecycle_release(PG_FUNCTION_ARGS)
@@ -135,26 +143,39 @@ lifecycle_release(PG_FUNCTION_ARGS)
 	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
 	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
 	const char *actor = acting_actor();
-	LcUserRow	row;
-	LcPolicy   *policy;
-	LcOutcome	o;
-	LcChange	c;
+	LcUserRow  *rows;
+	LcChange   *changes;
+	LcOutcome	first = {0};
 	TimestampTz now;
+	int			n;
+	int			nheld = 0;
 
 	SPI_connect();
 	acting_check_tenant(tenant);
 	now = clock_now();
-	api_find(tenant, subject, true, &row);
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
 	now = clock_now_precise();	/* locked */
-	policy = policy_get(row.policy, row.policy_version);
-	machine_apply(policy, &row.user, LC_EV_RELEASE, now, &o);
-	if (!o.allowed)
+	changes = palloc(sizeof(LcChange) * n);
+	for (int i = 0; i < n; i++)
+	{
+		LcPolicy   *policy = policy_get(rows[i].policy, rows[i].policy_version);
+		LcOutcome	o;
+
+		machine_apply(policy, &rows[i].user, LC_EV_RELEASE, now, &o);
+		if (i == 0)
+			first = o;
+		if (o.allowed)
+			engine_change(&changes[nheld++], &rows[i], policy, LC_EV_RELEASE,
+						  &o, 0);
+	}
+	if (nheld == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("subject is not on legal hold"),
-				 errhint("%s", o.hint)));
-	engine_change(&c, &row, policy, LC_EV_RELEASE, &o, 0);
-	store_apply(&c, 1, now, actor);
+				 errhint("%s", first.hint)));
+	store_apply(changes, nheld, now, actor);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -438,15 +438,63 @@ lifecycle_restore(PG_FUNCTION_ARGS)
 
 /*
  * lifecycle_erase(subject, tenant, reason) -> evidence id
+ *
+ * Subject-wide: every live instance of the subject, of every workflow,
+ * takes its workflow's reserved erase edge at once (all or none: one
+ * instance on legal hold refuses the call with its own 55000).  The
+ * transitions are one statement, each instance's erase hook runs as its
+ * policy binds it, then the personal data of all of them goes in one
+ * statement that cancels their pending messages and writes one evidence
+ * row per instance.  Returns the evidence id of the user lifecycle, or,
+ * for a subject without one, of its first instance (lowest id).
  */
 Datum
 lifecycle_erase(PG_FUNCTION_ARGS)
 {
 	char	   *reason = args_text_arg(fcinfo, 2, "reason", LC_MAX_REASON);
-	int64		evidence = 0;
-	const LcGraph *g;
+	char	   *subject = args_text_arg(fcinfo, 0, "subject", LC_MAX_SUBJECT);
+	char	   *tenant = args_text_arg(fcinfo, 1, "tenant", LC_MAX_TENANT);
+	const char *actor;
+	LcUserRow  *rows;
+	LcPolicy  **policies;
+	LcOutcome  *outcomes;
+	LcChange   *changes;
+	TimestampTz now;
+	StringInfoData detail;
+	int64		evidence;
+	int			n;
 
-	(void) api_event(fcinfo, "erase", reason, &evidence, &g);
+	SPI_connect();
+	acting_check_tenant(tenant);
+	actor = acting_actor();
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
+	now = clock_now_precise();	/* locked: when it takes effect */
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"reason\": ");
+	escape_json(&detail, reason);
+	appendStringInfoChar(&detail, '}');
+
+	policies = palloc(sizeof(LcPolicy *) * n);
+	outcomes = palloc(sizeof(LcOutcome) * n);
+	changes = palloc(sizeof(LcChange) * n);
+	for (int i = 0; i < n; i++)
+	{
+		policies[i] = policy_get(rows[i].policy, rows[i].policy_version);
+		machine_apply(policies[i], &rows[i].user, LC_EV_ERASE, now,
+					  &outcomes[i]);
+		if (!outcomes[i].allowed)
+			api_refuse(&rows[i], LC_EV_ERASE, &outcomes[i]);
+		engine_change(&changes[i], &rows[i], policies[i], LC_EV_ERASE,
+					  &outcomes[i], 0);
+		changes[i].detail = detail.data;
+	}
+	store_apply(changes, n, now, actor);
+	evidence = engine_erase_effects(rows, policies, outcomes, n, reason,
+									actor, now);
+	SPI_finish();
 	PG_RETURN_INT64(evidence);
 }
 

@@ -252,6 +252,33 @@ engine_effects(const LcUserRow *row, LcPolicy *policy, const LcOutcome *o,
 }
 
 /*
+ * engine_effects() for the n instances of one subject that a
+ * subject-wide lifecycle_erase() has just moved to erased (their
+ * transitions written): every erase hook, in the order of rows (one hook
+ * cache for all), then the personal data of all of them in one statement
+ * and one evidence row each.  Returns the evidence id of rows[0].
+ */
+int64
+engine_erase_effects(const LcUserRow *rows, LcPolicy **policies,
+					 const LcOutcome *o, int n, const char *reason,
+					 const char *actor, TimestampTz now)
+{
+	EngineHookCache *hooks = palloc0(sizeof(EngineHookCache));
+	int64	   *ids = palloc(sizeof(int64) * n);
+	const char **before = palloc(sizeof(char *) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (o[i].hook != LC_HOOK_NONE)
+			engine_call_hook(policies[i], o[i].hook, &rows[i], hooks);
+		ids[i] = rows[i].id;
+		before[i] = machine_state_name(policies[i]->graph, rows[i].user.state);
+	}
+	return store_erase_batch(ids, before, n, reason, actor, now);
+}
+
+/*
  * Next attempt after a failed transition: 1 minute doubling to 1 hour.
  */
 static TimestampTz

@@ -32,6 +32,10 @@ extern void engine_change(LcChange *c, const LcUserRow *row,
 extern int64 engine_effects(const LcUserRow *row, LcPolicy *policy,
 							const LcOutcome *o, const char *reason,
 							const char *actor, TimestampTz now);
+extern int64 engine_erase_effects(const LcUserRow *rows, LcPolicy **policies,
+								  const LcOutcome *o, int n,
+								  const char *reason, const char *actor,
+								  TimestampTz now);
 extern void engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 							  LcTickResult *result);
 

@@ -48,6 +48,7 @@ typedef enum StorePlan
 	SP_CLOCK_SET,
 	SP_USER_LOOKUP,
 	SP_USER_LOOKUP_LOCK,
+	SP_SUBJECT_LOCK,
 	SP_USER_INSERT,
 	SP_USER_REINVITE,
 	SP_DUE_USERS,
@@ -677,6 +678,30 @@ store_instance_lookup(const char *tenant, const char *subject,
 }
 
 /*
+ * Lock every live instance of the subject (tenant, subject), the user
+ * lifecycle's first, then the others by id (one order for every caller,
+ * so two subject-wide calls cannot deadlock).  Rows are allocated in the
+ * caller's context; returns how many (0: the subject is unknown).
+ */
+int
+store_subject_instances(const char *tenant, const char *subject,
+						LcUserRow **rows)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		vals[2];
+
+	vals[0] = CStringGetTextDatum(tenant);
+	vals[1] = CStringGetTextDatum(subject);
+	store_exec_plan(SP_SUBJECT_LOCK, true,
+					"SELECT " STORE_USER_COLUMNS " FROM lifecycle.users "
+					"WHERE tenant = $1 AND subject = $2 "
+					"ORDER BY (workflow = '" LC_USER_WORKFLOW "' AND key = '') DESC, id "
+					"FOR UPDATE",
+					2, types, vals, NULL, false, 0, SPI_OK_SELECT);
+	return store_read_users(rows);
+}
+
+/*
  * Insert a new instance (an invitation, or lifecycle_start()), its history
  * row and its start message in one statement.  The subject's personal
  * data is shared by its live instances: what the caller leaves NULL
@@ -1024,9 +1049,9 @@ store_erase(int64 id, const char *before, const char *reason, const char *actor,
 
 /*
  * store_erase() for n users at once, in one statement: ids[i] was in
- * state before[i].  Returns the evidence id of the first (the only one
- * for a single user); 0 when n is 0.  Outbox rows already scrubbed and
- * final are not rewritten.
+ * state before[i].  Returns the evidence id of ids[0] (the only one for a
+ * single user); 0 when n is 0.  Outbox rows already scrubbed and final
+ * are not rewritten.
  */
 int64
 store_erase_batch(const int64 *ids, const char *const *before, int n,
@@ -1072,13 +1097,19 @@ store_erase_batch(const int64 *ids, const char *const *before, int n,
 			   " INSERT INTO lifecycle.erasures (user_id, tenant, policy, reason,"
 			   "  state_before, requested_by, erased_at)"
 			   " SELECT u.id, u.tenant, u.policy, $3, u.before, $4, $5"
-			   " FROM u RETURNING id",
+			   " FROM u RETURNING id, user_id",
 			   5, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR, "erasure of %d lifecycle users wrote " UINT64_FORMAT " evidence rows",
 			 n, SPI_processed);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	/* RETURNING follows no order: find the first user's row. */
+	for (uint64 r = 0; r < SPI_processed; r++)
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+										SPI_tuptable->tupdesc, 2, &isnull)) == ids[0])
+			return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	elog(ERROR, "erasure of lifecycle user " INT64_FORMAT " wrote no evidence", ids[0]);
+	return 0;
 }
 
 /*

@@ -137,6 +137,8 @@ extern bool store_user_lookup(const char *tenant, const char *subject,
 extern bool store_instance_lookup(const char *tenant, const char *subject,
 								  const char *workflow, const char *key,
 								  bool for_update, LcUserRow *row);
+extern int	store_subject_instances(const char *tenant, const char *subject,
+									LcUserRow **rows);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
 							   const char *actor);
 extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * update.c
- *	  lifecycle_update() and lifecycle_migrate(): change a live user's
- *	  personal data or policy, and move every running user of a policy to
+ *	  lifecycle_update() and lifecycle_migrate(): change a live subject's
+ *	  personal data (in every instance) or its user lifecycle's policy, and move every running user of a policy to
  *	  a newer version.
  *
  * Both re-arm timers and the retention deadline from the user's existing
@@ -54,10 +54,14 @@ static void update_rearm(FunctionCallInfo fcinfo, TimestampTz *at,
 /*
  * lifecycle_update(subject, tenant, email, attrs, region, policy) -> state
  *
- * NULL leaves a field unchanged; attrs replaces the document.  A policy
- * (even the current one, when a newer version exists) moves the user to
- * its latest version.  History gets one "update" row naming the fields
- * that changed, never their values; nothing changed, nothing written.
+ * NULL leaves a field unchanged; attrs replaces the document.  The
+ * e-mail, attrs and region are the subject's, shared by every live
+ * instance: all of them change.  A policy (even the current one, when a
+ * newer version exists) moves the user lifecycle to its latest version;
+ * for a subject without a user lifecycle it is refused (22023).  History
+ * gets one "update" row per instance that changed, naming the fields,
+ * never their values; nothing changed, nothing written.  Returns the
+ * user lifecycle's state, else the first instance's.
  */
 Datum
 lifecycle_update(PG_FUNCTION_ARGS)
@@ -69,8 +73,13 @@ lifecycle_update(PG_FUNCTION_ARGS)
 	char	   *region = args_opt_text_arg(fcinfo, 4, "region", LC_MAX_REGION);
 	char	   *policy_name = args_opt_text_arg(fcinfo, 5, "policy",
 												NAMEDATALEN - 1);
-	LcUserRow	row;
+	LcUserRow  *rows;
+	LcUserRow  *user = NULL;
 	LcUpdateSpec spec;
+	int64	   *others;
+	int			nothers = 0;
+	int			n;
+	TimestampTz now;
 
 	if (email != NULL)
 		args_check_email(email);
@@ -78,37 +87,61 @@ lifecycle_update(PG_FUNCTION_ARGS)
 	SPI_connect();
 	acting_check_tenant(tenant);
 	/* An erased subject has no name any more: 42704. */
-	api_find(tenant, subject, true, &row);
-
-	memset(&spec, 0, sizeof(spec));
-	spec.id = row.id;
-	spec.state = row.user.state;
-	spec.email = email;
-	spec.attrs = attrs;
-	spec.region = region;
-	if (policy_name != NULL)
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
+	others = palloc(sizeof(int64) * n);
+	for (int i = 0; i < n; i++)
 	{
-		int			version = policy_latest(policy_name);
-
-		if (strcmp(policy_name, row.policy) != 0 ||
-			version != row.policy_version)
-		{
-			LcPolicy   *policy = policy_get(policy_name, version);
-			LcEvent		next;
-
-			api_user_policy(policy);
-			spec.policy = policy_name;
-			spec.policy_version = version;
-			machine_next_timer(policy, &row.user, &spec.next_at, &next);
-			spec.next_event = next == LC_EV_NONE ? NULL :
-				machine_event_name(policy->graph, next);
-			spec.deadline_at = machine_deadline(policy, &row.user,
-												&spec.deadline_event);
-		}
+		if (i == 0 && strcmp(rows[i].workflow, LC_USER_WORKFLOW) == 0 &&
+			rows[i].key[0] == '\0')
+			user = &rows[i];
+		else
+			others[nothers++] = rows[i].id;
 	}
-	store_bulk_update(&spec, clock_now(), acting_actor());
+	if (user == NULL && policy_name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy applies to the user lifecycle, and the subject has none"),
+				 errhint("Pass policy => NULL; lifecycle_migrate_workflow() moves other workflows' instances.")));
+	now = clock_now();
+
+	if (user != NULL)
+	{
+		memset(&spec, 0, sizeof(spec));
+		spec.id = user->id;
+		spec.state = user->user.state;
+		spec.email = email;
+		spec.attrs = attrs;
+		spec.region = region;
+		if (policy_name != NULL)
+		{
+			int			version = policy_latest(policy_name);
+
+			if (strcmp(policy_name, user->policy) != 0 ||
+				version != user->policy_version)
+			{
+				LcPolicy   *policy = policy_get(policy_name, version);
+				LcEvent		next;
+
+				api_user_policy(policy);
+				spec.policy = policy_name;
+				spec.policy_version = version;
+				machine_next_timer(policy, &user->user, &spec.next_at, &next);
+				spec.next_event = next == LC_EV_NONE ? NULL :
+					machine_event_name(policy->graph, next);
+				spec.deadline_at = machine_deadline(policy, &user->user,
+													&spec.deadline_event);
+			}
+		}
+		store_bulk_update(&spec, now, acting_actor());
+	}
+	(void) store_bulk_update_shared(others, nothers, email, attrs, region,
+									now, acting_actor());
 	SPI_finish();
-	PG_RETURN_DATUM(api_state_datum(fcinfo, row.graph, row.user.state));
+	if (user != NULL)
+		PG_RETURN_DATUM(api_state_datum(fcinfo, user->graph, user->user.state));
+	PG_RETURN_DATUM(api_state_datum(fcinfo, rows[0].graph, rows[0].user.state));
 }
 
 /*

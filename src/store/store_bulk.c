@@ -53,6 +53,9 @@ typedef enum BulkPlan
 	BP_MIGRATE,
 	BP_EXPORT_RECORD,
 	BP_EXPORT,
+	BP_UPDATE_SHARED,
+	BP_EXPORT_RECORD_MANY,
+	BP_EXPORT_INSTANCES,
 	BP_FORECAST_DUE,
 	BP_FORECAST_POLICY,
 	BP_NUM_PLANS
@@ -600,6 +603,167 @@ store_bulk_export(int64 id, const char *state, TimestampTz now, const char *acto
 	if (SPI_processed != 1)
 		elog(ERROR, "lifecycle user " INT64_FORMAT " vanished under its lock", id);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return (Jsonb *) SPI_datumTransfer(d, false, -1);
+}
+
+/*
+ * The subject's personal data (email, attrs, region: NULL leaves one
+ * unchanged) given to the live instances ids[0..n-1] of one subject, the
+ * pending messages' payloads with it, and one "update" history row per
+ * instance that changed, naming the fields, never their values: one
+ * statement.  The rows are locked by the caller.  Returns how many
+ * instances changed.
+ */
+int
+store_bulk_update_shared(const int64 *ids, int n, const char *email,
+						 Jsonb *attrs, const char *region, TimestampTz now,
+						 const char *actor)
+{
+	Oid			types[6] = {INT8ARRAYOID, TEXTOID, JSONBOID, TEXTOID,
+	TIMESTAMPTZOID, TEXTOID};
+	Datum		vals[6];
+	char		nulls[6];
+	Datum	   *idd;
+	bool		isnull;
+
+	if (n == 0)
+		return 0;
+	idd = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		idd[i] = Int64GetDatum(ids[i]);
+	memset(nulls, ' ', sizeof(nulls));
+	vals[0] = store_array(idd, NULL, n, INT8OID);
+	store_text_param(email, &vals[1], &nulls[1]);
+	if (attrs != NULL)
+		vals[2] = JsonbPGetDatum(attrs);
+	else
+		nulls[2] = 'n';
+	store_text_param(region, &vals[3], &nulls[3]);
+	vals[4] = TimestampTzGetDatum(now);
+	vals[5] = CStringGetTextDatum(actor);
+
+	store_run(&bulk_state.plans[BP_UPDATE_SHARED],
+			  "WITH f AS ("
+			  " SELECT o.id, pg_catalog.array_remove(ARRAY["
+			  "  CASE WHEN $2 IS NOT NULL AND $2 IS DISTINCT FROM o.email THEN 'email' END,"
+			  "  CASE WHEN $3 IS NOT NULL AND $3 IS DISTINCT FROM o.attrs THEN 'attrs' END,"
+			  "  CASE WHEN $4 IS NOT NULL AND $4 IS DISTINCT FROM o.region THEN 'region' END"
+			  "  ]::pg_catalog.text[], NULL) AS fields"
+			  " FROM lifecycle.users AS o WHERE o.id = ANY ($1)),"
+			  " u AS ("
+			  " UPDATE lifecycle.users AS u SET email = COALESCE($2, u.email),"
+			  "  attrs = COALESCE($3, u.attrs), region = COALESCE($4, u.region)"
+			  " FROM f WHERE u.id = f.id AND pg_catalog.cardinality(f.fields) > 0"
+			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields),"
+			  " o AS ("
+			  " UPDATE lifecycle.outbox AS o SET payload = o.payload"
+			  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('email', u.email,"
+			  "  'attrs', u.attrs, 'region', u.region)"
+			  " FROM u WHERE o.user_id = u.id AND o.status NOT IN ('sent', 'cancelled')),"
+			  " h AS ("
+			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
+			  "  actor, detail)"
+			  " SELECT u.id, $5, u.state, u.state, 'update', $6,"
+			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)) FROM u)"
+			  " SELECT pg_catalog.count(*) FROM u",
+			  6, types, vals, nulls, false, 0, SPI_OK_SELECT);
+	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * The "instances" of a subject's export: ids[0..n-1] (the caller holds
+ * their locks), each with its workflow, key, state, timers, data, policy,
+ * history and messages, by id.  The export is first recorded in the
+ * history of the instances record[0..nrecord-1] (in states
+ * states[0..nrecord-1]); store_bulk_export() has recorded it for the user
+ * lifecycle.  user_doc is store_bulk_export()'s document, or NULL for a
+ * subject without a user lifecycle: then the document's top level holds
+ * the subject's shared data (subject, tenant, email, attrs, region) and
+ * exported_at.  Returns the document with the key "instances" added.
+ */
+Jsonb *
+store_bulk_export_instances(const int64 *ids, int n, const int64 *record,
+							const char *const *states, int nrecord,
+							Jsonb *user_doc, TimestampTz now,
+							const char *actor)
+{
+	Oid			rtypes[4] = {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID};
+	Oid			types[3] = {JSONBOID, INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		vals[4];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum	   *idd;
+	bool		isnull;
+	Datum		d;
+
+	if (nrecord > 0)
+	{
+		Datum	   *rd = palloc(sizeof(Datum) * nrecord);
+		Datum	   *sd = palloc(sizeof(Datum) * nrecord);
+
+		for (int i = 0; i < nrecord; i++)
+		{
+			rd[i] = Int64GetDatum(record[i]);
+			sd[i] = CStringGetTextDatum(states[i]);
+		}
+		vals[0] = store_array(rd, NULL, nrecord, INT8OID);
+		vals[1] = store_array(sd, NULL, nrecord, TEXTOID);
+		vals[2] = TimestampTzGetDatum(now);
+		vals[3] = CStringGetTextDatum(actor);
+		store_run(&bulk_state.plans[BP_EXPORT_RECORD_MANY],
+				  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state,"
+				  " event, actor)"
+				  " SELECT r.id, $3, r.state, r.state, 'export', $4"
+				  " FROM unnest($1, $2) AS r(id, state)",
+				  4, rtypes, vals, NULL, false, 0, SPI_OK_INSERT);
+	}
+
+	idd = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		idd[i] = Int64GetDatum(ids[i]);
+	if (user_doc != NULL)
+		vals[0] = JsonbPGetDatum(user_doc);
+	else
+		nulls[0] = 'n';
+	vals[1] = store_array(idd, NULL, n, INT8OID);
+	vals[2] = TimestampTzGetDatum(now);
+	store_run(&bulk_state.plans[BP_EXPORT_INSTANCES],
+			  "SELECT COALESCE($1, (SELECT pg_catalog.jsonb_build_object("
+			  "   'subject', f.subject, 'tenant', f.tenant, 'email', f.email,"
+			  "   'attrs', f.attrs, 'region', f.region,"
+			  "   'exported_at', $3::pg_catalog.timestamptz)"
+			  "  FROM lifecycle.users AS f WHERE f.id = ($2)[1]))"
+			  " OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('instances',"
+			  " COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			  "   'id', u.id, 'workflow', u.workflow,"
+			  "   'workflow_version', u.workflow_version, 'key', u.key,"
+			  "   'state', u.state, 'state_since', u.state_since,"
+			  "   'created_at', u.created_at, 'last_seen', u.last_seen,"
+			  "   'next_event', u.next_event, 'next_at', u.next_at,"
+			  "   'deadline_event', u.deadline_event, 'deadline_at', u.deadline_at,"
+			  "   'held', u.held, 'hold_until', u.hold_until, 'data', u.data,"
+			  "   'policy', pg_catalog.jsonb_build_object('name', u.policy,"
+			  "    'version', u.policy_version),"
+			  "   'history', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			  "     'at', h.at, 'due_at', h.due_at, 'from_state', h.from_state,"
+			  "     'to_state', h.to_state, 'event', h.event, 'actor', h.actor,"
+			  "     'detail', h.detail) ORDER BY h.at, h.id)"
+			  "    FROM lifecycle.history AS h WHERE h.user_id = u.id), '[]'),"
+			  "   'messages', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			  "     'id', o.id, 'message', o.message, 'channel', o.channel,"
+			  "     'status', o.status, 'attempts', o.attempts,"
+			  "     'created_at', o.created_at, 'sent_at', o.sent_at,"
+			  "     'payload', o.payload) ORDER BY o.id)"
+			  "    FROM lifecycle.outbox AS o WHERE o.user_id = u.id), '[]'))"
+			  "  ORDER BY u.id)"
+			  "  FROM lifecycle.users AS u WHERE u.id = ANY ($2)), '[]'))",
+			  3, types, vals, nulls, false, 0, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "lifecycle export of %d instances found no document", n);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "lifecycle instance " INT64_FORMAT " vanished under its lock",
+			 ids[0]);
 	return (Jsonb *) SPI_datumTransfer(d, false, -1);
 }
 

@@ -102,6 +102,14 @@ extern int64 store_bulk_migrate(const char *policy, int to_version,
 								TimestampTz *earliest);
 extern Jsonb *store_bulk_export(int64 id, const char *state, TimestampTz now,
 								const char *actor);
+extern int	store_bulk_update_shared(const int64 *ids, int n, const char *email,
+									 Jsonb *attrs, const char *region,
+									 TimestampTz now, const char *actor);
+extern Jsonb *store_bulk_export_instances(const int64 *ids, int n,
+										  const int64 *record,
+										  const char *const *states,
+										  int nrecord, Jsonb *user_doc,
+										  TimestampTz now, const char *actor);
 extern Portal store_bulk_forecast_open(TimestampTz until, const char *policy,
 									   const char *tenant, bool all_of_policy);
 extern int	store_bulk_forecast_fetch(Portal portal, int max,

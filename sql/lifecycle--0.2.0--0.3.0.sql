@@ -1682,6 +1682,20 @@ GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_instances(text, text)
 TO lifecycle_auditor;
 GRANT SELECT ON lifecycle.instances TO lifecycle_auditor;
 
+-- dsar (issue 18): the built-in dsar workflow's same-named policy at its
+-- defaults, as a fresh install defines it (90_grants.sql), unless a 0.2.0
+-- policy already has the name; a dump leaves its first version out, as
+-- the default policy's (00_schema.sql).
+DO $dsar_policy$
+BEGIN
+	IF NOT EXISTS (SELECT FROM lifecycle.policies WHERE name = 'dsar') THEN
+		PERFORM lifecycle._define_policy('dsar', '{"workflow": "dsar"}', '{}');
+	END IF;
+END
+$dsar_policy$;
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.policies',
+	'WHERE NOT (version = 1 AND (name = ''default'' OR (name = ''dsar'' AND workflow = ''dsar'')))');
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -287,10 +287,11 @@ CREATE TRIGGER cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 
 REVOKE ALL ON ALL TABLES IN SCHEMA lifecycle FROM PUBLIC;
 
--- The default policy's first version is written by this script, so a dump
--- leaves it out (restore recreates it).
+-- The first versions of the default policy and of the built-in dsar
+-- workflow's policy are written by this script, so a dump leaves them out
+-- (restore recreates them).
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.policies',
-	'WHERE NOT (name = ''default'' AND version = 1)');
+	'WHERE NOT (version = 1 AND (name = ''default'' OR (name = ''dsar'' AND workflow = ''dsar'')))');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.channels', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.users', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.history', '');

@@ -61,6 +61,10 @@ TO lifecycle_auditor;
 
 -- The default policy, version 1, with the values README.md ("Policies") lists.
 SELECT lifecycle._define_policy('default', '{}', '{}');
+-- The built-in dsar workflow's same-named policy, version 1, at the
+-- workflow's defaults (sql/workflows/dsar.json, "params"): defining a
+-- workflow creates it, and lifecycle_start('dsar', ...) uses it.
+SELECT lifecycle._define_policy('dsar', '{"workflow": "dsar"}', '{}');
 
 -- The workers serve one database: elsewhere timers need lifecycle_tick().
 DO $where$

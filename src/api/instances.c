@@ -163,6 +163,8 @@ lifecycle_start(PG_FUNCTION_ARGS)
 	inv.workflow_version = policy->graph->version;
 	inv.key = key;
 	inv.data = data;
+	/* a start message announcing a deadline (dsar's receipt) carries it */
+	inv.archive_at = o.archive_at;
 
 	/*
 	 * Insert first; on conflict a concurrent start won (its id), unless it

@@ -77,6 +77,17 @@ static StoreState store_state;
 	"'email', " u ".email, 'region', " u ".region, 'policy', " u ".policy, " \
 	"'attrs', " u ".attrs"
 
+/*
+ * Appended to STORE_PAYLOAD(u)'s object: a message of an instance of any
+ * workflow but the user lifecycle names its workflow and key (two
+ * requests of one subject are told apart); the user workflow's payloads
+ * stay as in 0.2.0.
+ */
+#define STORE_PAYLOAD_INSTANCE(u) \
+	" OPERATOR(pg_catalog.||) CASE WHEN " u ".workflow OPERATOR(pg_catalog.=) '" LC_USER_WORKFLOW "'" \
+	" THEN '{}'::pg_catalog.jsonb ELSE pg_catalog.jsonb_build_object('workflow', " \
+	u ".workflow, 'key', " u ".key) END"
+
 #define STORE_USER_COLUMNS \
 	"id, tenant, subject, policy, policy_version, state, state_since, " \
 	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
@@ -712,12 +723,12 @@ store_subject_instances(const char *tenant, const char *subject,
 int64
 store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 {
-	Oid			types[21] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	Oid			types[22] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, JSONBOID};
-	Datum		vals[21];
-	char		nulls[21];
+	TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		vals[22];
+	char		nulls[22];
 	bool		isnull;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -754,8 +765,17 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 		vals[20] = JsonbPGetDatum(inv->data);
 	else
 		nulls[20] = 'n';
+	if (inv->archive_at != 0)
+		vals[21] = TimestampTzGetDatum(inv->archive_at);
+	else
+		nulls[21] = 'n';
 
-	/* Writes its own count deltas, as store_apply() does. */
+	/*
+	 * The start message carries the deadline it announces as archive_at,
+	 * as a transition's message does (store_apply()); without one the
+	 * payload has no archive_at key (0.2.0's invite).  Writes its own
+	 * count deltas, as store_apply() does.
+	 */
 	store_exec_counted(SP_USER_INSERT, false,
 			   "WITH s AS ("
 			   " SELECT o.email, o.region, o.attrs FROM lifecycle.users o"
@@ -783,7 +803,10 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   " o AS ("
 			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status,"
 			   "  next_attempt_at, created_at)"
-			   " SELECT id, $12, $17, " STORE_PAYLOAD("u") ", 'state', $15),"
+			   " SELECT id, $12, $17, " STORE_PAYLOAD("u") ", 'state', $15)"
+			   STORE_PAYLOAD_INSTANCE("u")
+			   "  OPERATOR(pg_catalog.||) CASE WHEN $22 IS NULL THEN '{}'::pg_catalog.jsonb"
+			   "  ELSE pg_catalog.jsonb_build_object('archive_at', $22) END,"
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
 			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
 			   "  WHERE $17 IS NOT NULL),"
@@ -797,7 +820,7 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END, 1, 0"
 			   " FROM u WHERE $17 IS NOT NULL)"
 			   " SELECT id FROM u",
-			   21, types, vals, nulls, SPI_OK_SELECT);
+			   22, types, vals, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	if (inv->next_at != 0)
@@ -976,7 +999,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 				   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
 				   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
 				   "  u.policy, u.held, v.from_state, v.to_state, v.event, v.due_at, v.message,"
-				   "  v.channel, v.archive_at, v.detail),"
+				   "  v.channel, v.archive_at, v.detail, u.workflow, u.key),"
 				   " h AS ("
 				   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
 				   "  to_state, event, actor, detail)"
@@ -986,7 +1009,8 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 				   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
 				   "  status, next_attempt_at, created_at)"
 				   " SELECT id, channel, message, " STORE_PAYLOAD("u")
-				   ", 'state', to_state, 'archive_at', archive_at),"
+				   ", 'state', to_state, 'archive_at', archive_at)"
+				   STORE_PAYLOAD_INSTANCE("u") ","
 				   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
 				   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
 				   " FROM u WHERE message IS NOT NULL),"

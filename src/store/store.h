@@ -95,6 +95,7 @@ typedef struct LcInvite
 	int			workflow_version;	/* 0: 1 */
 	const char *key;			/* NULL: '' */
 	Jsonb	   *data;			/* the instance's data; NULL: {} */
+	TimestampTz archive_at;		/* the start message's deadline; 0: none */
 } LcInvite;
 
 /* A stored policy version (store_policy_load()). */

@@ -71,6 +71,11 @@ our %MIGRATIONS = (
 			claimed_at => q{CASE WHEN status = 'cancelled' AND channel IS NULL
 				THEN NULL ELSE claimed_at END},
 		},
+		# Issue 18: the built-in dsar workflow's same-named policy is
+		# defined (unless a policy already has the name): a new row.
+		policies => {
+			-where => q{NOT (name = 'dsar' AND workflow = 'dsar')},
+		},
 	},);
 
 my $srcdir = abs_path(dirname(__FILE__) . '/../..');

@@ -12,7 +12,7 @@
 # its closing from then (DESIGN: lateness never extends retention); it is
 # still answered.  Closed requests are erased keep_after_close later, and
 # the subject's shared personal data with the last of them.  Erasure of a
-# subject in the middle of a request: see the TODO block.
+# subject in the middle of a request ends the request too.
 use strict;
 use warnings FATAL => 'all';
 use FindBin;
@@ -217,23 +217,14 @@ delivered('eli');
 sql(q{SELECT lifecycle_erase('eli', 'acme', 'data subject request')});
 is(sql(qq{SELECT state || ' ' || (subject IS NULL) FROM lifecycle.users WHERE id = $eli}),
 	'erased true', 'the erasure ends the subject\'s user lifecycle');
-TODO:
-{
-	local $TODO = 'subject-wide lifecycle_erase() (issue 18, deliverable 2) not landed yet';
-	is(sql(qq{SELECT state || ' ' || (subject IS NULL) || ' ' || (data = '{}')
-			FROM lifecycle.users WHERE id = $x}),
-		'erased true true', 'the erasure ends the open request too, with its data');
-	is(sql(qq{SELECT count(*) FROM lifecycle.erasures WHERE user_id IN ($eli, $x)}),
-		'2', 'one evidence row per instance');
-	my ($rc2, $out2, $err2) = $node->psql('postgres',
-		q{SELECT * FROM lifecycle_instances('eli', 'acme')});
-	like($err2, qr/subject does not exist/, 'the subject is unknown afterwards');
-}
-# Until then the request of an erased user runs on by itself: close it.
-if (sql(qq{SELECT state FROM lifecycle.users WHERE id = $x}) eq 'received')
-{
-	sql(q{SELECT lifecycle_signal('dsar', 'eli', 'refuse', 'acme', 'x')});
-}
+is(sql(qq{SELECT state || ' ' || (subject IS NULL) || ' ' || (data = '{}')
+		FROM lifecycle.users WHERE id = $x}),
+	'erased true true', 'the erasure ends the open request too, with its data');
+is(sql(qq{SELECT count(*) FROM lifecycle.erasures WHERE user_id IN ($eli, $x)}),
+	'2', 'one evidence row per instance');
+($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT * FROM lifecycle_instances('eli', 'acme')});
+like($err, qr/subject does not exist/, 'the subject is unknown afterwards');
 delivered('eli erased');
 
 # --- every message delivered once, with the right data --------------------

@@ -7,6 +7,13 @@
 # /tmp/lifecycle-bench-dba-explain.txt), in a new session and as the
 # second run in a session; DBA_NOLOAD=1 measures the users already loaded.
 #
+# DBA_TRAVEL='1 day': before measuring, move the lifecycle clock that far
+# with the worker off (a worker that was down that long: every timer that
+# fell due meanwhile is overdue, and those with a deadline are violations;
+# bench/RESULTS.md section 13 says why a day is the late set we measure);
+# the worker stays off afterwards (while the clock is travelled), so later
+# DBA_NOLOAD=1 runs (without DBA_TRAVEL) see the same set.
+#
 # Users are loaded straight into lifecycle.users in a realistic mix (70 %
 # active, 10 % dormant, 1 % completed, 12 % archived, 1 % invited, 1 %
 # expired, 5 % erased; 0.5 % on hold; 0.1 % overdue, of them a third past
@@ -69,6 +76,10 @@ SQL
 for t in users history outbox; do q "VACUUM ANALYZE lifecycle.$t" >/dev/null; done
 q "CHECKPOINT" >/dev/null
 fi
+if [ -n "${DBA_TRAVEL:-}" ]; then
+	q "SELECT lifecycle_travel('$DBA_TRAVEL')" >/dev/null
+	report "dba: clock moved $DBA_TRAVEL with the worker off: $(q "SELECT count(*) FROM lifecycle.overdue") overdue, $(q "SELECT count(*) FROM lifecycle.violations") violations"
+fi
 report "dba: loaded $N users, $(q "SELECT count(*) FROM lifecycle.history") history rows, $(q "SELECT count(*) FROM lifecycle.outbox") messages in $(elapsed "$t0" "$(now_s)")s; users $(q "SELECT pg_size_pretty(pg_total_relation_size('lifecycle.users'))"), history $(q "SELECT pg_size_pretty(pg_total_relation_size('lifecycle.history'))")"
 
 view() {			# view <name> <sql>
@@ -102,4 +113,7 @@ view overdue "SELECT * FROM lifecycle.overdue"
 view status "SELECT * FROM lifecycle_status('user-$(( N / 2 + 7 ))', 'tenant-$(( (N / 2 + 7) % 4 ))')"
 report "dba: EXPLAIN (ANALYZE, BUFFERS) of each: $OUT"
 for t in users history outbox; do q "ALTER TABLE lifecycle.$t RESET (autovacuum_enabled)" >/dev/null; done
-set_worker lifecycle.enabled on
+# A travelled clock (DBA_TRAVEL, now or in an earlier run) keeps the
+# worker off: it would advance the late set.
+[ "$(q "SELECT count(*) FROM lifecycle.clock WHERE offset_by <> interval '0'")" != 0 ] ||
+	set_worker lifecycle.enabled on

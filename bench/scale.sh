@@ -30,12 +30,30 @@
 #   N=100000 make bench-scale        # (as root) default N = 100000
 #   N=1000000 STEPS=104 make bench-scale
 #   VACUUM_EVERY=4 ...               # also VACUUM every 4 steps (bloat)
+#   AV_EMULATE=1 ...                 # autovacuum's default thresholds after
+#                                    # every step (see below)
+#   STEADY=1 ...                     # after the growth quarter, invite as
+#                                    # many users a step as were erased in the
+#                                    # step before (a population that keeps
+#                                    # its size, instead of the 0.3 % of N)
+#
+# Why AV_EMULATE: autovacuum looks at each table once a naptime (1 min) and
+# vacuums it when its dead rows pass 50 + 20 % of its rows (or its inserts
+# 1000 + 20 %, or analyzes at 50 + 10 % changed).  Two real years give it
+# about a million looks; a run that compresses them into minutes gives it
+# a handful, so dead index pages wait far longer to be recycled than they
+# ever would.  AV_EMULATE=1 applies the same default thresholds once after
+# every step (7 simulated days, thousands of real naptimes) with a plain
+# VACUUM or ANALYZE, as autovacuum would have: the settings stay default,
+# only the clock is compressed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 N=${N:-100000}
 STEPS=${STEPS:-104}
 STEP_DAYS=${STEP_DAYS:-7}
 VACUUM_EVERY=${VACUUM_EVERY:-0}
+AV_EMULATE=${AV_EMULATE:-0}
+STEADY=${STEADY:-0}
 GROW_STEPS=$(( STEPS * 25 / 104 > 0 ? STEPS * 25 / 104 : 1 ))
 SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
 dir=$(mktemp -d)
@@ -117,7 +135,12 @@ for step in $(seq 1 "$STEPS"); do
 	timed touch "SELECT count(lifecycle_touch(subject, tenant)) FROM lifecycle.users
 		WHERE tenant = 'scale' AND state IN ('active', 'dormant', 'completed')
 		  AND (id % 100 < 1 OR (id % 100 < 6 AND (id + $step) % 6 = 0))"
-	if [ "$step" -le "$GROW_STEPS" ]; then k=$(( N / 2 / GROW_STEPS )); else k=$(( N * 3 / 1000 )); fi
+	erased=$(q "SELECT count(*) FROM lifecycle.users WHERE state = 'erased'")
+	if [ "$step" -le "$GROW_STEPS" ]; then k=$(( N / 2 / GROW_STEPS ));
+	elif [ "$STEADY" = 1 ]; then k=$(( erased - ${ERASED_BEFORE:-0} ));
+	else k=$(( N * 3 / 1000 )); fi
+	ERASED_BEFORE=$erased
+	[ "$k" -gt 0 ] || k=1
 	timed invite "SELECT count(lifecycle_invite('u' || i, 'u' || i || '@example.com', 'scale', 'scale',
 		'eu', jsonb_build_object('plan', 'pro', 'team', 'team-' || (i % 1000))))
 		FROM generate_series($next, $(( next + k - 1 ))) i"
@@ -160,6 +183,20 @@ for step in $(seq 1 "$STEPS"); do
 		for t in users outbox history; do q "VACUUM lifecycle.$t" >/dev/null; done
 		V_SECS=$(awk -v a="$V_SECS" -v b="$(elapsed "$t0" "$(now_s)")" 'BEGIN { printf "%.3f", a + b }')
 	fi
+	if [ "$AV_EMULATE" = 1 ]; then
+		t0=$(now_s)
+		for t in users outbox history; do
+			case $(q "SELECT CASE WHEN s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
+					OR s.n_ins_since_vacuum > 1000 + 0.2 * greatest(c.reltuples, 0) THEN 'vacuum'
+				WHEN s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) THEN 'analyze' END
+				FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+			   WHERE s.relid = 'lifecycle.$t'::regclass") in
+			vacuum) q "VACUUM ANALYZE lifecycle.$t" >/dev/null; AV_RUNS=$(( ${AV_RUNS:-0} + 1 )) ;;
+			analyze) q "ANALYZE lifecycle.$t" >/dev/null ;;
+			esac
+		done
+		V_SECS=$(awk -v a="$V_SECS" -v b="$(elapsed "$t0" "$(now_s)")" 'BEGIN { printf "%.3f", a + b }')
+	fi
 	if [ $(( step % 13 )) = 0 ]; then
 		report "scale step $step/$STEPS: worker ${W_SECS}s for $W_TRANS transitions so far; $(q "SELECT string_agg(state || ' ' || n, ', ' ORDER BY state) FROM (SELECT state, count(*) n FROM lifecycle.users GROUP BY state) s"); outbox pending $(q "SELECT count(*) FROM lifecycle.outbox WHERE status = 'pending'")"
 	fi
@@ -172,7 +209,7 @@ DRAIN=$(elapsed "$t0" "$(now_s)")
 T_END=$(now_s)
 L_END=$(lsn)
 TOTAL=$(elapsed "$T_START" "$T_END")
-report "scale: total ${TOTAL}s for $STEPS steps ($(( STEPS * STEP_DAYS )) days), final sender drain ${DRAIN}s; policy change: $MIGRATED; VACUUM every $VACUUM_EVERY steps (0: autovacuum only): ${V_SECS}s"
+report "scale: total ${TOTAL}s for $STEPS steps ($(( STEPS * STEP_DAYS )) days), final sender drain ${DRAIN}s; policy change: $MIGRATED; VACUUM every $VACUUM_EVERY steps (0: autovacuum only), autovacuum's thresholds after every step: $([ "$AV_EMULATE" = 1 ] && echo "${AV_RUNS:-0} vacuums" || echo off); ${V_SECS}s vacuuming; steady population: $STEADY"
 
 HIST=$(q "SELECT count(*) FROM lifecycle.history")
 report "scale: events (history rows): $(q "SELECT string_agg(event || ' ' || n, ', ' ORDER BY n DESC) FROM (SELECT event, count(*) n FROM lifecycle.history GROUP BY event) s"); total $HIST"
@@ -251,6 +288,29 @@ for t in users history outbox; do
 		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'lifecycle.$t'::regclass")
 	fidx=$(q "SELECT string_agg(pg_size_pretty(pg_relation_size(i.oid)), ', ' ORDER BY i.relname)
 		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'fresh_$t'::regclass")
+	# Where the space is (pgstattuple): the heap's free and dead share, and
+	# per index its size against the fresh load's, leaf density and the
+	# deleted (recyclable) and empty pages.
+	if [ "$(q "SELECT count(*) FROM pg_available_extensions WHERE name = 'pgstattuple'")" = 1 ]; then
+		q "CREATE EXTENSION IF NOT EXISTS pgstattuple" >/dev/null
+		report "scale: bloat $t heap: $(q "SELECT 'free ' || free_percent || ' %, dead ' || dead_tuple_percent || ' %, live ' || tuple_percent || ' %' FROM pgstattuple('lifecycle.$t')"); fresh: $(q "SELECT 'free ' || free_percent || ' %' FROM pgstattuple('fresh_$t')")"
+		q "SELECT i.relname, pg_relation_size(i.oid), f.sz,
+				round(pg_relation_size(i.oid)::numeric / nullif(f.sz, 0), 2),
+				s.leaf_pages, s.avg_leaf_density, s.deleted_pages, s.empty_pages, f.density
+			 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+			 CROSS JOIN LATERAL pgstatindex(i.oid::regclass) s
+			 LEFT JOIN LATERAL (SELECT pg_relation_size(fi.oid) AS sz, fs.avg_leaf_density AS density
+				  FROM pg_index fx JOIN pg_class fi ON fi.oid = fx.indexrelid
+				  CROSS JOIN LATERAL pgstatindex(fi.oid::regclass) fs
+				 WHERE fx.indrelid = 'fresh_$t'::regclass
+				   AND regexp_replace(pg_get_indexdef(fi.oid), '^.* USING ', '')
+					 = regexp_replace(pg_get_indexdef(i.oid), '^.* USING ', '')
+				 LIMIT 1) f ON true
+			WHERE x.indrelid = 'lifecycle.$t'::regclass ORDER BY 1" |
+		while IFS='|' read -r name sz fsz r leaf dens del empty fdens; do
+			report "scale: bloat index $name: $(( sz / 1024 )) kB vs fresh $(( ${fsz:-0} / 1024 )) kB (${r:-?} x); $leaf leaf pages, density $dens % (fresh ${fdens:-?} %), $del deleted, $empty empty"
+		done
+	fi
 	report "scale: size $t: $(q "SELECT count(*) FROM lifecycle.$t") rows; heap $(( h / 1048576 )) MB vs fresh $(( fh / 1048576 )) MB (ratio $(ratio "$h" "$fh") x); indexes $(( i / 1048576 )) MB vs fresh $(( fi / 1048576 )) MB (ratio $(ratio "$i" "$fi") x) [$idx | fresh: $fidx]; $(q "SELECT 'autovacuum runs ' || autovacuum_count || ', inserts ' || n_tup_ins || ', updates ' || n_tup_upd || ' (HOT ' || n_tup_hot_upd || '), deletes ' || n_tup_del FROM pg_stat_user_tables WHERE relid = 'lifecycle.$t'::regclass")"
 	q "DROP TABLE fresh_$t" >/dev/null
 done

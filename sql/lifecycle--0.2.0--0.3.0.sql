@@ -1696,6 +1696,60 @@ $dsar_policy$;
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.policies',
 	'WHERE NOT (version = 1 AND (name = ''default'' OR (name = ''dsar'' AND workflow = ''dsar'')))');
 
+-- ---------------------------------------------------------------------
+-- Issue 20 (views): lifecycle.overdue and lifecycle.violations call no
+-- function per row (the clock as an index condition and an InitPlan, the
+-- tenant filter through _tenants_unlimited() once); violations reads its
+-- two partial indexes as two ranges (sql/src/20_views.sql).
+CREATE FUNCTION lifecycle._tenants_unlimited()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lifecycle_tenants_unlimited'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION lifecycle._tenants_unlimited() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._tenants_unlimited() TO lifecycle_app, lifecycle_auditor;
+
+CREATE OR REPLACE VIEW lifecycle.overdue WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
+	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
+	   u.retries, u.retry_at, u.last_error
+  FROM lifecycle.users u
+ WHERE u.next_at <= @extschema@.lifecycle_now()
+   AND NOT (u.held AND (u.hold_until IS NULL
+			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
+   AND ((SELECT lifecycle._tenants_unlimited())
+		OR lifecycle._tenant_visible(u.tenant));
+
+-- Subjects kept past their policy: the retention deadline of their state
+-- (users.deadline_at, whatever reminder is pending) passed more than a
+-- minute ago, and no hold in force.  Empty while the worker is healthy.
+-- Two ranges, each read whole by its partial index and nothing else:
+-- users_deadline_at for users not on hold (its predicate is the first
+-- branch's "NOT held", its range the deadline), users_hold_until for held
+-- users whose hold has lapsed.  No function call per row, as in
+-- lifecycle.overdue: the work is one heap visit per row listed.
+CREATE OR REPLACE VIEW lifecycle.violations WITH (security_barrier) AS
+SELECT v.* FROM (
+	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+		   u.deadline_event, u.deadline_at,
+		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
+		   u.next_event, u.next_at, u.last_error
+	  FROM lifecycle.users u
+	 WHERE NOT u.held
+	   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+	   AND ((SELECT lifecycle._tenants_unlimited())
+			OR lifecycle._tenant_visible(u.tenant))
+	UNION ALL
+	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+		   u.deadline_event, u.deadline_at,
+		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
+		   u.next_event, u.next_at, u.last_error
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	   AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
+	   AND ((SELECT lifecycle._tenants_unlimited())
+			OR lifecycle._tenant_visible(u.tenant))) v;
+
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

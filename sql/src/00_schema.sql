@@ -44,6 +44,15 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'lifecycle_tenant_visible'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- Does the acting role see every tenant (no tenant grant limits it)?  The
+-- views read it once per statement, as an InitPlan, and call
+-- _tenant_visible() for each row only when it is false (a call costs more
+-- than reading the row: issue 20).
+CREATE FUNCTION lifecycle._tenants_unlimited()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lifecycle_tenants_unlimited'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- Backends cache lifecycle.clock, lifecycle.tenant_grants and the latest
 -- policy versions (src/cache.c); a change to any of them invalidates the
 -- caches of every backend at commit (a statement trigger on each).

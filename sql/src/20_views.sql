@@ -64,8 +64,13 @@ SELECT g.tenant, g.policy, g.state, g.users,
 
 -- Timers due but not fired (worker down or behind, or a transition that
 -- keeps failing: see last_error).  A lapsed hold's hold_lapse is one.
--- The clock is an index condition (read once; the planner sees its value)
--- and an InitPlan elsewhere, not three calls per row.
+-- The work is one range of users_next_at and one heap visit per row
+-- listed, and no function call per row (issue 20: a call of the SECURITY
+-- DEFINER lifecycle_now() or _tenant_visible() costs more than the row):
+-- the clock is an index condition (read once per scan; the planner sees
+-- its value) and an InitPlan elsewhere; the tenant filter is
+-- _tenants_unlimited() once, _tenant_visible() per row only for a role
+-- limited to some tenants.
 CREATE VIEW lifecycle.overdue WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
@@ -74,24 +79,41 @@ SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
  WHERE u.next_at <= @extschema@.lifecycle_now()
    AND NOT (u.held AND (u.hold_until IS NULL
 			OR u.hold_until > (SELECT @extschema@.lifecycle_now())))
-   AND lifecycle._tenant_visible(u.tenant);
+   AND ((SELECT lifecycle._tenants_unlimited())
+		OR lifecycle._tenant_visible(u.tenant));
 
 -- Subjects kept past their policy: the retention deadline of their state
 -- (users.deadline_at, whatever reminder is pending) passed more than a
 -- minute ago, and no hold in force.  Empty while the worker is healthy.
--- Reads two partial indexes (a BitmapOr): users_deadline_at for users not
--- on hold, users_hold_until for held users whose hold has lapsed.
+-- Two ranges, each read whole by its partial index and nothing else:
+-- users_deadline_at for users not on hold (its predicate is the first
+-- branch's "NOT held", its range the deadline), users_hold_until for held
+-- users whose hold has lapsed.  No function call per row, as in
+-- lifecycle.overdue: the work is one heap visit per row listed.  The union
+-- is a subquery of the view, not the view itself: PostgreSQL flattens a
+-- view that is a bare UNION ALL into its branches, and the caller's
+-- (leaky) WHERE clause would then run before the tenant filter.
 CREATE VIEW lifecycle.violations WITH (security_barrier) AS
-SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
-	   u.deadline_event, u.deadline_at,
-	   @extschema@.lifecycle_now() - u.deadline_at AS overdue_by,
-	   u.next_event, u.next_at, u.last_error
-  FROM lifecycle.users u
- WHERE ((NOT u.held
-		 AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute')
-		OR (u.held AND u.hold_until <= @extschema@.lifecycle_now()
-			AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'))
-   AND lifecycle._tenant_visible(u.tenant);
+SELECT v.* FROM (
+	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+		   u.deadline_event, u.deadline_at,
+		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
+		   u.next_event, u.next_at, u.last_error
+	  FROM lifecycle.users u
+	 WHERE NOT u.held
+	   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
+	   AND ((SELECT lifecycle._tenants_unlimited())
+			OR lifecycle._tenant_visible(u.tenant))
+	UNION ALL
+	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
+		   u.deadline_event, u.deadline_at,
+		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
+		   u.next_event, u.next_at, u.last_error
+	  FROM lifecycle.users u
+	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
+	   AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
+	   AND ((SELECT lifecycle._tenants_unlimited())
+			OR lifecycle._tenant_visible(u.tenant))) v;
 
 -- Legal holds in force (a lapsed hold is not, even before its hold_lapse
 -- is written).

@@ -33,7 +33,8 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_status(text, text),
 	@extschema@.lifecycle_history(text, text),
 	@extschema@.lifecycle_now(),
-	lifecycle._tenant_visible(text)
+	lifecycle._tenant_visible(text),
+	lifecycle._tenants_unlimited()
 TO lifecycle_app, lifecycle_auditor;
 
 GRANT EXECUTE ON FUNCTION

@@ -34,6 +34,7 @@
 PG_FUNCTION_INFO_V1(lifecycle_check_tenant);
 PG_FUNCTION_INFO_V1(lifecycle_tenant_visible);
 PG_FUNCTION_INFO_V1(lifecycle_check_unlimited);
+PG_FUNCTION_INFO_V1(lifecycle_tenants_unlimited);
 PG_FUNCTION_INFO_V1(lifecycle_actor);
 
 /* The running hook's owner, InvalidOid outside hooks. */
@@ -260,6 +261,23 @@ lifecycle_check_unlimited(PG_FUNCTION_ARGS)
 	acting_require_unlimited(what);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * lifecycle._tenants_unlimited() -> may the acting role see every tenant?
+ * (No acting role is limited by a grant, so lifecycle._tenant_visible() is
+ * true of every tenant.)  The views read it once per statement, as an
+ * InitPlan, and call _tenant_visible() per row only when it is false.
+ */
+Datum
+lifecycle_tenants_unlimited(PG_FUNCTION_ARGS)
+{
+	bool		unlimited;
+
+	SPI_connect();
+	unlimited = !acting_is_limited();
+	SPI_finish();
+	PG_RETURN_BOOL(unlimited);
 }
 
 /*

@@ -80,6 +80,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle._define_policy','{admin}', true),
  ('lifecycle._machine_step', '{admin}', true),
  ('lifecycle._tenant_visible','{app,auditor,admin}', true),
+ ('lifecycle._tenants_unlimited','{app,auditor,admin}', false),
  ('lifecycle._worker_stats', '{auditor,admin}', true),
  ('lifecycle._check_tenant', '{}', true),
  ('lifecycle._actor',        '{}', true),

@@ -97,7 +97,14 @@ view() {			# view <name> <sql>
 	# catalog caches, the clock and the tenant grants.
 	warm=$(qf -c "SELECT count(*) FROM ($2) s" -c "EXPLAIN (ANALYZE, BUFFERS) $2" | sed 1d)
 	{ echo "==== $1 (second run in the session): $2"; echo "$warm"; } >> "$OUT"
-	report "dba $1: $rows rows; server $(echo "$plan" | awk '/^Planning Time/ { p = $3 } /^Execution Time/ { e = $3 } END { printf "%s ms planning + %s ms execution", p, e }') (EXPLAIN ANALYZE, new session), $(echo "$warm" | awk '/^Planning Time/ { p = $3 } /^Execution Time/ { e = $3 } END { printf "%s ms planning + %s ms execution", p, e }') (second run in the session); client median ${ms} ms of ($all ) ms incl. psql start-up"
+	# On a loaded machine one run says little: the best of five more
+	# EXPLAIN ANALYZE in the same session (what the view costs when it gets
+	# the CPU), with every run's execution time.
+	best=$(qf -c "EXPLAIN (ANALYZE) $2" -c "EXPLAIN (ANALYZE) $2" -c "EXPLAIN (ANALYZE) $2" \
+		-c "EXPLAIN (ANALYZE) $2" -c "EXPLAIN (ANALYZE) $2" |
+		awk '/^Execution Time/ { a = a " " $3; if (m == "" || $3 + 0 < m + 0) m = $3 } /^JIT:/ { j++ }
+			END { printf "best %s ms of (%s ) ms, %d of 5 with JIT", m, a, j }')
+	report "dba $1: $rows rows; server $(echo "$plan" | awk '/^Planning Time/ { p = $3 } /^Execution Time/ { e = $3 } END { printf "%s ms planning + %s ms execution", p, e }') (EXPLAIN ANALYZE, new session), $(echo "$warm" | awk '/^Planning Time/ { p = $3 } /^Execution Time/ { e = $3 } END { printf "%s ms planning + %s ms execution", p, e }') (second run in the session), execution $best; client median ${ms} ms of ($all ) ms incl. psql start-up"
 }
 base() {			# the cost of starting psql and a trivial query
 	local t0 all=""

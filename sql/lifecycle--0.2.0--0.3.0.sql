@@ -110,28 +110,28 @@ SELECT lifecycle._install_workflow('dsar', $wf$
   },
   "messages": {
     "request_received": {
-      "subject": "We received your request",
-      "text": "Hello {{attrs.name}},\n\nWe received your request and will answer it by {{deadline_at}}.\nIf we need more time, we will tell you before then and why.\n"
+      "subject": "We have received your data protection request",
+      "text": "Hello,\n\nWe have received your request concerning your personal data.\nWe will answer it without undue delay, and at the latest by {{deadline_date}}.\nIf we need more time, we will tell you before that date and explain why.\n\nData Protection Officer\n"
     },
     "request_reminder": {
-      "subject": "Reminder: a data subject request is due on {{deadline_at}}",
-      "text": "A data subject request is still open (state: {{state}}).\nIt must be answered by {{deadline_at}}.\n"
+      "subject": "Your data protection request: our answer is due by {{deadline_date}}",
+      "text": "Hello,\n\nWe are still working on your request concerning your personal data.\nWe will answer it at the latest by {{deadline_date}}.\n\nData Protection Officer\n"
     },
     "request_extended": {
-      "subject": "We need more time to answer your request",
-      "text": "Hello {{attrs.name}},\n\nYour request needs more time than usual to answer.\nWe will answer it by {{deadline_at}} at the latest.\n"
+      "subject": "We need more time to answer your data protection request",
+      "text": "Hello,\n\nYour request concerning your personal data needs more time than the\nusual one month, because of its complexity or the number of requests we\nhave received. As Article 12(3) of the GDPR allows, we are extending the\ntime to answer by up to two further months.\nWe will answer it at the latest by {{deadline_date}}.\n\nData Protection Officer\n"
     },
     "request_answered": {
-      "subject": "We answered your request",
-      "text": "Hello {{attrs.name}},\n\nWe have answered your request.\n"
+      "subject": "We have answered your data protection request",
+      "text": "Hello,\n\nWe have answered your request concerning your personal data.\nIf you are not satisfied with our answer, you have the right to lodge a\ncomplaint with a supervisory authority.\n\nData Protection Officer\n"
     },
     "request_refused": {
-      "subject": "We cannot act on your request",
-      "text": "Hello {{attrs.name}},\n\nWe cannot act on your request; our answer explains why and how you can lodge a complaint with a supervisory authority.\n"
+      "subject": "We cannot act on your data protection request",
+      "text": "Hello,\n\nWe are not able to act on your request concerning your personal data.\nOur answer explains why. You have the right to lodge a complaint with a\nsupervisory authority and to seek a judicial remedy.\n\nData Protection Officer\n"
     },
     "request_overdue": {
-      "subject": "A data subject request is overdue",
-      "text": "A data subject request was not answered within its deadline (state: {{state}}).\nAnswer it now: it can be answered, not extended.\n"
+      "subject": "Our answer to your data protection request is late",
+      "text": "Hello,\n\nWe have not answered your request concerning your personal data within\nthe time the law allows: one month from its receipt, or three months where\nwe told you that we needed longer. We apologise for the delay.\nWe will answer it as soon as possible. You have the right to lodge a\ncomplaint with a supervisory authority.\n\nData Protection Officer\n"
     }
   },
   "states": {
@@ -1749,6 +1749,16 @@ SELECT v.* FROM (
 	   AND ((SELECT lifecycle._tenants_unlimited())
 			OR lifecycle._tenant_visible(u.tenant))) v;
 
+
+-- ---- message templates (issue 17: templates from the workflow; sql/src/80_messages.sql) ----
+-- The e-mail of a message rendered over its workflow's own template.
+CREATE FUNCTION lifecycle._render_mail(workflow text, message text,
+	payload jsonb, options jsonb = '{}', version int = NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_render_mail'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION lifecycle._render_mail(text, text, jsonb, jsonb, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._render_mail(text, text, jsonb, jsonb, int) TO lifecycle_admin;
 
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->

@@ -27,15 +27,27 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'lifecycle_webhook_signature'
 LANGUAGE C IMMUTABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- The e-mail a message of a workflow version (the latest when NULL) would
+-- be with this payload through an smtp channel with these options: the
+-- sender's rendering over the workflow's own template, for tests and for
+-- reviewing a definition's templates before any instance runs it.
+CREATE FUNCTION lifecycle._render_mail(workflow text, message text,
+	payload jsonb, options jsonb = '{}', version int = NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_render_mail'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_add_channel(text, text, text, text, jsonb),
 	@extschema@.lifecycle_retry_dead(text),
-	lifecycle._webhook_signature(text, text, bigint, text)
+	lifecycle._webhook_signature(text, text, bigint, text),
+	lifecycle._render_mail(text, text, jsonb, jsonb, int)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_add_channel(text, text, text, text, jsonb),
 	@extschema@.lifecycle_retry_dead(text),
-	lifecycle._webhook_signature(text, text, bigint, text)
+	lifecycle._webhook_signature(text, text, bigint, text),
+	lifecycle._render_mail(text, text, jsonb, jsonb, int)
 TO lifecycle_admin;
 
 -- Channel secrets are readable by the owner only: admins may see every

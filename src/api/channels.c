@@ -28,6 +28,7 @@
 #include "args.h"
 #include "http.h"
 #include "render.h"
+#include "store_workflow.h"
 #include "shmem.h"
 #include "store.h"
 #include "store_outbox.h"
@@ -172,10 +173,11 @@ ch_check_option(HttpKind kind, const char *key, JsonbValue *v)
 	{
 		Jsonb	   *t = JsonbValueToJsonb(v);
 
-		problem = render_check_templates(t, strcmp(key, "policy_templates") == 0);
+		problem = render_check_templates(t, strcmp(key, "policy_templates") == 0,
+										 store_workflow_message_declared);
 		if (problem != NULL)
 			ch_invalid(psprintf("option \"%s\"", key), problem,
-					   "Templates look like {\"archive_notice\": {\"subject\": \"...\", \"body\": \"...\"}}.");
+					   "Templates look like {\"MESSAGE\": {\"subject\": \"...\", \"body\": \"...\"}}, MESSAGE a message a workflow declares.");
 	}
 	else
 		ch_invalid("option",
@@ -283,9 +285,8 @@ lifecycle_add_channel(PG_FUNCTION_ARGS)
 				 errmsg("options must not be null"),
 				 errhint("Pass '{}' for no options.")));
 	options = PG_GETARG_JSONB_P(4);
-	ch_check_options(k, options, secret);
-
 	SPI_connect();
+	ch_check_options(k, options, secret);
 
 	/*
 	 * A channel carries every tenant's messages: a role limited to some

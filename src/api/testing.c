@@ -16,11 +16,14 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "cache.h"
 #include "machine.h"
 #include "policy.h"
+#include "render.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_machine_step);
+PG_FUNCTION_INFO_V1(lifecycle_render_mail);
 
 /*
  * lifecycle._machine_step(state, event, held, policy) -> the machine's
@@ -102,4 +105,69 @@ lifecycle_machine_step(PG_FUNCTION_ARGS)
 		nulls[7] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
 													  values, nulls)));
+}
+
+/*
+ * lifecycle._render_mail(workflow, message, payload, options, version) ->
+ * the e-mail the sender would send for a message of that workflow version
+ * (the latest when version is NULL) with that payload through an smtp
+ * channel with those options: the same render_mail() over the template
+ * of the same compiled graph.  42704 for an unknown workflow, 22023 for a
+ * message the workflow does not declare.
+ */
+Datum
+lifecycle_render_mail(PG_FUNCTION_ARGS)
+{
+	char	   *workflow;
+	char	   *message;
+	Jsonb	   *payload;
+	Jsonb	   *options;
+	int			version = 0;
+	const LcGraph *g;
+	int			m;
+	char	   *from = NULL;
+	char	   *mail;
+	size_t		len;
+	JsonbValue	v;
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null",
+							i == 0 ? "workflow" : i == 1 ? "message" :
+							i == 2 ? "payload" : "options")));
+	workflow = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	message = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	payload = PG_GETARG_JSONB_P(2);
+	options = PG_GETARG_JSONB_P(3);
+	if (!JB_ROOT_IS_OBJECT(payload) || !JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload and options must be JSON objects")));
+
+	SPI_connect();
+	if (!PG_ARGISNULL(4))
+		version = PG_GETARG_INT32(4);
+	else
+		version = cache_workflow_latest(workflow);
+	if (version <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workflow \"%s\" does not exist", workflow)));
+	g = cache_graph(workflow, version);
+	m = graph_message_id(g, message);
+	if (m < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workflow \"%s\" version %d declares no message \"%s\"",
+						workflow, version, message)));
+	if (getKeyJsonValueFromContainer(&options->root, "from", 4, &v) != NULL &&
+		v.type == jbvString)
+		from = pnstrdup(v.val.string.val, v.val.string.len);
+	mail = render_mail(message, 1, payload, options, g->messages[m].subject,
+					   g->messages[m].text, from ? from : "lifecycle@localhost",
+					   &len);
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(mail, (int) len));
 }

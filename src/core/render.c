@@ -6,12 +6,21 @@
  *
  * A template is a subject and a body with {{placeholders}}.  Built-ins:
  * id, message, subject, tenant, email, region, policy, state, archive_at,
- * archive_date and link_base (the channel's "link_base" option); any other
- * name is looked up in the user's attrs ({{name}} or {{attrs.name}}), and
- * an unknown name renders as nothing.  The template comes from the channel
- * options: "policy_templates" -> policy -> message, then "templates" ->
- * message, then the default set below; a template given without subject
- * or body takes that part from the next in line.
+ * archive_date and link_base (the channel's "link_base" option), and, for
+ * the workflow language, workflow, key, deadline_at and deadline_date
+ * (from the payload; the deadline a notice announces, archive_at, until
+ * payloads carry deadline_at); any other name is looked up in the user's
+ * attrs ({{name}} or {{attrs.name}}), and an unknown name renders as
+ * nothing.  The template comes from the channel options:
+ * "policy_templates" -> policy -> message, then "templates" -> message,
+ * then the message's template in its workflow's definition (the caller
+ * passes it: render_mail() knows no message by name); a template given
+ * without subject or body takes that part from the next in line.
+ * A workflow's templates are checked when it is defined
+ * (render_check_template(): known placeholders only, a one-line subject).
+ *
+ * Substitution is one pass over the template: a value is copied, never
+ * read again for placeholders, never executed, never logged.
  *
  * Values never break the message's structure: control characters in the
  * subject become spaces, non-ASCII subjects are RFC 2047 encoded, the body
@@ -19,7 +28,7 @@
  * it runs outside any transaction.
  *
  * IDENTIFICATION
- *	  src/render.c
+ *	  src/core/render.c
  *
  *-------------------------------------------------------------------------
  */
@@ -36,63 +45,9 @@
 
 #include "render.h"
 
-typedef struct RenderTemplate
-{
-	const char *message;
-	const char *subject;
-	const char *body;
-} RenderTemplate;
-
-/* The default set, one per message the lifecycle writes. */
-static const RenderTemplate render_defaults[] = {
-	{"invite",
-		"You are invited to {{tenant}}",
-		"Hello,\n\n"
-		"You have been invited to open an account with {{tenant}}.\n"
-		"To accept, register with this e-mail address: {{link_base}}\n"
-	},
-	{"invite_reminder",
-		"Reminder: your invitation to {{tenant}} is waiting",
-		"Hello,\n\n"
-		"You were invited to open an account with {{tenant}} and have not "
-		"registered yet.\n"
-		"To accept, register with this e-mail address: {{link_base}}\n"
-	},
-	{"archive_notice",
-		"Your {{tenant}} account will be archived on {{archive_date}}",
-		"Hello,\n\n"
-		"Your account {{subject}} with {{tenant}} has not been used for a "
-		"while.\n"
-		"Following our retention policy it will be archived on {{archive_date}}.\n"
-		"To keep it, simply sign in before then: {{link_base}}\n"
-	},
-	{"archive_reminder",
-		"Reminder: your {{tenant}} account will be archived on {{archive_date}}",
-		"Hello,\n\n"
-		"This is a reminder that your account {{subject}} with {{tenant}} "
-		"will be archived on {{archive_date}}.\n"
-		"To keep it, simply sign in before then: {{link_base}}\n"
-	},
-	{"archived",
-		"Your {{tenant}} account has been archived",
-		"Hello,\n\n"
-		"Your account {{subject}} with {{tenant}} has been archived following "
-		"our retention policy.\n"
-		"If you want to come back, you can ask for it to be restored: {{link_base}}\n"
-	},
-	{"restored",
-		"Welcome back to {{tenant}}",
-		"Hello,\n\n"
-		"Your account {{subject}} with {{tenant}} has been restored.\n"
-		"For your security, set a new password before you sign in: {{link_base}}\n"
-	},
-};
-
-#define RENDER_NUM_DEFAULTS lengthof(render_defaults)
 #define RENDER_MAX_NAME 64
 #define RENDER_WORD_BYTES 45	/* bytes per RFC 2047 encoded word */
 
-static const RenderTemplate *render_default(const char *message);
 static bool render_get(JsonbContainer *c, const char *key, JsonbValue *out);
 static JsonbContainer *render_object(JsonbContainer *c, const char *key);
 static char *render_string(JsonbContainer *c, const char *key);
@@ -107,18 +62,6 @@ static void render_subject(StringInfo out, const char *subject);
 static void render_body(StringInfo out, const char *body);
 static void render_date(StringInfo out);
 static const char *render_check_one(JsonbContainer *c);
-
-/*
- * The default template of a message, or NULL for an unknown message.
- */
-static const RenderTemplate *
-render_default(const char *message)
-{
-	for (int i = 0; i < RENDER_NUM_DEFAULTS; i++)
-		if (strcmp(render_defaults[i].message, message) == 0)
-			return &render_defaults[i];
-	return NULL;
-}
 
 /*
  * Look up key in a JSON object; false when absent (or c is not an object).
@@ -185,6 +128,18 @@ render_value_text(JsonbValue *v)
 }
 
 /*
+ * The deadline a message announces (payload "deadline_at", else the
+ * notice's "archive_at"), or NULL.
+ */
+static char *
+render_deadline(JsonbContainer *payload)
+{
+	char	   *s = render_string(payload, "deadline_at");
+
+	return s ? s : render_string(payload, "archive_at");
+}
+
+/*
  * The value of one placeholder.
  */
 static char *
@@ -218,6 +173,27 @@ render_placeholder(const char *name, JsonbContainer *payload,
 	for (int i = 0; i < lengthof(from_payload); i++)
 		if (strcmp(name, from_payload[i]) == 0)
 			return render_get(payload, name, &v) ? render_value_text(&v) : pstrdup("");
+
+	/*
+	 * The workflow language's names, 0.3.0: a 0.2.0 payload lacks them, and
+	 * a 0.2.0 channel template naming an attr so still gets the attr.
+	 */
+	if (strcmp(name, "workflow") == 0 || strcmp(name, "key") == 0)
+	{
+		if (render_get(payload, name, &v))
+			return render_value_text(&v);
+	}
+	else if (strcmp(name, "deadline_at") == 0 || strcmp(name, "deadline_date") == 0)
+	{
+		char	   *s = render_deadline(payload);
+
+		if (s != NULL)
+		{
+			if (name[9] == 'd' && strlen(s) >= 10)
+				s[10] = '\0';
+			return s;
+		}
+	}
 	if (strncmp(name, "attrs.", 6) == 0)
 		name += 6;
 	if (render_get(attrs, name, &v))
@@ -368,15 +344,17 @@ render_date(StringInfo out)
 
 /*
  * The whole e-mail of a message (headers, blank line, text) for libcurl's
- * upload; *len gets its length.
+ * upload; *len gets its length.  wf_subject and wf_text are the
+ * message's template in its workflow's definition (NULL: none); the
+ * channel's templates take precedence over it.
  */
 char *
 render_mail(const char *message, int64 id, Jsonb *payload, Jsonb *options,
-			const char *from, size_t *len)
+			const char *wf_subject, const char *wf_text, const char *from,
+			size_t *len)
 {
 	JsonbContainer *pc = &payload->root;
 	JsonbContainer *oc = &options->root;
-	const RenderTemplate *def = render_default(message);
 	const char *subject_tpl = NULL;
 	const char *body_tpl = NULL;
 	char	   *policy = render_string(pc, "policy");
@@ -386,7 +364,7 @@ render_mail(const char *message, int64 id, Jsonb *payload, Jsonb *options,
 	StringInfoData body;
 	StringInfoData mail;
 
-	/* policy_templates.<policy>.<message>, templates.<message>, default */
+	/* policy_templates.<policy>.<message>, templates.<message>, workflow */
 	if (policy != NULL)
 	{
 		JsonbContainer *t = render_object(render_object(render_object(oc, "policy_templates"),
@@ -410,9 +388,9 @@ render_mail(const char *message, int64 id, Jsonb *payload, Jsonb *options,
 		}
 	}
 	if (subject_tpl == NULL)
-		subject_tpl = def ? def->subject : "{{message}}";
+		subject_tpl = wf_subject ? wf_subject : "{{message}}";
 	if (body_tpl == NULL)
-		body_tpl = def ? def->body : "{{message}}\n";
+		body_tpl = wf_text ? wf_text : "{{message}}\n";
 
 	initStringInfo(&subject);
 	render_template(&subject, subject_tpl, pc, oc, message, id);
@@ -470,11 +448,13 @@ render_check_one(JsonbContainer *c)
 
 /*
  * Check the "templates" option (message -> template) or, with by_policy,
- * the "policy_templates" option (policy -> message -> template).  NULL
- * when valid, else what is wrong.
+ * the "policy_templates" option (policy -> message -> template); known
+ * says whether some workflow declares a message.  NULL when valid, else
+ * what is wrong.
  */
 const char *
-render_check_templates(Jsonb *templates, bool by_policy)
+render_check_templates(Jsonb *templates, bool by_policy,
+					   bool (*known) (const char *message))
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -500,16 +480,79 @@ render_check_templates(Jsonb *templates, bool by_policy)
 		{
 			Jsonb	   *inner = JsonbValueToJsonb(&v);
 
-			problem = render_check_templates(inner, false);
+			problem = render_check_templates(inner, false, known);
 		}
 		else
 		{
-			if (render_default(key) == NULL)
-				return psprintf("unknown message \"%s\" (expected invite, invite_reminder, archive_notice, archive_reminder, archived or restored)", key);
+			if (!known(key))
+				return psprintf("unknown message \"%s\" (no workflow declares it under \"messages\")", key);
 			problem = render_check_one(v.val.binary.data);
 		}
 		if (problem != NULL)
 			return problem;
+	}
+	return NULL;
+}
+
+/*
+ * Is name a placeholder a workflow's template may use?
+ */
+static bool
+render_known_placeholder(const char *name)
+{
+	static const char *const builtins[] = {
+		"id", "message", "subject", "tenant", "email", "region", "policy",
+		"state", "workflow", "key", "link_base", "deadline_at", "deadline_date",
+		"archive_at", "archive_date"
+	};
+
+	for (int i = 0; i < lengthof(builtins); i++)
+		if (strcmp(name, builtins[i]) == 0)
+			return true;
+	return strncmp(name, "attrs.", 6) == 0 && name[6] != '\0';
+}
+
+/*
+ * Check one template text of a workflow definition (its subject when
+ * subject is set): every "{{" closed by "}}" around a known placeholder
+ * (render_known_placeholder()), a subject on one line.  NULL when valid,
+ * else what is wrong (a placeholder is named only when it is made of the
+ * characters a name may have).
+ */
+const char *
+render_check_template(const char *tpl, bool subject)
+{
+	const char *p = tpl;
+	const char *open;
+
+	if (subject && strpbrk(tpl, "\r\n") != NULL)
+		return "a subject is one line (no line breaks)";
+	while ((open = strstr(p, "{{")) != NULL)
+	{
+		const char *close = strstr(open + 2, "}}");
+		const char *s = open + 2;
+		const char *e;
+		char		name[RENDER_MAX_NAME + 1];
+
+		if (close == NULL)
+			return "\"{{\" without a closing \"}}\"";
+		e = close;
+		while (s < e && *s == ' ')
+			s++;
+		while (e > s && e[-1] == ' ')
+			e--;
+		if (e - s == 0 || e - s > RENDER_MAX_NAME)
+			return psprintf("a placeholder has 1 to %d bytes between \"{{\" and \"}}\"",
+							RENDER_MAX_NAME);
+		for (const char *q = s; q < e; q++)
+			if (!(isalnum((unsigned char) *q) || *q == '_' || *q == '.' || *q == '-'))
+				return "a placeholder is made of letters, digits, \"_\", \".\" and \"-\"";
+		memcpy(name, s, e - s);
+		name[e - s] = '\0';
+		if (!render_known_placeholder(name))
+			return psprintf("unknown placeholder {{%s}} (expected id, message, subject, tenant, email, region, policy, state, workflow, key, link_base, deadline_at, deadline_date, archive_at, archive_date or attrs.KEY)",
+							name);
+		p = close + 2;
 	}
 	return NULL;
 }

@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 
 #include "graph.h"
+#include "render.h"
 
 /* The timers' calendar arithmetic (machine.c; machine.h's names clash). */
 extern TimestampTz machine_add(TimestampTz ts, const Interval *iv);
@@ -487,7 +488,8 @@ wf_parse_params(WfBuild *b, const JsonbValue *v)
 }
 
 /*
- * "messages": name -> {"subject": text, "text": text} (both optional).
+ * "messages": name -> {"subject": text, "text": text} (both or neither),
+ * templates whose placeholders render.c knows (render_check_template()).
  */
 static void
 wf_parse_messages(WfBuild *b, const JsonbValue *v)
@@ -511,12 +513,22 @@ wf_parse_messages(WfBuild *b, const JsonbValue *v)
 		{
 			char	   *kpath = psprintf("%s.%s", path, k[j].key);
 
+			const char *problem = NULL;
+
 			if (strcmp(k[j].key, "subject") == 0)
+			{
 				m->subject = wf_string(&k[j].val, kpath, "a string");
+				problem = render_check_template(m->subject, true);
+			}
 			else if (strcmp(k[j].key, "text") == 0)
+			{
 				m->text = wf_string(&k[j].val, kpath, "a string");
+				problem = render_check_template(m->text, false);
+			}
 			else
 				wf_error(kpath, "unknown key (expected \"subject\" or \"text\")");
+			if (problem != NULL)
+				wf_error(kpath, "%s", problem);
 		}
 		if ((m->subject == NULL) != (m->text == NULL))
 			wf_error(path, "a template needs both \"subject\" and \"text\"");

@@ -199,7 +199,14 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 				"   'timestamp', o.created_at, 'data', o.payload)::text,"
 				"  o.attempts, c.blocked, c.due,"
 				"  (SELECT pg_catalog.replace(u.trace_id::text, '-', '')"
-				"   FROM lifecycle.users u WHERE u.id OPERATOR(pg_catalog.=) o.user_id)",
+				"   FROM lifecycle.users u WHERE u.id OPERATOR(pg_catalog.=) o.user_id),"
+				/* an e-mail's workflow version: its templates (sender.c) */
+				"  CASE WHEN c.kind OPERATOR(pg_catalog.=) 'smtp' AND NOT c.blocked THEN"
+				"   (SELECT u.workflow FROM lifecycle.users u"
+				"    WHERE u.id OPERATOR(pg_catalog.=) o.user_id) END,"
+				"  CASE WHEN c.kind OPERATOR(pg_catalog.=) 'smtp' AND NOT c.blocked THEN"
+				"   (SELECT u.workflow_version FROM lifecycle.users u"
+				"    WHERE u.id OPERATOR(pg_catalog.=) o.user_id) END",
 				SPI_OK_UPDATE_RETURNING, now, lease_until, limit);
 	out = (LcOutboxRow *) MemoryContextAllocZero(cxt, sizeof(LcOutboxRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -221,6 +228,8 @@ store_outbox_claim(TimestampTz now, TimestampTz lease_until, int limit,
 		out[i].blocked = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		out[i].due = DatumGetTimestampTz(SPI_getbinval(tup, desc, 12, &isnull));
 		out[i].trace_id = store_getstr(tup, desc, 13, cxt);
+		out[i].workflow = store_getstr(tup, desc, 14, cxt);
+		out[i].workflow_version = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	}
 	*rows = out;
 	return n;

@@ -31,6 +31,10 @@ typedef struct LcOutboxRow
 	bool		blocked;		/* region not served: not to be sent */
 	TimestampTz due;			/* when it fell due */
 	char	   *trace_id;		/* the instance's trace (32 hex digits) */
+	char	   *workflow;		/* smtp: the instance's workflow; else NULL */
+	int			workflow_version;
+	const char *tpl_subject;	/* smtp: the workflow's template (sender.c) */
+	const char *tpl_text;
 } LcOutboxRow;
 
 /* The result of one delivery. */

@@ -21,7 +21,7 @@
 #include "store.h"
 #include "store_workflow.h"
 
-static SPIPlanPtr store_workflow_plans[3];
+static SPIPlanPtr store_workflow_plans[4];
 
 /*
  * A version of a workflow (0: the latest) with its version and whether it
@@ -86,4 +86,23 @@ store_workflow_insert(const char *name, Jsonb *def, TimestampTz now,
 			  4, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Does some version of some workflow declare the message (a key of its
+ * "messages")?  A channel's templates may name only such messages.
+ */
+bool
+store_workflow_message_declared(const char *message)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+
+	vals[0] = CStringGetTextDatum(message);
+	store_run(&store_workflow_plans[3],
+			  "SELECT 1 FROM lifecycle.workflows "
+			  "WHERE (definition OPERATOR(pg_catalog.->) 'messages') OPERATOR(pg_catalog.?) $1 "
+			  "LIMIT 1",
+			  1, types, vals, NULL, true, 1, SPI_OK_SELECT);
+	return SPI_processed > 0;
 }

@@ -18,5 +18,6 @@ extern Jsonb *store_workflow_get(const char *name, int version,
 								 int *version_out, bool *built_in);
 extern int	store_workflow_insert(const char *name, Jsonb *def,
 								  TimestampTz now, bool built_in);
+extern bool store_workflow_message_declared(const char *message);
 
 #endif							/* LIFECYCLE_STORE_WORKFLOW_H */

@@ -41,6 +41,8 @@
 #include "utils/timestamp.h"
 
 #include "backoff.h"
+#include "cache.h"
+#include "graph.h"
 #include "clock.h"
 #include "guc.h"
 #include "http.h"
@@ -90,6 +92,7 @@ static void sender_batch(WorkerPass *pass);
 static void sender_done(WorkerPass *pass);
 static void sender_error(void);
 static int	sender_claim(SenderBatch *b, LcOutboxRow **rows, bool *more);
+static void sender_templates(LcOutboxRow *rows, int n);
 static void sender_prepare(LcOutboxRow *row, HttpRequest *req);
 static void sender_record(LcOutboxRow *rows, HttpRequest *reqs, int n,
 						  SenderBatch *b);
@@ -244,11 +247,38 @@ sender_claim(SenderBatch *b, LcOutboxRow **rows, bool *more)
 	n = store_outbox_claim(now, now + lease_ms * 1000, limit, rows);
 	if (n > 0)
 		b->lag_us = Max(now - (*rows)[0].due, 0);
+	sender_templates(*rows, n);
 	worker_commit();
 
 	sender_state.reclaimed = true;
 	*more = (n >= limit);
 	return n;
+}
+
+/*
+ * The template of each claimed e-mail, from its workflow's compiled graph
+ * (cache.c, inside the claim's transaction), copied next to the rows:
+ * rendering happens after the commit, where the graph may be gone.
+ */
+static void
+sender_templates(LcOutboxRow *rows, int n)
+{
+	MemoryContext cxt = GetMemoryChunkContext(rows);
+
+	for (int i = 0; i < n; i++)
+	{
+		const LcGraph *g;
+		int			m;
+
+		if (rows[i].workflow == NULL)
+			continue;
+		g = cache_graph(rows[i].workflow, rows[i].workflow_version);
+		m = graph_message_id(g, rows[i].message);
+		if (m < 0 || g->messages[m].subject == NULL)
+			continue;
+		rows[i].tpl_subject = MemoryContextStrdup(cxt, g->messages[m].subject);
+		rows[i].tpl_text = MemoryContextStrdup(cxt, g->messages[m].text);
+	}
 }
 
 /*
@@ -288,7 +318,8 @@ sender_prepare(LcOutboxRow *row, HttpRequest *req)
 		if (req->rcpt != NULL && render_check_address(req->rcpt) != NULL)
 			req->rcpt = NULL;	/* refused in http.c: no address */
 		req->body = render_mail(row->message, row->id, row->payload,
-								row->options, req->mail_from, &req->body_len);
+								row->options, row->tpl_subject, row->tpl_text,
+								req->mail_from, &req->body_len);
 	}
 	else
 	{

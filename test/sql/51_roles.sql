@@ -62,6 +62,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_define_workflow','{admin}', false),
  ('lifecycle_workflow',      '{auditor,admin}', false),
  ('lifecycle._workflow_bounds','{admin}', false),
+ ('lifecycle._render_mail',   '{admin}', false),
  ('lifecycle._install_workflow','{}', false),
  ('lifecycle._workflows_immutable','{}', false),
  ('lifecycle._otel_stats',   '{auditor,admin}', false),

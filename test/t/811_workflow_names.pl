@@ -25,11 +25,9 @@ my $enum = qr/\bLC_(INVITED|ACTIVE|DORMANT|COMPLETED|ARCHIVED|EXPIRED
   |IV_\w+|RM_\w+|HOOK_(ARCHIVE|RESTORE|ERASE))\b/x;
 
 # The user workflow's own SQL-callable wrappers may name its events and
-# states.  render.c still holds 0.2.0's default SMTP templates by message
-# name (sql/workflows/user.json carries the same templates; the sender
-# does not read them from the graph yet).
-my %allowed = map { $_ => 1 } qw(api/api_app.c api/api_admin.c api/adopt.c
-  core/render.c);
+# states.  Its SMTP templates are sql/workflows/user.json's: the sender
+# reads them from the compiled graph.
+my %allowed = map { $_ => 1 } qw(api/api_app.c api/api_admin.c api/adopt.c);
 
 my @found;
 my $files = 0;

@@ -1760,6 +1760,130 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION lifecycle._render_mail(text, text, jsonb, jsonb, int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._render_mail(text, text, jsonb, jsonb, int) TO lifecycle_admin;
 
+-- ---- transitions and graph of any workflow (sql/src/10_api.sql) ----
+-- lifecycle.transitions() takes a workflow name (0.2.0's policy names
+-- still resolve, as a fallback): its parameter is renamed, so it is
+-- dropped and created again with its grants.
+DROP FUNCTION lifecycle.transitions(text, int);
+-- A workflow's compiled graph as rows (src/api/graph.c), the version given
+-- (the latest when NULL) with the numbers of the workflow's own policy
+-- (its same-named one, "default" for user) or its defaults.  A name that
+-- is no workflow's is taken as a policy's, as in 0.2.0 (version: the
+-- policy's).
+CREATE FUNCTION lifecycle.transitions(workflow text = 'user', version int = NULL)
+RETURNS TABLE (from_state text, event text, kind text, role text,
+	to_state text, effect text, message text, hook text, erases boolean,
+	stopped_by_hold boolean, anchor text, interval_key text,
+	"interval" interval, reminders interval[], reminders_before_deadline boolean,
+	deadline_event text, hint text)
+AS 'MODULE_PATHNAME', 'lifecycle_transitions'
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The same rows for the graph a policy version runs, with its numbers
+-- (lifecycle_graph() draws them).
+CREATE FUNCTION lifecycle._policy_transitions(policy text, version int = NULL)
+RETURNS TABLE (from_state text, event text, kind text, role text,
+	to_state text, effect text, message text, hook text, erases boolean,
+	stopped_by_hold boolean, anchor text, interval_key text,
+	"interval" interval, reminders interval[], reminders_before_deadline boolean,
+	deadline_event text, hint text)
+AS 'MODULE_PATHNAME', 'lifecycle_policy_transitions'
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Graphviz DOT of the policy's state graph (of any workflow) with live
+-- counts per state.  The edges are lifecycle._policy_transitions(): every
+-- transition, reminder self-loops, admin and erasure calls dashed (holds
+-- are orthogonal to state and not drawn), for any workflow's policy.
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_graph(policy text = 'default')
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n jsonb;
+	out text;
+	st record;
+	e record;
+BEGIN
+	IF policy IS NULL THEN
+		RAISE EXCEPTION 'policy must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM lifecycle.policies p WHERE p.name = lifecycle_graph.policy) THEN
+		RAISE EXCEPTION 'policy "%" does not exist', policy USING ERRCODE = '42704';
+	END IF;
+	-- Group by tenant first: the visibility check runs once per tenant.
+	WITH g AS MATERIALIZED (
+		SELECT u.state::text AS s, u.tenant AS t, count(*) AS c FROM lifecycle.users u
+		 WHERE u.policy = lifecycle_graph.policy
+		 GROUP BY u.state, u.tenant)
+	SELECT coalesce(jsonb_object_agg(x.s, x.c), '{}') INTO n FROM (
+		SELECT g.s, sum(g.c) AS c FROM g WHERE lifecycle._tenant_visible(g.t)
+		 GROUP BY g.s) x;
+	-- DOT string: escape backslashes and double quotes of the name.
+	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
+				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
+	-- The states in the order of their distance from the start (then of
+	-- the edges that first enter them), "erased" last; a state named like
+	-- a DOT keyword is quoted.
+	FOR st IN
+		WITH RECURSIVE ge AS MATERIALIZED (
+			SELECT x.from_state, x.to_state, x.ord
+			  FROM lifecycle._policy_transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+					from_state, event, kind, role, to_state, effect, message, hook,
+					erases, stopped_by_hold, anchor, interval_key, "interval",
+					reminders, reminders_before_deadline, deadline_event, hint, ord)
+			 WHERE x.to_state <> 'erased'),
+		r(state, depth) AS (
+			SELECT ge.to_state, 1 FROM ge WHERE ge.from_state = 'none'
+			UNION
+			SELECT ge.to_state, r.depth + 1 FROM r JOIN ge ON ge.from_state = r.state
+			 WHERE r.depth < 70)
+		SELECT r.state AS s,
+			   CASE WHEN r.state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+					THEN '"' || r.state || '"' ELSE r.state END AS id
+		  FROM r GROUP BY r.state
+		 ORDER BY min(r.depth), (SELECT min(ge.ord) FROM ge WHERE ge.to_state = r.state)
+	LOOP
+		out := out || format(E'  %s [label="%s\\n%s"];\n', st.id, st.s,
+							 coalesce(n ->> st.s, '0'));
+	END LOOP;
+	out := out || format(E'  erased [label="erased\\n%s"];\n', coalesce(n ->> 'erased', '0'));
+	FOR e IN
+		SELECT t.from_state, t.to_state, t.dashed,
+			   string_agg(t.label, ', ' ORDER BY t.ord) AS label
+		  FROM (SELECT x.from_state, x.to_state, x.ord,
+					   x.kind = 'call' AND (x.role = 'admin' OR x.erases) AS dashed,
+					   CASE WHEN x."interval" IS NOT NULL
+							THEN format('%s after %s', x.event, x."interval")
+							WHEN x.reminders IS NOT NULL
+							THEN format('%s %s%s', x.event, array_to_string(x.reminders, ', '),
+										CASE WHEN x.reminders_before_deadline THEN ' before' ELSE '' END)
+							WHEN x.role = 'admin' THEN x.event || ' (admin)'
+							ELSE x.event END AS label
+				  FROM lifecycle._policy_transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+						from_state, event, kind, role, to_state, effect, message, hook,
+						erases, stopped_by_hold, anchor, interval_key, "interval",
+						reminders, reminders_before_deadline, deadline_event, hint, ord)
+				 WHERE x.effect IN ('transition', 'reminder', 'touch')
+				   AND x.from_state <> 'none'
+				   AND coalesce(cardinality(x.reminders), 1) > 0) t
+		 GROUP BY t.from_state, t.to_state, t.dashed
+		 ORDER BY min(t.ord)
+	LOOP
+		out := out || format(E'  %s -> %s [label="%s"%s];\n',
+							 CASE WHEN e.from_state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+								  THEN '"' || e.from_state || '"' ELSE e.from_state END,
+							 CASE WHEN e.to_state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+								  THEN '"' || e.to_state || '"' ELSE e.to_state END,
+							 e.label, CASE WHEN e.dashed THEN ', style=dashed' ELSE '' END);
+	END LOOP;
+	RETURN out || E'}\n';
+END
+$$;
+
+REVOKE ALL ON FUNCTION lifecycle.transitions(text, int),
+	lifecycle._policy_transitions(text, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle.transitions(text, int) TO lifecycle_auditor;
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -169,15 +169,29 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'lifecycle_otel_stats'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The transition table of src/machine.c, the only copy of the graph, with
--- the intervals of a policy version (the latest when version is NULL).
-CREATE FUNCTION lifecycle.transitions(policy text = 'default', version int = NULL)
+-- A workflow's compiled graph as rows (src/api/graph.c), the version given
+-- (the latest when NULL) with the numbers of the workflow's own policy
+-- (its same-named one, "default" for user) or its defaults.  A name that
+-- is no workflow's is taken as a policy's, as in 0.2.0 (version: the
+-- policy's).
+CREATE FUNCTION lifecycle.transitions(workflow text = 'user', version int = NULL)
 RETURNS TABLE (from_state text, event text, kind text, role text,
 	to_state text, effect text, message text, hook text, erases boolean,
 	stopped_by_hold boolean, anchor text, interval_key text,
 	"interval" interval, reminders interval[], reminders_before_deadline boolean,
 	deadline_event text, hint text)
 AS 'MODULE_PATHNAME', 'lifecycle_transitions'
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The same rows for the graph a policy version runs, with its numbers
+-- (lifecycle_graph() draws them).
+CREATE FUNCTION lifecycle._policy_transitions(policy text, version int = NULL)
+RETURNS TABLE (from_state text, event text, kind text, role text,
+	to_state text, effect text, message text, hook text, erases boolean,
+	stopped_by_hold boolean, anchor text, interval_key text,
+	"interval" interval, reminders interval[], reminders_before_deadline boolean,
+	deadline_event text, hint text)
+AS 'MODULE_PATHNAME', 'lifecycle_policy_transitions'
 LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Every user's retention deadline again from src/machine.c (the upgrade
@@ -187,10 +201,10 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_refresh_deadlines'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Graphviz DOT of the policy's state graph with live counts per state.
--- The edges are lifecycle.transitions(): every transition, reminder
--- self-loops, admin and erasure calls dashed (holds are orthogonal to
--- state and not drawn).
+-- Graphviz DOT of the policy's state graph (of any workflow) with live
+-- counts per state.  The edges are lifecycle._policy_transitions(): every
+-- transition, reminder self-loops, admin and erasure calls dashed (holds
+-- are orthogonal to state and not drawn), for any workflow's policy.
 CREATE FUNCTION @extschema@.lifecycle_graph(policy text = 'default')
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -198,7 +212,7 @@ AS $$
 DECLARE
 	n jsonb;
 	out text;
-	st text;
+	st record;
 	e record;
 BEGIN
 	IF policy IS NULL THEN
@@ -219,11 +233,12 @@ BEGIN
 	out := format(E'digraph lifecycle {\n  label="%s";\n  rankdir=LR;\n  node [shape=box, style=rounded];\n',
 				  replace(replace('policy ' || policy, E'\\', E'\\\\'), '"', E'\\"'));
 	-- The states in the order of their distance from the start (then of
-	-- the edges that first enter them), "erased" last.
+	-- the edges that first enter them), "erased" last; a state named like
+	-- a DOT keyword is quoted.
 	FOR st IN
 		WITH RECURSIVE ge AS MATERIALIZED (
 			SELECT x.from_state, x.to_state, x.ord
-			  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+			  FROM lifecycle._policy_transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
 					from_state, event, kind, role, to_state, effect, message, hook,
 					erases, stopped_by_hold, anchor, interval_key, "interval",
 					reminders, reminders_before_deadline, deadline_event, hint, ord)
@@ -233,16 +248,16 @@ BEGIN
 			UNION
 			SELECT ge.to_state, r.depth + 1 FROM r JOIN ge ON ge.from_state = r.state
 			 WHERE r.depth < 70)
-		SELECT f.state FROM (
-			SELECT r.state, min(r.depth) AS depth,
-				   (SELECT min(ge.ord) FROM ge WHERE ge.to_state = r.state) AS first
-			  FROM r GROUP BY r.state
-			UNION ALL
-			SELECT 'erased', NULL, NULL) f
-		 ORDER BY f.depth NULLS LAST, f.first
+		SELECT r.state AS s,
+			   CASE WHEN r.state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+					THEN '"' || r.state || '"' ELSE r.state END AS id
+		  FROM r GROUP BY r.state
+		 ORDER BY min(r.depth), (SELECT min(ge.ord) FROM ge WHERE ge.to_state = r.state)
 	LOOP
-		out := out || format(E'  %s [label="%s\\n%s"];\n', st, st, coalesce(n ->> st, '0'));
+		out := out || format(E'  %s [label="%s\\n%s"];\n', st.id, st.s,
+							 coalesce(n ->> st.s, '0'));
 	END LOOP;
+	out := out || format(E'  erased [label="erased\\n%s"];\n', coalesce(n ->> 'erased', '0'));
 	FOR e IN
 		SELECT t.from_state, t.to_state, t.dashed,
 			   string_agg(t.label, ', ' ORDER BY t.ord) AS label
@@ -255,7 +270,7 @@ BEGIN
 										CASE WHEN x.reminders_before_deadline THEN ' before' ELSE '' END)
 							WHEN x.role = 'admin' THEN x.event || ' (admin)'
 							ELSE x.event END AS label
-				  FROM lifecycle.transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
+				  FROM lifecycle._policy_transitions(lifecycle_graph.policy) WITH ORDINALITY AS x(
 						from_state, event, kind, role, to_state, effect, message, hook,
 						erases, stopped_by_hold, anchor, interval_key, "interval",
 						reminders, reminders_before_deadline, deadline_event, hint, ord)
@@ -265,7 +280,11 @@ BEGIN
 		 GROUP BY t.from_state, t.to_state, t.dashed
 		 ORDER BY min(t.ord)
 	LOOP
-		out := out || format(E'  %s -> %s [label="%s"%s];\n', e.from_state, e.to_state,
+		out := out || format(E'  %s -> %s [label="%s"%s];\n',
+							 CASE WHEN e.from_state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+								  THEN '"' || e.from_state || '"' ELSE e.from_state END,
+							 CASE WHEN e.to_state IN ('node', 'edge', 'graph', 'digraph', 'subgraph', 'strict')
+								  THEN '"' || e.to_state || '"' ELSE e.to_state END,
 							 e.label, CASE WHEN e.dashed THEN ', style=dashed' ELSE '' END);
 	END LOOP;
 	RETURN out || E'}\n';

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * graph.c
- *	  lifecycle.transitions(): machine.c's transition table as rows, with
+ *	  lifecycle.transitions(): a workflow's compiled graph as rows, with
  *	  the intervals of one policy version, for DBAs and for every SQL part
- *	  that needs the graph (lifecycle_graph(), the tests).
+ *	  that needs the graph (lifecycle_graph() through
+ *	  lifecycle._policy_transitions(), the tests).
  *
  * IDENTIFICATION
  *	  src/api/graph.c
@@ -21,17 +22,22 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "cache.h"
 #include "machine.h"
 #include "policy.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_transitions);
+PG_FUNCTION_INFO_V1(lifecycle_policy_transitions);
 PG_FUNCTION_INFO_V1(lifecycle_retention_bounds);
 
 #define GRAPH_COLUMNS 17
 
 static Datum graph_text(const char *s, bool *isnull);
 static Datum graph_interval(const Interval *iv);
+static LcPolicy *graph_workflow_policy(const LcGraph *g);
+static LcPolicy *graph_policy(const char *name, bool version_null, int version);
+static void graph_emit(FunctionCallInfo fcinfo, const LcPolicy *policy);
 
 /*
  * A text datum, or NULL.
@@ -56,24 +62,109 @@ graph_interval(const Interval *iv)
 }
 
 /*
- * lifecycle.transitions(policy, version) -> one row per (state, event):
- * from_state, event, kind (call, timer), role (app, admin, worker),
- * to_state, effect (transition, reminder, touch, hold, release, noop,
- * refused), message, hook, erases, stopped_by_hold; for timers their
- * anchor, interval_key and the policy's interval, or the reminders and
- * whether they count back from the deadline; the deadline_event a timer
- * enforces; the hint of a refusal.  version NULL: the latest.
+ * The policy whose numbers lifecycle.transitions() shows for workflow
+ * version g: the workflow's own policy (the one lifecycle_start() takes
+ * when none is given: the same-named one, "default" for the user
+ * workflow) when it belongs to the workflow, its values over the
+ * version's defaults; else the version's defaults.  Connected to SPI.
+ */
+static LcPolicy *
+graph_workflow_policy(const LcGraph *g)
+{
+	const char *own = strcmp(g->name, LC_USER_WORKFLOW) == 0 ? "default" : g->name;
+	char	   *wf = store_policy_workflow(own);
+	Jsonb	   *def = NULL;
+	Jsonb	   *values = policy_defaults(g);
+	int			version;
+
+	if (wf != NULL && strcmp(wf, g->name) == 0 &&
+		(version = store_policy_latest(own, &def)) != 0)
+	{
+		LcPolicy   *p = policy_get(own, version);
+
+		/* the version it runs: the policy as the engine has it */
+		if (p->graph->version == g->version)
+			return p;
+		values = policy_merge(values, policy_known_keys(g, def));
+	}
+	return policy_parse(g, own, 0, values, NIL, NULL);
+}
+
+/*
+ * A policy version (the latest when version is NULL), 42704 if none.
+ * Connected to SPI.
+ */
+static LcPolicy *
+graph_policy(const char *name, bool version_null, int version)
+{
+	if (version_null)
+		version = store_policy_latest(name, NULL);
+	if (version <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", name),
+				 errhint("Define it with lifecycle_define_policy().")));
+	return policy_get(name, version);
+}
+
+/*
+ * lifecycle.transitions(workflow, version) -> the graph of a workflow
+ * version (the latest when version is NULL) with the numbers of its own
+ * policy (graph_workflow_policy()).  The 0.2.0 form, a policy's name
+ * (and version), still works: a name that is not a workflow's is taken as
+ * a policy's (graph_emit()).
  */
 Datum
 lifecycle_transitions(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name;
-	int			version;
+	int			latest;
 	LcPolicy   *policy;
-	LcEdgeInfo *edges;
-	const LcGraph *g;
-	int			n;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("workflow must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	latest = cache_workflow_latest(name);
+	if (latest == 0 && store_policy_latest(name, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workflow \"%s\" does not exist", name),
+				 errhint("Name a workflow of lifecycle.workflows (or, as in 0.2.0, a policy).")));
+	if (latest == 0)
+		policy = graph_policy(name, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+	else
+	{
+		int			version = PG_ARGISNULL(1) ? latest : PG_GETARG_INT32(1);
+
+		if (version <= 0 || version > latest)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("workflow \"%s\" version %d does not exist", name, version),
+					 errhint("Its latest version is %d.", latest)));
+		policy = graph_workflow_policy(cache_graph(name, version));
+	}
+	/* a policy parsed here lives in SPI's context: rows first */
+	graph_emit(fcinfo, policy);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * lifecycle._policy_transitions(policy, version) -> the graph a policy
+ * version (the latest when version is NULL) runs, with its numbers: what
+ * lifecycle_graph() draws.
+ */
+Datum
+lifecycle_policy_transitions(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	LcPolicy   *policy;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -84,16 +175,30 @@ lifecycle_transitions(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	SPI_connect();
-	version = PG_ARGISNULL(1) ? store_policy_latest(name, NULL) : PG_GETARG_INT32(1);
-	if (version <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("policy \"%s\" does not exist", name),
-				 errhint("Define it with lifecycle_define_policy().")));
-	policy = policy_get(name, version);
+	policy = graph_policy(name, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+	/* a policy parsed here lives in SPI's context: rows first */
+	graph_emit(fcinfo, policy);
 	SPI_finish();
+	return (Datum) 0;
+}
 
-	g = policy->graph;
+/*
+ * One row per (state, event) of the policy's graph into the function's
+ * materialized result: from_state, event, kind (call, timer), role (app,
+ * admin, worker), to_state, effect (transition, reminder, touch, hold,
+ * release, noop, refused), message, hook, erases, stopped_by_hold; for
+ * timers their anchor, interval_key and the policy's interval, or the
+ * reminders and whether they count back from the deadline; the
+ * deadline_event a timer enforces; the hint of a refusal.
+ */
+static void
+graph_emit(FunctionCallInfo fcinfo, const LcPolicy *policy)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const LcGraph *g = policy->graph;
+	LcEdgeInfo *edges;
+	int			n;
+
 	n = machine_edges(g, &edges);
 	for (int i = 0; i < n; i++)
 	{
@@ -158,7 +263,6 @@ lifecycle_transitions(PG_FUNCTION_ARGS)
 		v[16] = graph_text(e->hint, &nl[16]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
-	return (Datum) 0;
 }
 
 /*

@@ -63,6 +63,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_workflow',      '{auditor,admin}', false),
  ('lifecycle._workflow_bounds','{admin}', false),
  ('lifecycle._render_mail',   '{admin}', false),
+ ('lifecycle._policy_transitions','{}', false),
  ('lifecycle._install_workflow','{}', false),
  ('lifecycle._workflows_immutable','{}', false),
  ('lifecycle._otel_stats',   '{auditor,admin}', false),

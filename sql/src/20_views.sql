@@ -21,7 +21,9 @@
 -- hold_until), and the few users whose hold has lapsed (users_hold_until),
 -- grouped once.  The clock is an index condition (read once per probe;
 -- the planner sees its value, so it expects few late rows and plans no
--- JIT).
+-- JIT).  The group's workflow (0.3.0, after the 0.2.0 columns) is its
+-- policy's (a policy belongs to one workflow): one probe of the policies'
+-- primary key per group.
 CREATE VIEW lifecycle.retention_report WITH (security_barrier) AS
 WITH lapsed AS MATERIALIZED (
 	-- Held users whose hold has lapsed: not held for every column below.
@@ -47,7 +49,10 @@ SELECT g.tenant, g.policy, g.state, g.users,
 		 WHERE u.tenant = g.tenant AND u.policy = g.policy AND u.state = g.state
 		   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
 		   AND NOT (u.held AND (u.hold_until IS NULL
-				OR u.hold_until > @extschema@.lifecycle_now()))) AS violations
+				OR u.hold_until > @extschema@.lifecycle_now()))) AS violations,
+	   (SELECT p.workflow FROM lifecycle.policies p
+		 WHERE p.name = g.policy
+		 ORDER BY p.version DESC LIMIT 1) AS workflow
   FROM (SELECT c.tenant, c.key1 AS policy, c.key2 AS state,
 			   sum(c.n)::bigint AS users, sum(c.held)::bigint AS held
 		  FROM (SELECT k.tenant, k.key1, k.key2, k.n, k.held
@@ -74,7 +79,7 @@ SELECT g.tenant, g.policy, g.state, g.users,
 CREATE VIEW lifecycle.overdue WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.next_event, u.next_at AS due_at,
 	   (SELECT @extschema@.lifecycle_now()) - u.next_at AS overdue_by,
-	   u.retries, u.retry_at, u.last_error
+	   u.retries, u.retry_at, u.last_error, u.workflow
   FROM lifecycle.users u
  WHERE u.next_at <= @extschema@.lifecycle_now()
    AND NOT (u.held AND (u.hold_until IS NULL
@@ -98,7 +103,7 @@ SELECT v.* FROM (
 	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
 		   u.deadline_event, u.deadline_at,
 		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
-		   u.next_event, u.next_at, u.last_error
+		   u.next_event, u.next_at, u.last_error, u.workflow
 	  FROM lifecycle.users u
 	 WHERE NOT u.held
 	   AND u.deadline_at < @extschema@.lifecycle_now() - interval '1 minute'
@@ -108,7 +113,7 @@ SELECT v.* FROM (
 	SELECT u.id, u.tenant, u.subject, u.policy, u.policy_version, u.state,
 		   u.deadline_event, u.deadline_at,
 		   (SELECT @extschema@.lifecycle_now()) - u.deadline_at AS overdue_by,
-		   u.next_event, u.next_at, u.last_error
+		   u.next_event, u.next_at, u.last_error, u.workflow
 	  FROM lifecycle.users u
 	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
 	   AND u.deadline_at < (SELECT @extschema@.lifecycle_now()) - interval '1 minute'
@@ -116,7 +121,11 @@ SELECT v.* FROM (
 			OR lifecycle._tenant_visible(u.tenant))) v;
 
 -- Legal holds in force (a lapsed hold is not, even before its hold_lapse
--- is written).
+-- is written), one row per held subject: the columns of 0.2.0 are those of
+-- the subject's held user instance (else of their held instance started
+-- first); workflows (0.3.0) names the workflows of every held instance of
+-- the subject, sorted, each once.  Holds are few: the held rows come from
+-- users_hold_until and the subject's instances from users_tenant_subject.
 CREATE VIEW lifecycle.holds WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 	   u.hold_until AS until,
@@ -124,10 +133,22 @@ SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 		 WHERE h.user_id = u.id AND h.event = 'hold') AS held_since,
 	   (SELECT h.actor FROM lifecycle.history h
 		 WHERE h.user_id = u.id AND h.event = 'hold'
-		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by
-  FROM lifecycle.users u
- WHERE u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now())
-   AND lifecycle._tenant_visible(u.tenant);
+		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by,
+	   CASE WHEN u.subject IS NULL THEN ARRAY[u.workflow]
+	   ELSE ARRAY(SELECT DISTINCT w.workflow FROM lifecycle.users w
+				   WHERE w.tenant = u.tenant AND w.subject = u.subject
+					 AND w.held AND (w.hold_until IS NULL
+						 OR w.hold_until > @extschema@.lifecycle_now())
+				   ORDER BY w.workflow) END AS workflows
+  FROM (SELECT DISTINCT ON (h.tenant, h.subject,
+							CASE WHEN h.subject IS NULL THEN h.id END) h.*
+		  FROM lifecycle.users h
+		 WHERE h.held AND (h.hold_until IS NULL
+			   OR h.hold_until > @extschema@.lifecycle_now())
+		   AND lifecycle._tenant_visible(h.tenant)
+		 ORDER BY h.tenant, h.subject,
+				  CASE WHEN h.subject IS NULL THEN h.id END,
+				  h.workflow <> 'user', h.id) u;
 
 -- The workers, from shared memory (no rows' pids without preloading).
 CREATE VIEW lifecycle.worker_stats AS

@@ -5,13 +5,17 @@
 -- that contrib/prometheus-postgres-exporter/lifecycle-queries.yaml makes
 -- the exporter publish, so a scrape can be checked against this view.
 --
---   lifecycle_state_users{tenant,policy,state}   users per state (gauge)
---   lifecycle_state_held{tenant,policy,state}    of which under a hold in force (gauge)
+--   lifecycle_state_users{tenant,policy,state,workflow}
+--                                                instances per state (gauge)
+--   lifecycle_state_held{tenant,policy,state,workflow}
+--                                                of which under a hold in force (gauge)
 --   lifecycle_transitions_total{event}           history rows per event (counter)
 --   lifecycle_timers_overdue                     timers due, not fired, no hold in force
 --   lifecycle_timers_lag_seconds                 age of the oldest of them (0: none)
 --   lifecycle_timers_violations                  rows of lifecycle.violations (deadline
 --                                                past by over a minute, no hold in force)
+--   lifecycle_workflow_timers_overdue{workflow}  the two above per workflow (0.3.0;
+--   lifecycle_workflow_timers_violations{workflow}  the totals keep 0.2.0's labels)
 --   lifecycle_outbox_messages{channel,status}    messages (channel "" = none)
 --   lifecycle_dead_letters{channel}              messages with status dead
 --   lifecycle_worker_up{worker}                  1 while the worker runs, else 0
@@ -36,7 +40,9 @@
 -- counts, the due timers and the users past their deadline with
 -- index-only scans of users_group_next_at and users_group_deadline_at
 -- (work in proportion to the late users, not to all); the worker family
--- reads shared memory.  A query that filters on name (as each exporter
+-- reads shared memory.  The workflow label of a group is its policy's
+-- (a policy belongs to one workflow): the policies are joined once per
+-- group, never per instance.  A query that filters on name (as each exporter
 -- query does) runs only the branches of that name: every name below is a
 -- constant, so the planner drops the others.  Hot counters (the worker's
 -- transitions, batches, errors) come from shared memory.  The per-event
@@ -63,6 +69,11 @@ WITH counted AS MATERIALIZED (
 	HAVING sum(c.n) <> 0
 ), visible AS MATERIALIZED (
 	SELECT c.* FROM counted c WHERE lifecycle._tenant_visible(c.tenant)
+), policy_workflows AS MATERIALIZED (
+	-- Each policy's workflow (one per policy, whatever the version).
+	SELECT DISTINCT ON (p.name) p.name AS policy, p.workflow
+	  FROM lifecycle.policies p
+	 ORDER BY p.name, p.version DESC
 ), lapsed AS MATERIALIZED (
 	-- Held users whose hold has lapsed (users_hold_until): not held.
 	SELECT u.tenant, u.policy, u.state::text AS state, count(*) AS users
@@ -71,10 +82,12 @@ WITH counted AS MATERIALIZED (
 	 GROUP BY u.tenant, u.policy, u.state
 ), visible_states AS MATERIALIZED (
 	SELECT c.tenant, c.key1 AS policy, c.key2 AS state, c.n AS users,
-		   c.held - coalesce(l.users, 0) AS held
+		   c.held - coalesce(l.users, 0) AS held,
+		   coalesce(pw.workflow, '') AS workflow
 	  FROM visible c
 	  LEFT JOIN lapsed l
 		ON l.tenant = c.tenant AND l.policy = c.key1 AND l.state = c.key2
+	  LEFT JOIN policy_workflows pw ON pw.policy = c.key1
 	 WHERE c.family = 'users'
 ), transitions AS MATERIALIZED (
 	SELECT c.key1 AS event, sum(c.n) AS n
@@ -110,8 +123,10 @@ WITH counted AS MATERIALIZED (
 	-- and hold_until): work in proportion to the late users, not to all.
 	-- The clock is an index condition (read once per probe; the planner
 	-- sees its value, so it expects few rows and plans no JIT).
-	SELECT c.tenant, t.due, t.oldest, v.violations
+	SELECT c.tenant, coalesce(pw.workflow, '') AS workflow, t.due, t.oldest,
+		   v.violations
 	  FROM visible c
+	  LEFT JOIN policy_workflows pw ON pw.policy = c.key1
 	 CROSS JOIN LATERAL (
 		SELECT count(*) AS due, min(u.next_at) AS oldest
 		  FROM lifecycle.users u
@@ -130,16 +145,23 @@ WITH counted AS MATERIALIZED (
 ), lapsed_due AS MATERIALIZED (
 	-- Held users whose hold has lapsed and whose timer is due (few:
 	-- users_hold_until).
-	SELECT u.tenant, count(*) AS due, min(u.next_at) AS oldest
+	SELECT u.tenant, u.workflow, count(*) AS due, min(u.next_at) AS oldest
 	  FROM lifecycle.users u
 	 WHERE u.held AND u.hold_until <= @extschema@.lifecycle_now()
 	   AND u.next_at <= @extschema@.lifecycle_now()
 	   AND lifecycle._tenant_visible(u.tenant)
-	 GROUP BY u.tenant
+	 GROUP BY u.tenant, u.workflow
 ), visible_due AS MATERIALIZED (
-	SELECT g.tenant, g.due AS overdue, g.oldest FROM group_timers g
+	SELECT g.tenant, g.workflow, g.due AS overdue, g.oldest FROM group_timers g
 	UNION ALL
-	SELECT l.tenant, l.due, l.oldest FROM lapsed_due l
+	SELECT l.tenant, l.workflow, l.due, l.oldest FROM lapsed_due l
+), workflow_timers AS MATERIALIZED (
+	-- Per workflow of a visible group: due timers and violations.
+	SELECT w.workflow, sum(w.overdue) AS overdue, sum(w.violations) AS violations
+	  FROM (SELECT d.workflow, d.overdue, 0 AS violations FROM visible_due d
+			UNION ALL
+			SELECT g.workflow, 0, g.violations FROM group_timers g) w
+	 GROUP BY w.workflow
 ), outbox AS MATERIALIZED (
 	SELECT c.key1 AS channel, c.key2 AS status, sum(c.n) AS messages
 	  FROM visible c
@@ -153,13 +175,14 @@ WITH counted AS MATERIALIZED (
 )
 SELECT 'lifecycle_state_users'::text AS name,
 	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
-									 'state', s.state) AS labels,
+									 'state', s.state,
+									 'workflow', s.workflow) AS labels,
 	   s.users::float8 AS value
   FROM visible_states s
 UNION ALL
 SELECT 'lifecycle_state_held',
 	   pg_catalog.jsonb_build_object('tenant', s.tenant, 'policy', s.policy,
-									 'state', s.state),
+									 'state', s.state, 'workflow', s.workflow),
 	   s.held::float8
   FROM visible_states s
 UNION ALL
@@ -192,6 +215,14 @@ UNION ALL
 SELECT 'lifecycle_timers_violations', '{}'::jsonb,
 	   coalesce(sum(g.violations), 0)::float8
   FROM group_timers g
+UNION ALL
+SELECT 'lifecycle_workflow_timers_overdue',
+	   pg_catalog.jsonb_build_object('workflow', w.workflow), w.overdue::float8
+  FROM workflow_timers w
+UNION ALL
+SELECT 'lifecycle_workflow_timers_violations',
+	   pg_catalog.jsonb_build_object('workflow', w.workflow), w.violations::float8
+  FROM workflow_timers w
 UNION ALL
 SELECT 'lifecycle_outbox_messages',
 	   pg_catalog.jsonb_build_object('channel', o.channel, 'status', o.status),

@@ -39,6 +39,15 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_migrate'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- Move the running instances of a workflow's older versions to to_version
+-- (NULL: the latest), states mapped by name or by state_map; their policy
+-- to its version naming to_version (defined if missing).  src/api/migrate.c.
+CREATE FUNCTION @extschema@.lifecycle_migrate_workflow(workflow text,
+	to_version int = NULL, state_map jsonb = '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_migrate_workflow'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- The machine's next timer (what 0) or retention deadline (what 1) for
 -- one row of lifecycle_migrate()'s UPDATE (pure C, runs no SQL: no
 -- search_path to pin; granted to nobody).
@@ -59,19 +68,25 @@ LANGUAGE C STABLE;
 -- Auditors and admins ------------------------------------------------------
 
 CREATE FUNCTION lifecycle._forecast(horizon interval, policy text, tenant text,
-	definition jsonb, search_schemas name[])
-RETURNS TABLE (day date, event text, users bigint)
+	definition jsonb, search_schemas name[], workflow text,
+	workflow_definition jsonb)
+RETURNS TABLE (day date, event text, users bigint, workflow text)
 AS 'MODULE_PATHNAME', 'lifecycle_forecast_internal'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Not SECURITY DEFINER on purpose, as lifecycle_define_policy(): a hook
 -- named in a proposed definition resolves as the caller would resolve it.
+-- 0.3.0: every workflow's instances, rows naming the workflow; workflow
+-- limits it to one workflow, workflow_definition forecasts that
+-- workflow's running instances as if migrated to the proposed definition.
 CREATE FUNCTION @extschema@.lifecycle_forecast(horizon interval = '90 days',
-	policy text = NULL, tenant text = NULL, definition jsonb = NULL)
-RETURNS TABLE (day date, event text, users bigint)
+	policy text = NULL, tenant text = NULL, definition jsonb = NULL,
+	workflow text = NULL, workflow_definition jsonb = NULL)
+RETURNS TABLE (day date, event text, users bigint, workflow text)
 LANGUAGE sql STABLE
-AS $$ SELECT f.day, f.event, f.users
-	FROM lifecycle._forecast($1, $2, $3, $4, pg_catalog.current_schemas(false)) AS f $$;
+AS $$ SELECT f.day, f.event, f.users, f.workflow
+	FROM lifecycle._forecast($1, $2, $3, $4, pg_catalog.current_schemas(false),
+							 $5, $6) AS f $$;
 
 REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_adopt(regclass, text, text, interval),
@@ -79,10 +94,11 @@ REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_update(text, text, text, jsonb, text, text),
 	@extschema@.lifecycle_export(text, text),
 	@extschema@.lifecycle_migrate(text, int),
+	@extschema@.lifecycle_migrate_workflow(text, int, jsonb),
 	lifecycle._rearm_at(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
 	lifecycle._rearm_event(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
-	lifecycle._forecast(interval, text, text, jsonb, name[]),
-	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_adopt(regclass, text, text, interval),
@@ -91,7 +107,9 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_export(text, text)
 TO lifecycle_app;
 GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_migrate(text, int) TO lifecycle_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_migrate_workflow(text, int, jsonb)
+TO lifecycle_admin;
 GRANT EXECUTE ON FUNCTION
-	lifecycle._forecast(interval, text, text, jsonb, name[]),
-	@extschema@.lifecycle_forecast(interval, text, text, jsonb)
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb)
 TO lifecycle_auditor;

@@ -56,7 +56,8 @@ REVOKE ALL ON lifecycle.channels FROM PUBLIC;
 GRANT SELECT (name, kind, target, options, enabled, disabled_reason, created_at)
 	ON lifecycle.channels TO lifecycle_admin;
 
--- Delivery status per channel and status: how many messages, the oldest,
+-- Delivery status per channel, status and workflow (0.3.0: the workflow
+-- of the instance the message is about): how many messages, the oldest,
 -- the next retry, the latest error.  No target, secret, payload, e-mail or
 -- attrs.  A channel disabled by a 410 shows enabled = false with the
 -- reason; its messages stay pending until it is added again.
@@ -72,12 +73,13 @@ SELECT o.channel, c.kind, c.enabled, c.disabled_reason, o.status,
 	   sum(o.attempts) AS attempts,
 	   (pg_catalog.array_agg(o.last_error
 			ORDER BY o.last_attempt_at DESC NULLS LAST, o.id DESC)
-		 FILTER (WHERE o.last_error IS NOT NULL))[1] AS last_error
+		 FILTER (WHERE o.last_error IS NOT NULL))[1] AS last_error,
+	   u.workflow
   FROM lifecycle.outbox o
   JOIN lifecycle.users u ON u.id = o.user_id
   LEFT JOIN lifecycle.channels c ON c.name = o.channel
  WHERE lifecycle._tenant_visible(u.tenant)
- GROUP BY o.channel, c.kind, c.enabled, c.disabled_reason, o.status;
+ GROUP BY o.channel, c.kind, c.enabled, c.disabled_reason, o.status, u.workflow;
 
 -- Messages that used up lifecycle.max_attempts, or whose destination is
 -- refused (lifecycle.allow_private_targets); lifecycle_retry_dead()

@@ -15,6 +15,7 @@
 
 #include "machine.h"
 #include "store.h"
+#include "store_migrate.h"
 
 extern void api_find(const char *tenant, const char *subject, bool for_update,
 					 LcUserRow *row);
@@ -37,5 +38,14 @@ extern void api_instance_not_found(const char *tenant, const char *workflow)
 extern Datum api_simple_event(FunctionCallInfo fcinfo, const char *event);
 extern int	admin_define_policy(const char *name, Jsonb *def, List *schemas);
 extern void admin_workflow_policies(const char *workflow, int version);
+
+/* migrate.c: moving instances to another version of their workflow */
+extern int	migrate_target_state(const LcGraph *g, const char *name);
+extern void migrate_check_map(const LcGraph *g, Jsonb *map);
+extern Jsonb *migrate_resolve(const LcGraph *g, Jsonb *map,
+							  const LcWorkflowGroup *groups, int n,
+							  const char *what);
+extern LcPolicy *migrate_policy_for(const LcGraph *g, const char *name,
+									Jsonb **normalized);
 
 #endif							/* LIFECYCLE_API_H */

@@ -15,9 +15,19 @@
  * as lifecycle_define_policy() does (nothing is written) and their first
  * timer is re-armed from their anchors with it, as the migration would.
  *
- * Only the users whose next timer falls inside the horizon are read (the
- * partial index on next_at), over a read-only cursor in batches; the
- * counts live in an array of days by events.
+ * 0.3.0: every workflow's instances are forecast, each with its own
+ * workflow version's graph, and the rows name the workflow; "workflow"
+ * limits the forecast to one workflow.  With a workflow_definition, the
+ * running instances of that workflow are simulated as if
+ * lifecycle_migrate_workflow() had moved them to it (states by name: a
+ * state the definition lacks is refused with 22023, as the migration
+ * would refuse it without a state_map); their policies as the migration
+ * would define them for it (migrate_policy_for()).
+ *
+ * Only the instances whose next timer falls inside the horizon are read
+ * (the partial index on next_at), over a read-only cursor in batches; the
+ * counts live in an array of days by events per graph forecast, merged by
+ * workflow and event name at the end.
  *
  * IDENTIFICATION
  *	  src/forecast.c
@@ -39,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "acting.h"
+#include "api.h"
 #include "args.h"
 #include "cache.h"
 #include "clock.h"
@@ -46,6 +57,7 @@
 #include "policy.h"
 #include "store.h"
 #include "store_bulk.h"
+#include "store_migrate.h"
 
 PG_FUNCTION_INFO_V1(lifecycle_forecast_internal);
 
@@ -54,14 +66,42 @@ PG_FUNCTION_INFO_V1(lifecycle_forecast_internal);
 #define FORECAST_MAX_DAYS		3700	/* a horizon of at most ten years */
 #define FORECAST_QUARTER		(15 * 60 * USECS_PER_SEC)
 
+/* The counts of one graph (a workflow version, or a proposed one). */
+typedef struct ForecastSlot
+{
+	const LcGraph *graph;
+	int64	   *counts;			/* ndays * graph->n_events */
+} ForecastSlot;
+
+/* A proposed policy version of one policy name (workflow_definition). */
+typedef struct ForecastPolicy
+{
+	char	   *name;
+	LcPolicy   *policy;
+} ForecastPolicy;
+
+/* One output row before merging. */
+typedef struct ForecastOut
+{
+	int			day;
+	const char *workflow;
+	const char *event;
+	int64		n;
+} ForecastOut;
+
 typedef struct ForecastState
 {
 	TimestampTz now;
 	TimestampTz end;
 	DateADT		first_day;
 	int			ndays;
-	const LcGraph *graph;		/* the workflow forecast */
-	int64	   *counts;			/* ndays * graph->n_events */
+	MemoryContext cxt;			/* outlives SPI_finish() */
+	ForecastSlot *slots;
+	int			nslots;
+	int			maxslots;
+	const LcGraph *proposed;	/* workflow_definition, compiled; or NULL */
+	ForecastPolicy *policies;	/* proposed policy versions, by name */
+	int			npolicies;
 	LcPolicy   *hypothetical;	/* NULL: each user's own version */
 	const char *tenant_seen;	/* the last tenant checked for visibility */
 	bool		tenant_ok;
@@ -75,6 +115,10 @@ static DateADT forecast_date(TimestampTz ts);
 static int	forecast_day(ForecastState *fs, TimestampTz ts);
 static void forecast_user(ForecastState *fs, const LcPolicy *policy,
 						  LcUser *user, TimestampTz at, LcEvent ev);
+static ForecastSlot *forecast_slot(ForecastState *fs, const LcGraph *g);
+static const LcPolicy *forecast_proposed_policy(ForecastState *fs,
+												const char *name);
+static int	forecast_out_cmp(const void *a, const void *b);
 static LcPolicy *forecast_definition(const char *name, Jsonb *def,
 									 ArrayType *schemas);
 
@@ -115,6 +159,7 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 			  TimestampTz at, LcEvent ev)
 {
 	TimestampTz clock = fs->now;
+	ForecastSlot *slot = forecast_slot(fs, policy->graph);
 
 	for (int step = 0; step < FORECAST_MAX_STEPS; step++)
 	{
@@ -139,7 +184,7 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		day = forecast_day(fs, fire);
 		/* As history records it: a reminder past its deadline is skipped. */
 		if (day >= 0 && day < fs->ndays)
-			fs->counts[day * fs->graph->n_events + o.history_event]++;
+			slot->counts[day * slot->graph->n_events + o.history_event]++;
 		user->state = o.to;
 		user->state_since = o.state_since;
 		user->state_due_at = o.state_due_at;
@@ -152,6 +197,73 @@ forecast_user(ForecastState *fs, const LcPolicy *policy, LcUser *user,
 		at = o.next_at;
 		ev = o.next_event;
 	}
+}
+
+/*
+ * The counts of graph g (created at its first use).
+ */
+static ForecastSlot *
+forecast_slot(ForecastState *fs, const LcGraph *g)
+{
+	ForecastSlot *slot;
+
+	for (int i = 0; i < fs->nslots; i++)
+		if (fs->slots[i].graph == g)
+			return &fs->slots[i];
+	if (fs->nslots == fs->maxslots)
+	{
+		fs->maxslots = Max(8, fs->maxslots * 2);
+		fs->slots = fs->slots == NULL ?
+			MemoryContextAlloc(fs->cxt, sizeof(ForecastSlot) * fs->maxslots) :
+			repalloc(fs->slots, sizeof(ForecastSlot) * fs->maxslots);
+	}
+	slot = &fs->slots[fs->nslots++];
+	slot->graph = g;
+	slot->counts = MemoryContextAllocZero(fs->cxt, sizeof(int64) * fs->ndays *
+										  g->n_events);
+	return slot;
+}
+
+/*
+ * The policy "name" as the migration to the proposed workflow definition
+ * would define it (parsed once per name).
+ */
+static const LcPolicy *
+forecast_proposed_policy(ForecastState *fs, const char *name)
+{
+	MemoryContext old;
+	ForecastPolicy *fp;
+
+	for (int i = 0; i < fs->npolicies; i++)
+		if (strcmp(fs->policies[i].name, name) == 0)
+			return fs->policies[i].policy;
+	old = MemoryContextSwitchTo(fs->cxt);
+	fs->policies = fs->policies == NULL ?
+		palloc(sizeof(ForecastPolicy)) :
+		repalloc(fs->policies, sizeof(ForecastPolicy) * (fs->npolicies + 1));
+	fp = &fs->policies[fs->npolicies++];
+	fp->name = pstrdup(name);
+	fp->policy = migrate_policy_for(fs->proposed, name, NULL);
+	MemoryContextSwitchTo(old);
+	return fp->policy;
+}
+
+/*
+ * Output rows by day, then workflow, then event name.
+ */
+static int
+forecast_out_cmp(const void *a, const void *b)
+{
+	const ForecastOut *x = (const ForecastOut *) a;
+	const ForecastOut *y = (const ForecastOut *) b;
+	int			c;
+
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	c = strcmp(x->workflow, y->workflow);
+	if (c != 0)
+		return c;
+	return strcmp(x->event, y->event);
 }
 
 /*
@@ -197,8 +309,9 @@ forecast_definition(const char *name, Jsonb *def, ArrayType *schemas_arr)
 }
 
 /*
- * lifecycle._forecast(horizon, policy, tenant, definition, search_schemas)
- *	   -> table(day date, event text, users bigint)
+ * lifecycle._forecast(horizon, policy, tenant, definition, search_schemas,
+ *					   workflow, workflow_definition)
+ *	   -> table(day date, event text, users bigint, workflow text)
  */
 Datum
 lifecycle_forecast_internal(PG_FUNCTION_ARGS)
@@ -207,6 +320,11 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 												NAMEDATALEN - 1);
 	char	   *tenant = args_opt_text_arg(fcinfo, 2, "tenant", LC_MAX_TENANT);
 	Jsonb	   *def = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	/* 0.2.0's SQL (before ALTER EXTENSION UPDATE) passes five arguments. */
+	char	   *workflow = PG_NARGS() < 7 ? NULL :
+		args_opt_text_arg(fcinfo, 5, "workflow", NAMEDATALEN - 1);
+	Jsonb	   *wdef = PG_NARGS() < 7 || PG_ARGISNULL(6) ? NULL :
+		PG_GETARG_JSONB_P(6);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Interval   *horizon;
 	Interval	zero;
@@ -216,11 +334,14 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	MemoryContext oldcxt;
 	MemoryContext callercxt;
 	Portal		portal;
+	LcForecastScope scope = LC_FORECAST_DUE;
 	const LcPolicy *policy = NULL;
+	const LcGraph *last_graph = NULL;
 	char	   *cached_name = NULL;
 	int			cached_version = 0;
-	int		   *order;
-	int			nevents = 0;
+	ForecastOut *out;
+	int			nout = 0;
+	int			maxout = 0;
 	int			n;
 
 	if (PG_ARGISNULL(0))
@@ -240,9 +361,20 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("policy must not be null when a definition is given"),
 				 errhint("Name the policy whose running users the definition would apply to.")));
+	if (wdef != NULL && workflow == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("workflow must not be null when a workflow_definition is given"),
+				 errhint("Name the workflow whose running instances the definition would apply to.")));
+	if (wdef != NULL && def != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a definition and a workflow_definition cannot be forecast together"),
+				 errhint("Forecast a proposed policy or a proposed workflow version, one at a time.")));
 
 	memset(&fs, 0, sizeof(fs));
 	callercxt = CurrentMemoryContext;
+	fs.cxt = callercxt;
 	SPI_connect();
 	if (tenant != NULL)
 		acting_check_tenant(tenant);
@@ -251,13 +383,41 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" does not exist", policy_name)));
+	if (workflow != NULL && cache_workflow_latest(workflow) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workflow \"%s\" does not exist", workflow),
+				 errhint("Define it with lifecycle_define_workflow().")));
 	if (def != NULL)
+	{
+		char	   *own = store_policy_workflow(policy_name);
+
+		/* A proposed policy is forecast with the user workflow's graph. */
+		if (own != NULL && strcmp(own, LC_USER_WORKFLOW) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a proposed policy definition can be forecast only for a policy of the user workflow"),
+					 errhint("Forecast the workflow's running instances under a proposed workflow_definition.")));
 		fs.hypothetical = forecast_definition(policy_name, def,
 											  PG_ARGISNULL(4) ? NULL :
 											  PG_GETARG_ARRAYTYPE_P(4));
+		scope = LC_FORECAST_POLICY;
+	}
+	if (wdef != NULL)
+	{
+		LcWorkflowGroup *groups;
+		int			ngroups;
 
-	fs.graph = cache_graph(LC_USER_WORKFLOW, 1);
-	order = MemoryContextAlloc(callercxt, sizeof(int) * fs.graph->n_events);
+		/* Compiled and proved as lifecycle_define_workflow() would. */
+		fs.proposed = workflow_compile(workflow,
+									   cache_workflow_latest(workflow) + 1,
+									   wdef, callercxt);
+		ngroups = store_migrate_groups(workflow, INT_MAX, &groups);
+		(void) migrate_resolve(fs.proposed, NULL, groups, ngroups,
+							   "migrating them to this definition needs a state_map");
+		scope = LC_FORECAST_WORKFLOW;
+	}
+
 	fs.now = clock_now();
 	fs.end = machine_add(fs.now, horizon);
 	fs.first_day = forecast_date(fs.now);
@@ -266,9 +426,6 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("horizon must be at most ten years")));
-	/* The counts outlive SPI_finish(). */
-	fs.counts = MemoryContextAllocZero(callercxt,
-									   sizeof(int64) * fs.ndays * fs.graph->n_events);
 	fs.quarter0 = fs.now - (fs.now % FORECAST_QUARTER +
 							(fs.now % FORECAST_QUARTER < 0 ? FORECAST_QUARTER : 0));
 	fs.nquarters = (fs.end - fs.quarter0) / FORECAST_QUARTER + 1;
@@ -278,14 +435,13 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 									 "lifecycle forecast batch",
 									 ALLOCSET_DEFAULT_SIZES);
-	portal = store_bulk_forecast_open(fs.end, policy_name, tenant,
-									  def != NULL);
+	portal = store_bulk_forecast_open(fs.end, policy_name, tenant, workflow,
+									  scope);
 	for (;;)
 	{
 		MemoryContextReset(batchcxt);
 		fs.tenant_seen = NULL;
-		n = store_bulk_forecast_fetch(portal, FORECAST_BATCH, rows, batchcxt,
-									  fs.graph);
+		n = store_bulk_forecast_fetch(portal, FORECAST_BATCH, rows, batchcxt);
 		if (n == 0)
 			break;
 		oldcxt = MemoryContextSwitchTo(batchcxt);
@@ -293,7 +449,7 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 		{
 			LcForecastRow *r = &rows[i];
 			TimestampTz at = r->next_at;
-			LcEvent		ev = r->next_event;
+			LcEvent		ev;
 
 			if ((i & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
@@ -309,6 +465,26 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 				if (!fs.tenant_ok)
 					continue;
 			}
+			if (fs.proposed != NULL)
+			{
+				/* As migrated: the state by name, the timer re-armed. */
+				policy = forecast_proposed_policy(&fs, r->policy);
+				r->user.state = migrate_target_state(fs.proposed,
+													 r->state_name);
+				if (r->user.state < 0)
+					continue;	/* reached meanwhile: not migrated */
+				machine_next_timer(policy, &r->user, &at, &ev);
+				forecast_user(&fs, policy, &r->user, at, ev);
+				continue;
+			}
+			/* The row's own workflow version's graph. */
+			if (last_graph == NULL ||
+				last_graph->version != r->workflow_version ||
+				strcmp(last_graph->name, r->workflow) != 0)
+				last_graph = cache_graph(r->workflow, r->workflow_version);
+			r->user.state = machine_state_from_name(last_graph, r->state_name);
+			ev = r->event_name == NULL ? LC_EV_NONE :
+				machine_event_from_name(last_graph, r->event_name);
 			if (fs.hypothetical != NULL)
 			{
 				policy = fs.hypothetical;
@@ -331,36 +507,54 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	SPI_finish();
 
-	/* Rows by day, then by event name. */
-	for (int e = 0; e < fs.graph->n_events; e++)
-		if (fs.graph->events[e].kind != LC_KIND_CALL)
-			order[nevents++] = e;
-	for (int i = 1; i < nevents; i++)
-		for (int j = i; j > 0 &&
-			 strcmp(machine_event_name(fs.graph, order[j - 1]),
-					machine_event_name(fs.graph, order[j])) > 0; j--)
-		{
-			int			t = order[j];
+	/*
+	 * Rows by day, workflow and event name; versions of one workflow that
+	 * share an event name are summed.  Names are the graphs' (cached for
+	 * the transaction, or compiled in the caller's context).
+	 */
+	out = NULL;
+	for (int s = 0; s < fs.nslots; s++)
+	{
+		const LcGraph *g = fs.slots[s].graph;
 
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
+		for (int d = 0; d < fs.ndays; d++)
+			for (int e = 0; e < g->n_events; e++)
+			{
+				int64		c = fs.slots[s].counts[d * g->n_events + e];
+
+				if (c == 0 || g->events[e].kind == LC_KIND_CALL)
+					continue;
+				if (nout == maxout)
+				{
+					maxout = Max(64, maxout * 2);
+					out = out == NULL ? palloc(sizeof(ForecastOut) * maxout) :
+						repalloc(out, sizeof(ForecastOut) * maxout);
+				}
+				out[nout].day = d;
+				out[nout].workflow = g->name;
+				out[nout].event = machine_event_name(g, e);
+				out[nout].n = c;
+				nout++;
+			}
+	}
+	if (nout > 1)
+		qsort(out, nout, sizeof(ForecastOut), forecast_out_cmp);
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (int d = 0; d < fs.ndays; d++)
-		for (int k = 0; k < nevents; k++)
-		{
-			int64		c = fs.counts[d * fs.graph->n_events + order[k]];
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
+	for (int k = 0; k < nout; k++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		int64		c = out[k].n;
 
-			if (c == 0)
-				continue;
-			values[0] = DateADTGetDatum(fs.first_day + d);
-			values[1] = CStringGetTextDatum(machine_event_name(fs.graph, order[k]));
-			values[2] = Int64GetDatum(c);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-								 values, nulls);
-		}
+		while (k + 1 < nout && forecast_out_cmp(&out[k], &out[k + 1]) == 0)
+			c += out[++k].n;
+		values[0] = DateADTGetDatum(fs.first_day + out[k].day);
+		values[1] = CStringGetTextDatum(out[k].event);
+		values[2] = Int64GetDatum(c);
+		values[3] = CStringGetTextDatum(out[k].workflow);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+	}
 	return (Datum) 0;
 }

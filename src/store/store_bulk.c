@@ -58,6 +58,7 @@ typedef enum BulkPlan
 	BP_EXPORT_INSTANCES,
 	BP_FORECAST_DUE,
 	BP_FORECAST_POLICY,
+	BP_FORECAST_WORKFLOW,
 	BP_NUM_PLANS
 } BulkPlan;
 
@@ -768,57 +769,67 @@ store_bulk_export_instances(const int64 *ids, int n, const int64 *record,
 }
 
 /*
- * A read-only cursor over the users the forecast simulates: those whose
- * next timer falls before until, or (all_of_policy) every running user
- * of the policy, whatever its timer (their timers are recomputed).
+ * A read-only cursor over the instances the forecast simulates: those
+ * whose next timer falls before until (LC_FORECAST_DUE), or every running
+ * instance of the policy or of the workflow, whatever its timer (their
+ * timers are recomputed).  policy, tenant and workflow (NULL: any) filter.
  */
 Portal
 store_bulk_forecast_open(TimestampTz until, const char *policy,
-						 const char *tenant, bool all_of_policy)
+						 const char *tenant, const char *workflow,
+						 LcForecastScope scope)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		vals[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			types[4] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	SPIPlanPtr *slot;
 	const char *sql;
 	Portal		portal;
 
 	vals[0] = TimestampTzGetDatum(until);
-	if (policy)
-		vals[1] = CStringGetTextDatum(policy);
-	else
-		nulls[1] = 'n';
-	if (tenant)
-		vals[2] = CStringGetTextDatum(tenant);
-	else
-		nulls[2] = 'n';
+	store_text_param(policy, &vals[1], &nulls[1]);
+	store_text_param(tenant, &vals[2], &nulls[2]);
+	store_text_param(workflow, &vals[3], &nulls[3]);
 
 #define FORECAST_COLUMNS \
 	"SELECT tenant, policy, policy_version, state::pg_catalog.text, state_since," \
-	" last_seen, step, held, hold_until, next_at, next_event, state_due_at" \
+	" last_seen, step, held, hold_until, next_at, next_event, state_due_at," \
+	" workflow, workflow_version" \
 	" FROM lifecycle.users "
-	if (all_of_policy)
+#define FORECAST_FILTERS \
+	" AND ($2::pg_catalog.text IS NULL OR policy = $2)" \
+	" AND ($3::pg_catalog.text IS NULL OR tenant = $3)" \
+	" AND ($4::pg_catalog.text IS NULL OR workflow = $4)"
+	switch (scope)
 	{
-		slot = &bulk_state.plans[BP_FORECAST_POLICY];
-		sql = FORECAST_COLUMNS
-			"WHERE policy = $2 AND state <> 'erased'"
-			" AND ($3::pg_catalog.text IS NULL OR tenant = $3)"
-			" AND $1::pg_catalog.timestamptz IS NOT NULL";
+		case LC_FORECAST_POLICY:
+			slot = &bulk_state.plans[BP_FORECAST_POLICY];
+			sql = FORECAST_COLUMNS
+				"WHERE policy = $2 AND state <> 'erased'"
+				FORECAST_FILTERS
+				" AND $1::pg_catalog.timestamptz IS NOT NULL";
+			break;
+		case LC_FORECAST_WORKFLOW:
+			slot = &bulk_state.plans[BP_FORECAST_WORKFLOW];
+			sql = FORECAST_COLUMNS
+				"WHERE workflow = $4 AND state <> 'erased'"
+				FORECAST_FILTERS
+				" AND $1::pg_catalog.timestamptz IS NOT NULL";
+			break;
+		default:
+			slot = &bulk_state.plans[BP_FORECAST_DUE];
+			sql = FORECAST_COLUMNS
+				"WHERE next_at <= $1"
+				FORECAST_FILTERS;
+			break;
 	}
-	else
-	{
-		slot = &bulk_state.plans[BP_FORECAST_DUE];
-		sql = FORECAST_COLUMNS
-			"WHERE next_at <= $1"
-			" AND ($2::pg_catalog.text IS NULL OR policy = $2)"
-			" AND ($3::pg_catalog.text IS NULL OR tenant = $3)";
-	}
+#undef FORECAST_FILTERS
 #undef FORECAST_COLUMNS
 
 	version_require();
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, 3, types,
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, 4, types,
 											  CURSOR_OPT_NO_SCROLL);
 
 		if (plan == NULL)
@@ -835,15 +846,16 @@ store_bulk_forecast_open(TimestampTz until, const char *policy,
 }
 
 /*
- * Fetch up to max rows of the forecast cursor into rows (strings in cxt).
- * Returns how many; 0 at the end.
+ * Fetch up to max rows of the forecast cursor into rows (strings in cxt;
+ * state and event as names, resolved by the caller in the row's graph,
+ * which may have to be loaded with SPI).  Returns how many; 0 at the end.
  */
 int
 store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
-						  MemoryContext cxt, const LcGraph *g)
+						  MemoryContext cxt)
 {
-	Datum		v[12];
-	bool		n[12];
+	Datum		v[14];
+	bool		n[14];
 	int			count;
 
 	SPI_cursor_fetch(portal, true, max);
@@ -851,30 +863,25 @@ store_bulk_forecast_fetch(Portal portal, int max, LcForecastRow *rows,
 	for (int i = 0; i < count; i++)
 	{
 		LcForecastRow *r = &rows[i];
-		char	   *s;
 
+		memset(r, 0, sizeof(*r));
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
 		r->tenant = MemoryContextStrdup(cxt, TextDatumGetCString(v[0]));
 		r->policy = MemoryContextStrdup(cxt, TextDatumGetCString(v[1]));
 		r->policy_version = DatumGetInt32(v[2]);
-		s = TextDatumGetCString(v[3]);
-		r->user.state = machine_state_from_name(g, s);
-		pfree(s);
+		r->state_name = MemoryContextStrdup(cxt, TextDatumGetCString(v[3]));
 		r->user.state_since = DatumGetTimestampTz(v[4]);
 		r->user.last_seen = n[5] ? 0 : DatumGetTimestampTz(v[5]);
 		r->user.step = DatumGetInt32(v[6]);
 		r->user.held = DatumGetBool(v[7]);
 		r->user.hold_until = n[8] ? 0 : DatumGetTimestampTz(v[8]);
 		r->next_at = n[9] ? 0 : DatumGetTimestampTz(v[9]);
-		if (n[10])
-			r->next_event = LC_EV_NONE;
-		else
-		{
-			s = TextDatumGetCString(v[10]);
-			r->next_event = machine_event_from_name(g, s);
-			pfree(s);
-		}
+		r->event_name = n[10] ? NULL :
+			MemoryContextStrdup(cxt, TextDatumGetCString(v[10]));
+		r->next_event = LC_EV_NONE;
 		r->user.state_due_at = n[11] ? 0 : DatumGetTimestampTz(v[11]);
+		r->workflow = MemoryContextStrdup(cxt, TextDatumGetCString(v[12]));
+		r->workflow_version = DatumGetInt32(v[13]);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return count;

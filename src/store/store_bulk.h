@@ -83,16 +83,32 @@ typedef struct LcUpdateSpec
 	const char *deadline_event;
 } LcUpdateSpec;
 
-/* One user as the forecast simulates it. */
+/*
+ * One instance as the forecast simulates it.  The state and timer event
+ * are names of the row's workflow version (state_name, event_name: NULL
+ * for none) until the forecast resolves them in the graph it runs.
+ */
 typedef struct LcForecastRow
 {
 	char	   *tenant;
 	char	   *policy;
 	int			policy_version;
+	char	   *workflow;
+	int			workflow_version;
+	char	   *state_name;
+	char	   *event_name;
 	LcUser		user;
 	TimestampTz next_at;		/* 0: none */
 	LcEvent		next_event;
 } LcForecastRow;
+
+/* Which instances the forecast reads. */
+typedef enum LcForecastScope
+{
+	LC_FORECAST_DUE,			/* next timer before the horizon */
+	LC_FORECAST_POLICY,			/* every running instance of the policy */
+	LC_FORECAST_WORKFLOW		/* every running instance of the workflow */
+} LcForecastScope;
 
 extern void store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res);
 extern int	store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
@@ -111,9 +127,9 @@ extern Jsonb *store_bulk_export_instances(const int64 *ids, int n,
 										  int nrecord, Jsonb *user_doc,
 										  TimestampTz now, const char *actor);
 extern Portal store_bulk_forecast_open(TimestampTz until, const char *policy,
-									   const char *tenant, bool all_of_policy);
+									   const char *tenant, const char *workflow,
+									   LcForecastScope scope);
 extern int	store_bulk_forecast_fetch(Portal portal, int max,
-									  LcForecastRow *rows, MemoryContext cxt,
-									  const LcGraph *g);
+									  LcForecastRow *rows, MemoryContext cxt);
 
 #endif							/* LIFECYCLE_STORE_BULK_H */

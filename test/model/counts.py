@@ -84,7 +84,8 @@ SELECT 'lateness', coalesce(u.tenant, ''),
  WHERE h.due_at IS NOT NULL
  GROUP BY 2, 3"""
 
-# lifecycle.retention_report as 0.2.0 defined it (every row read).
+# lifecycle.retention_report as 0.2.0 defined it (every row read), and the
+# workflow column of 0.3.0 from the instances themselves.
 REPORT_020 = """
 SELECT u.tenant, u.policy, u.state, count(*) AS users,
        min(u.state_since) AS oldest_since,
@@ -95,24 +96,41 @@ SELECT u.tenant, u.policy, u.state, count(*) AS users,
        min(u.deadline_at) AS next_deadline,
        count(*) FILTER (WHERE u.deadline_at < (SELECT lifecycle_now()) - interval '1 minute'
             AND NOT (u.held AND (u.hold_until IS NULL
-            OR u.hold_until > (SELECT lifecycle_now())))) AS violations
+            OR u.hold_until > (SELECT lifecycle_now())))) AS violations,
+       CASE WHEN count(DISTINCT u.workflow) = 1 THEN min(u.workflow) END
+            AS workflow
   FROM lifecycle.users u
  GROUP BY u.tenant, u.policy, u.state"""
 REPORT = """
 SELECT tenant, policy, state, users, oldest_since, next_due, held,
-       next_deadline, violations FROM lifecycle.retention_report"""
+       next_deadline, violations, workflow FROM lifecycle.retention_report"""
 
 # The count and timer families of lifecycle.metrics as 0.2.0 computed them.
 METRICS_020 = """
 SELECT 'lifecycle_state_users'::text, jsonb_build_object('tenant', u.tenant,
-        'policy', u.policy, 'state', u.state::text), count(*)::float8
-  FROM lifecycle.users u GROUP BY u.tenant, u.policy, u.state
+        'policy', u.policy, 'state', u.state::text, 'workflow', u.workflow),
+       count(*)::float8
+  FROM lifecycle.users u GROUP BY u.tenant, u.policy, u.state, u.workflow
 UNION ALL
 SELECT 'lifecycle_state_held', jsonb_build_object('tenant', u.tenant,
-        'policy', u.policy, 'state', u.state::text),
+        'policy', u.policy, 'state', u.state::text, 'workflow', u.workflow),
        count(*) FILTER (WHERE u.held AND (u.hold_until IS NULL
             OR u.hold_until > lifecycle_now()))::float8
-  FROM lifecycle.users u GROUP BY u.tenant, u.policy, u.state
+  FROM lifecycle.users u GROUP BY u.tenant, u.policy, u.state, u.workflow
+UNION ALL
+SELECT 'lifecycle_workflow_timers_overdue', jsonb_build_object('workflow',
+        u.workflow),
+       count(*) FILTER (WHERE u.next_at <= lifecycle_now()
+            AND NOT (u.held AND (u.hold_until IS NULL
+            OR u.hold_until > lifecycle_now())))::float8
+  FROM lifecycle.users u GROUP BY u.workflow
+UNION ALL
+SELECT 'lifecycle_workflow_timers_violations', jsonb_build_object('workflow',
+        u.workflow),
+       count(*) FILTER (WHERE u.deadline_at < lifecycle_now() - interval '1 minute'
+            AND NOT (u.held AND (u.hold_until IS NULL
+            OR u.hold_until > lifecycle_now())))::float8
+  FROM lifecycle.users u GROUP BY u.workflow
 UNION ALL
 SELECT 'lifecycle_transitions_total', jsonb_build_object('event', h.event),
        count(*)::float8
@@ -168,7 +186,9 @@ SELECT name, labels, value FROM lifecycle.metrics
                 'lifecycle_timers_lag_seconds', 'lifecycle_timers_violations',
                 'lifecycle_timer_lateness_seconds_bucket',
                 'lifecycle_timer_lateness_seconds_sum',
-                'lifecycle_timer_lateness_seconds_count')"""
+                'lifecycle_timer_lateness_seconds_count',
+                'lifecycle_workflow_timers_overdue',
+                'lifecycle_workflow_timers_violations')"""
 
 
 def diff_query(a, b):

@@ -45,6 +45,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_update',        '{app,admin}', true),
  ('lifecycle_export',        '{app,admin}', true),
  ('lifecycle_migrate',       '{admin}', true),
+ ('lifecycle_migrate_workflow','{admin}', false),
  ('lifecycle_forecast',      '{auditor,admin}', true),
  ('lifecycle._adopt_problem','{app,admin}', true),
  ('lifecycle._forecast',     '{auditor,admin}', true),

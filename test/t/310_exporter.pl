@@ -145,18 +145,19 @@ delete $_->{$lag_key} for ($before, $scraped, $after);
 is_deeply($scraped, $after, 'every lifecycle sample and value matches lifecycle.metrics');
 is_deeply([ sort keys %$scraped ], [ sort keys %$before ], 'same samples as before the scrape');
 
-# Spot checks of what the numbers mean.
-is($scraped->{'lifecycle_state_users{policy=default,state=active,tenant=acme}'}, 9,
+# Spot checks of what the numbers mean (0.3.0: the state families name
+# the workflow).
+is($scraped->{'lifecycle_state_users{policy=default,state=active,tenant=acme,workflow=user}'}, 9,
 	'9 active in acme');
-is($scraped->{'lifecycle_state_users{policy=default,state=completed,tenant=acme}'}, 3,
+is($scraped->{'lifecycle_state_users{policy=default,state=completed,tenant=acme,workflow=user}'}, 3,
 	'3 completed in acme');
-is($scraped->{'lifecycle_state_held{policy=default,state=active,tenant=acme}'}, 1,
+is($scraped->{'lifecycle_state_held{policy=default,state=active,tenant=acme,workflow=user}'}, 1,
 	'1 active user held in acme');
-is($scraped->{'lifecycle_state_users{policy=default,state=invited,tenant=acme}'}, 7,
+is($scraped->{'lifecycle_state_users{policy=default,state=invited,tenant=acme,workflow=user}'}, 7,
 	'7 invited in acme');
-is($scraped->{'lifecycle_state_users{policy=default,state=erased,tenant=acme}'}, 1,
+is($scraped->{'lifecycle_state_users{policy=default,state=erased,tenant=acme,workflow=user}'}, 1,
 	'1 erased in acme');
-is($scraped->{'lifecycle_state_users{policy=default,state=invited,tenant=globex}'}, 5,
+is($scraped->{'lifecycle_state_users{policy=default,state=invited,tenant=globex,workflow=user}'}, 5,
 	'5 invited in globex');
 is($scraped->{'lifecycle_transitions_total{event=invite}'}, 25, '25 invites');
 is($scraped->{'lifecycle_transitions_total{event=register}'}, 12, '12 registrations');

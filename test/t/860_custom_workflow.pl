@@ -334,9 +334,7 @@ TODO:
 is(sql(q{SELECT string_agg(subject || ':' || (deadline_at = t1 + interval '14 days'), ',')
 		   FROM lifecycle.violations, t1 WHERE tenant = 'trials' AND subject = 'bob'}),
 	'bob:true', 'bob\'s deadline is the end of his trial');
-TODO:
 {
-	local $TODO = 'DESIGN: the views\' rows name their workflow (a workflow column after the 0.2.0 columns)';
 	my ($rc, $out) = $node->psql('postgres',
 		q{SELECT string_agg(DISTINCT workflow, ',') FROM lifecycle.violations WHERE tenant = 'trials'});
 	is($out, 'trial', 'lifecycle.violations names the workflow');
@@ -489,9 +487,7 @@ is(sql(q{SELECT string_agg(message || ' ' || n, ',' ORDER BY message) FROM (
 my ($started) = grep { $_->{type} eq 'trial_started' && ($_->{data}{subject} // '') eq 'bob' } @recs;
 ok($started, 'bob\'s trial_started arrived');
 is($started->{data}{state}, 'trial', 'the payload names the state');
-TODO:
 {
-	local $TODO = 'DESIGN "The workflow language", Messages: payloads carry workflow, key, state and the deadline';
 	is(join(' ', map { $started->{data}{$_} // 'undef' } qw(workflow key)),
 		'trial ', 'the payload names the workflow and the key');
 }

@@ -2265,6 +2265,19 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb)
 TO lifecycle_auditor;
 
+-- ---------------------------------------------------------------------
+-- No regression (issue 17): the trace id of a new instance from a
+-- generator seeded once per process, not gen_random_uuid() per row
+-- (sql/src/85_otel.sql).
+-- ---------------------------------------------------------------------
+CREATE FUNCTION lifecycle._trace_id()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'lifecycle_trace_id'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION lifecycle._trace_id() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._trace_id() TO lifecycle_app;
+ALTER TABLE lifecycle.users ALTER COLUMN trace_id SET DEFAULT lifecycle._trace_id();
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

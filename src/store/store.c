@@ -50,6 +50,7 @@ typedef enum StorePlan
 	SP_USER_LOOKUP_LOCK,
 	SP_SUBJECT_LOCK,
 	SP_USER_INSERT,
+	SP_USER_SHARE,
 	SP_USER_REINVITE,
 	SP_DUE_USERS,
 	SP_APPLY,
@@ -730,6 +731,9 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 	Datum		vals[22];
 	char		nulls[22];
 	bool		isnull;
+	bool		held;
+	bool		others;
+	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
 	vals[0] = CStringGetTextDatum(inv->tenant);
@@ -773,8 +777,16 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 	/*
 	 * The start message carries the deadline it announces as archive_at,
 	 * as a transition's message does (store_apply()); without one the
-	 * payload has no archive_at key (0.2.0's invite).  Writes its own
-	 * count deltas, as store_apply() does.
+	 * payload has no archive_at key (0.2.0's invite).
+	 *
+	 * One statement writes the instance, its history row and its message
+	 * and probes the subject's other live instances (s) for the shared
+	 * personal data it leaves NULL.  Only when there are others does a
+	 * second statement copy the instance's shared data to them, and the
+	 * count deltas are heap inserts (store_counts_add()): a new subject,
+	 * the usual invitation, opens no UPDATE and no INSERT of the deltas
+	 * in its plan (0.3.0 "no regression": each ModifyTable node opens and
+	 * locks every index of its table on every call).
 	 */
 	store_exec_counted(SP_USER_INSERT, false,
 			   "WITH s AS ("
@@ -791,12 +803,6 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  $13, $14, $8, $18, $19, $20, COALESCE($21, '{}'))"
 			   " ON CONFLICT (tenant, subject, workflow, key) WHERE subject IS NOT NULL"
 			   " DO NOTHING RETURNING *),"
-			   " shared AS ("
-			   " UPDATE lifecycle.users AS o SET email = u.email, attrs = u.attrs,"
-			   "  region = u.region FROM u"
-			   " WHERE o.tenant = $1 AND o.subject = $2"
-			   "  AND (o.email IS DISTINCT FROM u.email OR o.attrs <> u.attrs"
-			   "   OR o.region IS DISTINCT FROM u.region)),"
 			   " h AS ("
 			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
 			   " SELECT id, $8, NULL, $15, $16, $11 FROM u),"
@@ -809,26 +815,56 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 			   "  ELSE pg_catalog.jsonb_build_object('archive_at', $22) END,"
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
 			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
-			   "  WHERE $17 IS NOT NULL),"
-			   " d AS ("
-			   " INSERT INTO lifecycle.count_deltas (family, tenant, key1, key2, n, held)"
-			   " SELECT 'users', u.tenant, u.policy, u.state::text, 1, u.held::int FROM u"
-			   " UNION ALL"
-			   " SELECT 'events', u.tenant, $16, '', 1, 0 FROM u"
-			   " UNION ALL"
-			   " SELECT 'messages', u.tenant, COALESCE($12, ''),"
-			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END, 1, 0"
-			   " FROM u WHERE $17 IS NOT NULL)"
-			   " SELECT id FROM u",
+			   "  WHERE $17 IS NOT NULL)"
+			   " SELECT u.id, u.held, EXISTS (SELECT FROM s), u.email, u.attrs, u.region"
+			   " FROM u",
 			   22, types, vals, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	held = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 2, &isnull));
+	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 3, &isnull));
+	if (others)
+	{
+		Oid			stypes[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, JSONBOID, TEXTOID};
+		Datum		svals[6];
+		char		snulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		svals[0] = vals[0];
+		svals[1] = vals[1];
+		svals[2] = Int64GetDatum(id);
+		for (int k = 0; k < 3; k++)
+		{
+			svals[3 + k] = SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 4 + k, &isnull);
+			if (isnull)
+				snulls[3 + k] = 'n';
+		}
+
+		/*
+		 * The subject's shared personal data as this instance has it, in
+		 * their other live instances (a group never changes: no count).
+		 */
+		store_exec(SP_USER_SHARE,
+				   "UPDATE lifecycle.users AS o SET email = $4, attrs = $5, region = $6"
+				   " WHERE o.tenant = $1 AND o.subject = $2 AND o.id <> $3"
+				   "  AND (o.email IS DISTINCT FROM $4 OR o.attrs IS DISTINCT FROM $5"
+				   "   OR o.region IS DISTINCT FROM $6)",
+				   6, stypes, svals, snulls, false, 0, SPI_OK_UPDATE);
+	}
+	store_counts_add("users", inv->tenant, inv->policy, inv->state, 1, held ? 1 : 0);
+	store_counts_add("events", inv->tenant, inv->event, "", 1, 0);
+	if (inv->message != NULL)
+		store_counts_add("messages", inv->tenant, inv->channel ? inv->channel : "",
+						 inv->channel ? "pending" : "unrouted", 1, 0);
 	if (inv->next_at != 0)
 		shmem_note_timer(inv->next_at);
 	if (inv->channel && inv->message)
 		shmem_note_message();
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	return id;
 }
 
 /*

@@ -72,6 +72,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle.otel_cursor',   '{}', false),
  ('lifecycle._count_trigger', '{}', false),
  ('lifecycle._counting',    '{app,admin}', false),
+ ('lifecycle._trace_id',    '{app,admin}', false),
  ('lifecycle.counts',        '{}', false),
  ('lifecycle.count_deltas',  '{}', false),
  ('lifecycle.retention_bounds','{auditor,admin}', false),

@@ -36,6 +36,8 @@ extern LcState api_instance_event(const char *tenant, const char *subject,
 extern void api_instance_not_found(const char *tenant, const char *workflow)
 			pg_attribute_noreturn();
 extern Datum api_simple_event(FunctionCallInfo fcinfo, const char *event);
+extern void api_hold_new_instance(const char *tenant, const char *subject,
+								  int64 id, const char *actor);
 extern int	admin_define_policy(const char *name, Jsonb *def, List *schemas);
 extern void admin_workflow_policies(const char *workflow, int version);
 

@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(lifecycle_tick);
 PG_FUNCTION_INFO_V1(lifecycle_travel);
 
 static void admin_check_hook_owner(LcPolicy *p);
+static char *admin_hold_detail(const char *reason, TimestampTz until);
 
 /* lifecycle_archive(subject, tenant) -> state */
 Datum
@@ -75,7 +76,7 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 	LcUserRow  *rows;
 	LcChange   *changes;
 	TimestampTz now;
-	StringInfoData detail;
+	char	   *detail;
 	int			n;
 
 	if (!PG_ARGISNULL(3) && TIMESTAMP_NOT_FINITE(until))
@@ -95,16 +96,11 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 	n = store_subject_instances(tenant, subject, &rows);
 	if (n == 0)
 		api_not_found(tenant);
-
-	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"reason\": ");
-	escape_json(&detail, reason);
-	if (until != 0)
-	{
-		appendStringInfoString(&detail, ", \"until\": ");
-		escape_json(&detail, timestamptz_to_str(until));
-	}
-	appendStringInfoChar(&detail, '}');
+	/* again, now locked: an instance started meanwhile is seen */
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
+	detail = admin_hold_detail(reason, until);
 
 	/* A hold is an event of the machine; hold_until carries the request. */
 	now = clock_now_precise();	/* locked */
@@ -125,11 +121,85 @@ lifecycle_hold(PG_FUNCTION_ARGS)
 					 errhint("%s", o.hint)));
 		engine_change(&changes[i], &rows[i], policy, LC_EV_HOLD, &o, 0);
 		changes[i].hold_reason = reason;
-		changes[i].detail = detail.data;
+		changes[i].detail = detail;
 	}
 	store_apply(changes, n, now, actor);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * The detail of a hold's history row: its reason and end.
+ */
+static char *
+admin_hold_detail(const char *reason, TimestampTz until)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"reason\": ");
+	escape_json(&detail, reason);
+	if (until != 0)
+	{
+		appendStringInfoString(&detail, ", \"until\": ");
+		escape_json(&detail, timestamptz_to_str(until));
+	}
+	appendStringInfoChar(&detail, '}');
+	return detail.data;
+}
+
+/*
+ * A new instance of a held subject starts held (DESIGN: a hold stops every
+ * timer of every instance of the subject).  Instance id, just inserted by
+ * this transaction (lifecycle_start(), or lifecycle_invite(), of a subject
+ * with other instances), takes the subject's hold as lifecycle_hold()
+ * places it on each instance: the hold event of the machine with the same
+ * reason and end (from the first held instance in lock order whose hold
+ * has not lapsed), one history row, its counts.  Nothing when no other
+ * instance is held.  The subject's instances are locked first: a hold or
+ * release in flight is waited for (and lifecycle_hold() and
+ * lifecycle_release() look again once they hold the locks, so they see an
+ * instance started while they waited).  The caller is connected to SPI.
+ */
+void
+api_hold_new_instance(const char *tenant, const char *subject, int64 id,
+					  const char *actor)
+{
+	LcUserRow  *rows;
+	const LcUserRow *self = NULL;
+	const LcUserRow *from = NULL;
+	LcPolicy   *policy;
+	LcUser		user;
+	LcOutcome	o;
+	LcChange	change;
+	TimestampTz now;
+	int			n;
+
+	n = store_subject_instances(tenant, subject, &rows);
+	now = clock_now_precise();	/* locked */
+	for (int i = 0; i < n; i++)
+	{
+		if (rows[i].id == id)
+			self = &rows[i];
+		else if (from == NULL && rows[i].user.held &&
+				 (rows[i].user.hold_until == 0 || rows[i].user.hold_until > now))
+			from = &rows[i];
+	}
+	if (self == NULL || from == NULL || self->user.held)
+		return;
+	policy = policy_get(self->policy, self->policy_version);
+	user = self->user;
+	user.hold_until = from->user.hold_until;
+	machine_apply(policy, &user, LC_EV_HOLD, now, &o);
+	if (!o.allowed)
+		elog(ERROR, "lifecycle instance " INT64_FORMAT " refuses the subject's hold in state %s",
+			 id, machine_state_name(self->graph, self->user.state));
+	engine_change(&change, self, policy, LC_EV_HOLD, &o, 0);
+	change.hold_reason = from->hold_reason;
+	change.detail = admin_hold_detail(from->hold_reason != NULL ?
+									  from->hold_reason : "",
+									  from->user.hold_until);
+	store_apply(&change, 1, now, actor);
 }
 
 /*
@@ -153,6 +223,10 @@ lifecycle_release(PG_FUNCTION_ARGS)
 	SPI_connect();
 	acting_check_tenant(tenant);
 	now = clock_now();
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
+	/* again, now locked: an instance started held meanwhile is seen */
 	n = store_subject_instances(tenant, subject, &rows);
 	if (n == 0)
 		api_not_found(tenant);

@@ -328,6 +328,7 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	int			version;
 	int64		id;
 	LcEvent		invite;
+	bool		others = false;
 
 	attrs = args_attrs_arg(fcinfo, 5);
 	args_check_email(email);
@@ -370,9 +371,12 @@ lifecycle_invite(PG_FUNCTION_ARGS)
 	 */
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		id = store_user_insert(&inv, now, actor);
+		id = store_user_insert(&inv, now, actor, &others);
 		if (id != 0)
 		{
+			/* the user lifecycle of a held subject starts held */
+			if (others)
+				api_hold_new_instance(tenant, subject, id, actor);
 			SPI_finish();
 			PG_RETURN_INT64(id);
 		}

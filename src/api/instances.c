@@ -139,6 +139,7 @@ instances_policy(const char *workflow, const char *policy_name)
  * Starting a running instance returns its id and changes nothing (so a
  * retried call is harmless); once an instance is erased the same key
  * starts a new one.  The user workflow runs once per subject (key '').
+ * An instance started for a subject on legal hold starts held.
  */
 Datum
 lifecycle_start(PG_FUNCTION_ARGS)
@@ -160,6 +161,7 @@ lifecycle_start(PG_FUNCTION_ARGS)
 	LcUser		none = {.state = LC_STATE_NONE};
 	TimestampTz now;
 	int64		id = 0;
+	bool		others = false;
 
 	if (email != NULL)
 		args_check_email(email);
@@ -215,7 +217,7 @@ lifecycle_start(PG_FUNCTION_ARGS)
 	 */
 	for (int attempt = 0; attempt < 2 && id == 0; attempt++)
 	{
-		id = store_user_insert(&inv, now, actor);
+		id = store_user_insert(&inv, now, actor, &others);
 		if (id == 0 && store_instance_lookup(tenant, subject, workflow, key,
 											 false, &row))
 		{
@@ -228,6 +230,10 @@ lifecycle_start(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("instance was started and erased concurrently"),
 				 errhint("Retry the call.")));
+
+	/* A held subject's new instance starts held. */
+	if (others)
+		api_hold_new_instance(tenant, subject, id, actor);
 
 	/* A hook on the start edge runs in this transaction, as any other. */
 	if (o.hook != LC_HOOK_NONE)

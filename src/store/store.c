@@ -720,9 +720,13 @@ store_subject_instances(const char *tenant, const char *subject,
  * (email, region, attrs) comes from another live instance of the subject,
  * and what it gives becomes theirs too.  Returns the new id, or 0 when
  * the instance exists (a concurrent start won: the caller looks it up).
+ * *subject_others (may be NULL) tells whether the subject has other live
+ * instances: if one is on a legal hold, the new one must start held too
+ * (the caller's api_hold_new_instance()).
  */
 int64
-store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
+store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
+				  bool *subject_others)
 {
 	Oid			types[22] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
@@ -827,6 +831,8 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor)
 									  SPI_tuptable->tupdesc, 2, &isnull));
 	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 3, &isnull));
+	if (subject_others != NULL)
+		*subject_others = others;
 	if (others)
 	{
 		Oid			stypes[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, JSONBOID, TEXTOID};

@@ -141,7 +141,7 @@ extern bool store_instance_lookup(const char *tenant, const char *subject,
 extern int	store_subject_instances(const char *tenant, const char *subject,
 									LcUserRow **rows);
 extern int64 store_user_insert(const LcInvite *inv, TimestampTz now,
-							   const char *actor);
+							   const char *actor, bool *subject_others);
 extern void store_user_reinvite(LcUserRow *row, const LcInvite *inv);
 extern int	store_due_users(TimestampTz now, int limit, LcUserRow **rows);
 extern void store_apply(const LcChange *changes, int n, TimestampTz now,

@@ -206,9 +206,25 @@ api_instance_not_found(const char *tenant, const char *workflow)
 }
 
 /*
+ * Does a call on this instance first fire its due timers?  A signal does
+ * (lifecycle_signal(), of any workflow): the event applies to the state
+ * the instance is in on the lifecycle clock, not to the one a late worker
+ * left it in (so an overdue request cannot be extended while the worker
+ * is late: lateness never extends a deadline).  The user lifecycle's
+ * named functions (lifecycle_touch() and the others) keep 0.2.0's rule:
+ * they act on the state as stored, and the worker catches up after.
+ */
+static bool
+api_fires_due(const LcUserRow *row, bool signal, TimestampTz now)
+{
+	return signal && row->next_at != 0 && row->next_at <= now;
+}
+
+/*
  * Apply an event to the live instance (tenant, subject, workflow, key):
  * the machine decides in the graph of the instance's own workflow
- * version, store_apply() writes it.  signal: a lifecycle_signal() call
+ * version, store_apply() writes it.  A signal first fires the instance's
+ * due timers (api_fires_due()).  signal: a lifecycle_signal() call
  * (api_instance_event_id() checks the event and the role).  Returns the
  * new state; *evidence gets the erasure evidence id; *graph the graph the
  * state is of.
@@ -252,7 +268,7 @@ api_instance_event(const char *tenant, const char *subject,
 		{
 			policy = policy_get(row.policy, row.policy_version);
 			machine_apply(policy, &row.user, event, now, &o);
-			if (o.allowed && o.noop)
+			if (o.allowed && o.noop && !api_fires_due(&row, signal, now))
 			{
 				SPI_finish();
 				return row.user.state;
@@ -264,6 +280,8 @@ api_instance_event(const char *tenant, const char *subject,
 	if (!store_instance_lookup(tenant, subject, workflow, key, true, &row))
 		api_instance_not_found(tenant, workflow);
 	now = clock_now_precise();	/* the row is locked: when it takes effect */
+	if (api_fires_due(&row, signal, now) && !engine_fire_due(&row, now))
+		api_instance_not_found(tenant, workflow);
 	if (row.graph != *graph)
 		event = api_instance_event_id(row.graph, event_name, signal);
 	*graph = row.graph;

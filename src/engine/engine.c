@@ -288,6 +288,96 @@ engine_backoff(TimestampTz now, int retries)
 }
 
 /*
+ * The outcome of a due row's timer at "now": its transition, or for a
+ * stale timer (its event no longer allowed in the row's state) the row
+ * re-armed from its state, with no history.
+ */
+static void
+engine_timer_outcome(const LcPolicy *policy, const LcUserRow *row,
+					 TimestampTz now, LcOutcome *o)
+{
+	machine_apply(policy, &row->user, row->next_event, now, o);
+	if (o->allowed)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->allowed = true;
+	o->to = row->user.state;
+	o->hook = LC_HOOK_NONE;
+	o->message = LC_MSG_NONE;
+	o->history_event = LC_EV_NONE;
+	o->state_since = row->user.state_since;
+	o->state_due_at = row->user.state_due_at;
+	o->last_seen = row->user.last_seen;
+	o->step = row->user.step;
+	o->held = row->user.held;
+	o->hold_until = row->user.hold_until;
+	o->deadline_at = machine_deadline(policy, &row->user, &o->deadline_event);
+	machine_next_timer(policy, &row->user, &o->next_at, &o->next_event);
+	if (o->next_at != 0 && o->next_at <= row->next_at)
+		o->next_at = 0;			/* never loop on the same instant */
+}
+
+/*
+ * Fire the due timers of one instance whose row the caller has locked, at
+ * "now", as engine_tick_batch() fires them (a call on an instance whose
+ * timer is due, lifecycle_signal(), takes effect on the state they lead
+ * to: the worker's lateness decides nothing).  While its timer is due
+ * (next_at <= now; a held instance's is the lapse of its hold), the timer
+ * fires: the machine's outcome written by store_apply() with the time it
+ * was due (history due_at, messages, counts, the lateness principle), as
+ * the worker's actor; a transition with a hook or an erasure is carried
+ * out as the worker carries it out (engine_special_try(): the hook, then
+ * the personal data removed, in a subtransaction).  If that fails (the
+ * hook raised), it is rolled back and the firing stops there: the
+ * instance stays due, as it does for the worker (which records the error
+ * and backs off), and the caller acts on it as it is.  *row is the row
+ * after them, locked.  Returns false when they erased the instance.
+ */
+bool
+engine_fire_due(LcUserRow *row, TimestampTz now)
+{
+	char	   *tenant = row->tenant;
+	char	   *subject = row->subject;
+	char	   *workflow = row->workflow;
+	char	   *key = row->key;
+
+	for (int fired = 0; row->next_at != 0 && row->next_at <= now; fired++)
+	{
+		LcPolicy   *policy = policy_get(row->policy, row->policy_version);
+		LcOutcome	o;
+		LcChange	change;
+
+		CHECK_FOR_INTERRUPTS();
+		if (fired >= 10000)
+			elog(ERROR, "lifecycle instance " INT64_FORMAT " stays due after %d timers",
+				 row->id, fired);
+		engine_timer_outcome(policy, row, now, &o);
+		engine_change(&change, row, policy, row->next_event, &o, row->next_at);
+		if (o.hook != LC_HOOK_NONE || o.erase)
+		{
+			LcUserRow  *rows[1] = {row};
+			LcPolicy   *policies[1] = {policy};
+			LcOutcome  *outcomes[1] = {&o};
+			ErrorData  *edata = NULL;
+
+			if (!engine_special_try(&change, rows, policies, outcomes, 1, now,
+									LC_WORKER_ACTOR, &edata))
+			{
+				FreeErrorData(edata);
+				return true;	/* left due, as the worker leaves it */
+			}
+			if (o.erase)
+				return false;
+		}
+		else
+			store_apply(&change, 1, now, LC_WORKER_ACTOR);
+		if (!store_instance_lookup(tenant, subject, workflow, key, true, row))
+			elog(ERROR, "lifecycle instance vanished under its lock");
+	}
+	return true;
+}
+
+/*
  * Advance up to "limit" users due at "due_by".
  */
 void
@@ -328,29 +418,8 @@ engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 
 		CHECK_FOR_INTERRUPTS();
 		policies[i] = policy_get(row->policy, row->policy_version);
-		machine_apply(policies[i], &row->user, row->next_event, now, o);
-		if (!o->allowed)
-		{
-			/* A stale timer: re-arm from the state, write no history. */
-			memset(o, 0, sizeof(*o));
-			o->allowed = true;
-			o->to = row->user.state;
-			o->hook = LC_HOOK_NONE;
-			o->message = LC_MSG_NONE;
-			o->history_event = LC_EV_NONE;
-			o->state_since = row->user.state_since;
-			o->state_due_at = row->user.state_due_at;
-			o->last_seen = row->user.last_seen;
-			o->step = row->user.step;
-			o->held = row->user.held;
-			o->hold_until = row->user.hold_until;
-			o->deadline_at = machine_deadline(policies[i], &row->user,
-											  &o->deadline_event);
-			machine_next_timer(policies[i], &row->user, &o->next_at,
-							   &o->next_event);
-			if (o->next_at != 0 && o->next_at <= row->next_at)
-				o->next_at = 0; /* never loop on the same instant */
-		}
+		/* a stale timer re-arms from the state, writes no history */
+		engine_timer_outcome(policies[i], row, now, o);
 		if (o->hook != LC_HOOK_NONE || o->erase)
 			special[nspecial++] = i;
 		else

@@ -36,6 +36,7 @@ extern int64 engine_erase_effects(const LcUserRow *rows, LcPolicy **policies,
 								  const LcOutcome *o, int n,
 								  const char *reason, const char *actor,
 								  TimestampTz now);
+extern bool engine_fire_due(LcUserRow *row, TimestampTz now);
 extern void engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 							  LcTickResult *result);
 

@@ -2038,6 +2038,82 @@ REVOKE ALL ON FUNCTION lifecycle._trace_id() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._trace_id() TO lifecycle_app;
 ALTER TABLE lifecycle.users ALTER COLUMN trace_id SET DEFAULT lifecycle._trace_id();
 
+-- ---- a subject's history and status (issue 18; sql/src/10_api.sql) ----
+-- lifecycle_history() returns the history of every live instance of the
+-- subject (rows carry user_id, the instance), oldest first; a subject
+-- without a user lifecycle is found.  lifecycle_status() stays the user
+-- lifecycle's; for a subject that runs other workflows only, its 42704
+-- says to use lifecycle_instances().
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_status(subject text, tenant text = 'default')
+RETURNS TABLE (id bigint, state lifecycle.state, since timestamptz,
+	next_event text, next_at timestamptz, held boolean, policy text,
+	policy_version int, deadline_event text, deadline_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	RETURN QUERY
+		SELECT u.id, u.state, u.state_since, u.next_event, u.next_at,
+			   -- a hold whose until has passed is lapsed, written or not
+			   u.held AND (u.hold_until IS NULL OR u.hold_until > @extschema@.lifecycle_now()),
+			   u.policy, u.policy_version, u.deadline_event, u.deadline_at
+		  FROM lifecycle.users u
+		 WHERE u.tenant = lifecycle_status.tenant
+		   AND u.subject = lifecycle_status.subject AND u.workflow = 'user' AND u.key = '';
+	IF NOT FOUND THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION USING ERRCODE = '42704',
+			-- (0.2.0's line numbers kept.)  A subject that runs other
+			-- workflows only has no user lifecycle to show: the HINT names
+			-- lifecycle_instances(), which lists what it runs.
+			MESSAGE = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN 'subject has no user lifecycle' ELSE 'subject does not exist' END,
+			DETAIL = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN pg_catalog.format('Tenant "%s" has a live subject of that name in other workflows only.', tenant)
+				ELSE pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant) END,
+			HINT = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN 'Use lifecycle_instances() to list its instances.'
+				ELSE 'Use lifecycle_invite() to start a lifecycle.' END;
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.lifecycle_history(subject text, tenant text = 'default')
+RETURNS SETOF lifecycle.history
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	live boolean;
+BEGIN
+	IF subject IS NULL OR tenant IS NULL THEN
+		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM lifecycle._check_tenant(tenant);
+	SELECT EXISTS (SELECT 1 FROM lifecycle.users u
+	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject)
+	  INTO live;	-- a live instance of the subject, of any workflow
+	IF NOT live THEN
+		-- The subject is personal data: name the argument, not its value.
+		RAISE EXCEPTION 'subject does not exist'
+			USING ERRCODE = '42704',
+				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
+				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+	END IF;
+	-- Every live instance of the subject, of every workflow (user_id names
+	-- the instance), oldest first.
+	RETURN QUERY SELECT h.* FROM lifecycle.users u
+		JOIN lifecycle.history h ON h.user_id = u.id
+	   WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject
+	   ORDER BY h.at, h.id;
+END
+$$;
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -70,10 +70,21 @@ BEGIN
 		   AND u.subject = lifecycle_status.subject AND u.workflow = 'user' AND u.key = '';
 	IF NOT FOUND THEN
 		-- The subject is personal data: name the argument, not its value.
-		RAISE EXCEPTION 'subject does not exist'
-			USING ERRCODE = '42704',
-				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
-				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
+		RAISE EXCEPTION USING ERRCODE = '42704',
+			-- (0.2.0's line numbers kept.)  A subject that runs other
+			-- workflows only has no user lifecycle to show: the HINT names
+			-- lifecycle_instances(), which lists what it runs.
+			MESSAGE = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN 'subject has no user lifecycle' ELSE 'subject does not exist' END,
+			DETAIL = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN pg_catalog.format('Tenant "%s" has a live subject of that name in other workflows only.', tenant)
+				ELSE pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant) END,
+			HINT = CASE WHEN EXISTS (SELECT 1 FROM lifecycle.users u
+					WHERE u.tenant = lifecycle_status.tenant AND u.subject = lifecycle_status.subject)
+				THEN 'Use lifecycle_instances() to list its instances.'
+				ELSE 'Use lifecycle_invite() to start a lifecycle.' END;
 	END IF;
 END
 $$;
@@ -83,24 +94,28 @@ RETURNS SETOF lifecycle.history
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	uid bigint;
+	live boolean;
 BEGIN
 	IF subject IS NULL OR tenant IS NULL THEN
 		RAISE EXCEPTION 'subject and tenant must not be null' USING ERRCODE = '22004';
 	END IF;
 	PERFORM lifecycle._check_tenant(tenant);
-	SELECT u.id INTO uid FROM lifecycle.users u
-	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject
-	   AND u.workflow = 'user' AND u.key = '';
-	IF uid IS NULL THEN
+	SELECT EXISTS (SELECT 1 FROM lifecycle.users u
+	 WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject)
+	  INTO live;	-- a live instance of the subject, of any workflow
+	IF NOT live THEN
 		-- The subject is personal data: name the argument, not its value.
 		RAISE EXCEPTION 'subject does not exist'
 			USING ERRCODE = '42704',
 				  DETAIL = pg_catalog.format('Tenant "%s" has no live subject of that name.', tenant),
 				  HINT = 'Use lifecycle_invite() to start a lifecycle.';
 	END IF;
-	RETURN QUERY SELECT h.* FROM lifecycle.history h WHERE h.user_id = uid
-		ORDER BY h.at, h.id;
+	-- Every live instance of the subject, of every workflow (user_id names
+	-- the instance), oldest first.
+	RETURN QUERY SELECT h.* FROM lifecycle.users u
+		JOIN lifecycle.history h ON h.user_id = u.id
+	   WHERE u.tenant = lifecycle_history.tenant AND u.subject = lifecycle_history.subject
+	   ORDER BY h.at, h.id;
 END
 $$;
 

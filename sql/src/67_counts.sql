@@ -15,7 +15,8 @@
 --   users     tenant, key1 = policy, key2 = state; n instances, held those
 --             with the held flag (a hold whose until passed is subtracted
 --             when read, from users_hold_until)
---   events    tenant of the user, key1 = event, key2 = ''; n history rows
+--   events    tenant of the user, key1 = event, key2 = the user's workflow
+--             (its instance's); n history rows
 --   messages  tenant of the user, key1 = channel ('' for none),
 --             key2 = status; n outbox rows
 --   lateness  tenant of the user, key1 = the least bucket of the histogram

@@ -9,7 +9,7 @@
 --                                                instances per state (gauge)
 --   lifecycle_state_held{tenant,policy,state,workflow}
 --                                                of which under a hold in force (gauge)
---   lifecycle_transitions_total{event}           history rows per event (counter)
+--   lifecycle_transitions_total{event,workflow}  history rows per event (counter)
 --   lifecycle_timers_overdue                     timers due, not fired, no hold in force
 --   lifecycle_timers_lag_seconds                 age of the oldest of them (0: none)
 --   lifecycle_timers_violations                  rows of lifecycle.violations (deadline
@@ -90,10 +90,11 @@ WITH counted AS MATERIALIZED (
 	  LEFT JOIN policy_workflows pw ON pw.policy = c.key1
 	 WHERE c.family = 'users'
 ), transitions AS MATERIALIZED (
-	SELECT c.key1 AS event, sum(c.n) AS n
+	-- key2: the workflow of the instance that wrote the history rows
+	SELECT c.key1 AS event, c.key2 AS workflow, sum(c.n) AS n
 	  FROM visible c
 	 WHERE c.family = 'events'
-	 GROUP BY c.key1
+	 GROUP BY c.key1, c.key2
 	HAVING sum(c.n) <> 0
 ), late AS MATERIALIZED (
 	-- The lateness of timers (at - due_at) counted per bucket as history
@@ -187,7 +188,7 @@ SELECT 'lifecycle_state_held',
   FROM visible_states s
 UNION ALL
 SELECT 'lifecycle_transitions_total',
-	   pg_catalog.jsonb_build_object('event', t.event),
+	   pg_catalog.jsonb_build_object('event', t.event, 'workflow', t.workflow),
 	   t.n::float8
   FROM transitions t
 UNION ALL

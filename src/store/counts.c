@@ -16,11 +16,12 @@
  * index, no trigger, no constraint but NOT NULL), not SQL.  The families:
  *
  *	 users		tenant, policy, state: instances, of which held (the flag)
- *	 events		tenant (of the user), event: history rows
+ *	 events		tenant (of the user), event, workflow (of the user): history rows
  *	 messages	tenant (of the user), channel ('' for none), status: outbox rows
  *
- * The tenant of a history or outbox row is its user's: one probe of the
- * users' primary key (any version of the row: the tenant never changes).
+ * The tenant of a history or outbox row is its user's (and a history
+ * row's workflow): one probe of the users' primary key (any version of
+ * the row: neither ever changes).
  * A group key includes the policy, so a dimension derived from it (the
  * workflow) is a join away.  The scheduler, every pass, and
  * lifecycle_tick() fold the deltas into lifecycle.counts
@@ -120,9 +121,10 @@ static struct
 	int			ngroups;
 	CountGroup	groups[COUNT_GROUPS];
 	CountColumns cols[3];		/* relid 0: not looked up yet */
-	/* the tenant of the last user id looked up (history, outbox) */
+	/* the tenant and workflow of the last user id looked up */
 	int64		last_uid;
 	char	   *last_tenant;
+	char	   *last_workflow;
 } pending;
 
 /*
@@ -348,25 +350,31 @@ count_text(TupleTableSlot *s, AttrNumber att)
 
 /*
  * The tenant of a user ('' if there is no such row, as while a dump is
- * restored): one probe of the primary key.  Any version of the row will
- * do (a user's tenant never changes), including one the current command
- * wrote.
+ * restored) and its workflow (likewise ''; "user" before the upgrade to
+ * 0.3.0 adds the column): one probe of the primary key.  Any version of
+ * the row will do (a user's tenant and workflow never change), including
+ * one the current command wrote.
  */
 static char *
-count_tenant(int64 uid)
+count_tenant(int64 uid, char **workflow)
 {
 	ScanKeyData key;
 	char	   *tenant = "";
+	char	   *wf = "";
 	Oid			relid;
 	Relation	users;
 	Relation	pkey;
 	Oid			pkeyid;
 	AttrNumber	att;
+	AttrNumber	watt;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 
 	if (pending.last_tenant != NULL && pending.last_uid == uid)
+	{
+		*workflow = pending.last_workflow;
 		return pending.last_tenant;
+	}
 	relid = get_relname_relid("users", get_namespace_oid("lifecycle", false));
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
 		elog(ERROR, "lifecycle count trigger: lifecycle.users is not a table");
@@ -378,18 +386,24 @@ count_tenant(int64 uid)
 	att = SPI_fnumber(RelationGetDescr(users), "tenant");
 	if (att <= 0)
 		elog(ERROR, "lifecycle count trigger: column \"tenant\" not found");
+	watt = SPI_fnumber(RelationGetDescr(users), "workflow");
 	slot = table_slot_create(users, NULL);
 	scan = index_beginscan(users, pkey, SnapshotAny, 1, 0);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(uid));
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
 		tenant = count_text(slot, att);
+		wf = watt > 0 ? count_text(slot, watt) : "user";
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(pkey, AccessShareLock);
 	table_close(users, AccessShareLock);
 	pending.last_uid = uid;
 	pending.last_tenant = tenant;
+	pending.last_workflow = wf;
+	*workflow = wf;
 	return tenant;
 }
 
@@ -545,10 +559,12 @@ count_add(CountColumns *c, TupleTableSlot *s, int sign)
 	else
 	{
 		Datum		uid = slot_getattr(s, c->attnum[0], &isnull);
+		char	   *workflow = "";
 
-		tenant = isnull ? "" : count_tenant(DatumGetInt64(uid));
+		tenant = isnull ? "" : count_tenant(DatumGetInt64(uid), &workflow);
 		k1 = count_text(s, c->attnum[1]);
-		k2 = c->family == CF_MESSAGES ? count_text(s, c->attnum[2]) : "";
+		/* a history row's group names its instance's workflow */
+		k2 = c->family == CF_MESSAGES ? count_text(s, c->attnum[2]) : workflow;
 	}
 	count_group_add(family_name[c->family], tenant, k1, k2, sign, sign * held);
 

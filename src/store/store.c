@@ -862,7 +862,9 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 				   6, stypes, svals, snulls, false, 0, SPI_OK_UPDATE);
 	}
 	store_counts_add("users", inv->tenant, inv->policy, inv->state, 1, held ? 1 : 0);
-	store_counts_add("events", inv->tenant, inv->event, "", 1, 0);
+	/* the events family names the instance's workflow */
+	store_counts_add("events", inv->tenant, inv->event,
+					 inv->workflow ? inv->workflow : LC_USER_WORKFLOW, 1, 0);
 	if (inv->message != NULL)
 		store_counts_add("messages", inv->tenant, inv->channel ? inv->channel : "",
 						 inv->channel ? "pending" : "unrouted", 1, 0);
@@ -1065,8 +1067,8 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 				   " GROUP BY g.tenant, g.policy, g.state"
 				   " HAVING sum(g.n) <> 0 OR sum(g.held) <> 0"
 				   " UNION ALL"
-				   " SELECT 'events', u.tenant, u.event, '', count(*), 0 FROM u"
-				   " WHERE u.event IS NOT NULL GROUP BY u.tenant, u.event"
+				   " SELECT 'events', u.tenant, u.event, u.workflow, count(*), 0 FROM u"
+				   " WHERE u.event IS NOT NULL GROUP BY u.tenant, u.event, u.workflow"
 				   " UNION ALL"
 				   " SELECT 'lateness', l.tenant, l.le, '', count(*), sum(l.us)"
 				   " FROM (SELECT u.tenant,"

@@ -422,7 +422,8 @@ store_bulk_adopt(const LcAdoptSpec *spec, LcAdoptResult *res)
 					 active, 0);
 	store_counts_add("users", spec->tenant, spec->policy, spec->expired_state,
 					 res->adopted - active, 0);
-	store_counts_add("events", spec->tenant, "adopt", "", res->adopted, 0);
+	store_counts_add("events", spec->tenant, "adopt", "user",
+					 res->adopted, 0);
 }
 
 /*

@@ -62,9 +62,9 @@ SELECT 'users'::text, u.tenant, u.policy, u.state::text, count(*),
        count(*) FILTER (WHERE u.held)
   FROM lifecycle.users u GROUP BY 2, 3, 4
 UNION ALL
-SELECT 'events', coalesce(u.tenant, ''), h.event, '', count(*), 0
+SELECT 'events', coalesce(u.tenant, ''), h.event, coalesce(u.workflow, ''), count(*), 0
   FROM lifecycle.history h LEFT JOIN lifecycle.users u ON u.id = h.user_id
- GROUP BY 2, 3
+ GROUP BY 2, 3, 4
 UNION ALL
 SELECT 'messages', coalesce(u.tenant, ''), coalesce(o.channel, ''), o.status,
        count(*), 0
@@ -132,9 +132,10 @@ SELECT 'lifecycle_workflow_timers_violations', jsonb_build_object('workflow',
             OR u.hold_until > lifecycle_now())))::float8
   FROM lifecycle.users u GROUP BY u.workflow
 UNION ALL
-SELECT 'lifecycle_transitions_total', jsonb_build_object('event', h.event),
-       count(*)::float8
-  FROM lifecycle.history h GROUP BY h.event
+SELECT 'lifecycle_transitions_total', jsonb_build_object('event', h.event,
+        'workflow', coalesce(u.workflow, '')), count(*)::float8
+  FROM lifecycle.history h LEFT JOIN lifecycle.users u ON u.id = h.user_id
+ GROUP BY h.event, coalesce(u.workflow, '')
 UNION ALL
 SELECT 'lifecycle_outbox_messages', jsonb_build_object('channel',
         coalesce(o.channel, ''), 'status', o.status), count(*)::float8

@@ -130,7 +130,7 @@ SELECT m.value - coalesce(b.value, 0)
   FROM lifecycle.metrics m
   LEFT JOIN m0 b ON b.name = m.name AND b.labels = m.labels
  WHERE m.name = 'lifecycle_transitions_total'
-   AND m.labels = '{"event": "invite_reminder"}';
+   AND m.labels = '{"event": "invite_reminder", "workflow": "user"}';
 
 -- Workers: one sample per worker kind; up is 0 or 1 and matches the pid.
 SELECT labels ->> 'worker' AS worker, value IN (0, 1) AS up_is_boolean

@@ -159,8 +159,8 @@ is($scraped->{'lifecycle_state_users{policy=default,state=erased,tenant=acme,wor
 	'1 erased in acme');
 is($scraped->{'lifecycle_state_users{policy=default,state=invited,tenant=globex,workflow=user}'}, 5,
 	'5 invited in globex');
-is($scraped->{'lifecycle_transitions_total{event=invite}'}, 25, '25 invites');
-is($scraped->{'lifecycle_transitions_total{event=register}'}, 12, '12 registrations');
+is($scraped->{'lifecycle_transitions_total{event=invite,workflow=user}'}, 25, '25 invites');
+is($scraped->{'lifecycle_transitions_total{event=register,workflow=user}'}, 12, '12 registrations');
 is($scraped->{'lifecycle_timers_overdue{}'}, 12, '12 overdue');
 is($scraped->{'lifecycle_timers_violations{}'}, 0, 'no violations');
 is($scraped->{'lifecycle_outbox_messages{channel=,status=unrouted}'}, 27,

@@ -2344,6 +2344,44 @@ UNION ALL
 SELECT 'lifecycle_otel_failed_requests_total', '{}'::jsonb, o.failed_requests::float8
   FROM otel o;
 
+-- ---- the what-if takes a state_map (issue 18; sql/src/75_userbase.sql) ----
+-- lifecycle_forecast(..., workflow, workflow_definition, state_map): the
+-- forecast of a migration that renames states, state_map as
+-- lifecycle_migrate_workflow() takes it.  The signature changes: dropped
+-- and created again with its grants.
+DROP FUNCTION @extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb);
+DROP FUNCTION lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb);
+CREATE FUNCTION lifecycle._forecast(horizon interval, policy text, tenant text,
+	definition jsonb, search_schemas name[], workflow text,
+	workflow_definition jsonb, state_map jsonb)
+RETURNS TABLE (day date, event text, users bigint, workflow text)
+AS 'MODULE_PATHNAME', 'lifecycle_forecast_internal'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Not SECURITY DEFINER on purpose, as lifecycle_define_policy(): a hook
+-- named in a proposed definition resolves as the caller would resolve it.
+-- 0.3.0: every workflow's instances, rows naming the workflow; workflow
+-- limits it to one workflow, workflow_definition forecasts that
+-- workflow's running instances as if migrated to the proposed definition
+-- (state_map as lifecycle_migrate_workflow() takes it).
+CREATE FUNCTION @extschema@.lifecycle_forecast(horizon interval = '90 days',
+	policy text = NULL, tenant text = NULL, definition jsonb = NULL,
+	workflow text = NULL, workflow_definition jsonb = NULL,
+	state_map jsonb = '{}')
+RETURNS TABLE (day date, event text, users bigint, workflow text)
+LANGUAGE sql STABLE
+AS $$ SELECT f.day, f.event, f.users, f.workflow
+	FROM lifecycle._forecast($1, $2, $3, $4, pg_catalog.current_schemas(false),
+							 $5, $6, $7) AS f $$;
+REVOKE ALL ON FUNCTION
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb, jsonb)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb, jsonb)
+TO lifecycle_auditor;
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -69,7 +69,7 @@ LANGUAGE C STABLE;
 
 CREATE FUNCTION lifecycle._forecast(horizon interval, policy text, tenant text,
 	definition jsonb, search_schemas name[], workflow text,
-	workflow_definition jsonb)
+	workflow_definition jsonb, state_map jsonb)
 RETURNS TABLE (day date, event text, users bigint, workflow text)
 AS 'MODULE_PATHNAME', 'lifecycle_forecast_internal'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -78,15 +78,17 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 -- named in a proposed definition resolves as the caller would resolve it.
 -- 0.3.0: every workflow's instances, rows naming the workflow; workflow
 -- limits it to one workflow, workflow_definition forecasts that
--- workflow's running instances as if migrated to the proposed definition.
+-- workflow's running instances as if migrated to the proposed definition
+-- (state_map as lifecycle_migrate_workflow() takes it).
 CREATE FUNCTION @extschema@.lifecycle_forecast(horizon interval = '90 days',
 	policy text = NULL, tenant text = NULL, definition jsonb = NULL,
-	workflow text = NULL, workflow_definition jsonb = NULL)
+	workflow text = NULL, workflow_definition jsonb = NULL,
+	state_map jsonb = '{}')
 RETURNS TABLE (day date, event text, users bigint, workflow text)
 LANGUAGE sql STABLE
 AS $$ SELECT f.day, f.event, f.users, f.workflow
 	FROM lifecycle._forecast($1, $2, $3, $4, pg_catalog.current_schemas(false),
-							 $5, $6) AS f $$;
+							 $5, $6, $7) AS f $$;
 
 REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_adopt(regclass, text, text, interval),
@@ -97,8 +99,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.lifecycle_migrate_workflow(text, int, jsonb),
 	lifecycle._rearm_at(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
 	lifecycle._rearm_event(int, text, int, text, timestamptz, timestamptz, timestamptz, int, boolean, timestamptz),
-	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb),
-	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb)
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb, jsonb)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_adopt(regclass, text, text, interval),
@@ -110,6 +112,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_migrate(text, int) TO lifecycle_
 GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_migrate_workflow(text, int, jsonb)
 TO lifecycle_admin;
 GRANT EXECUTE ON FUNCTION
-	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb),
-	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb)
+	lifecycle._forecast(interval, text, text, jsonb, name[], text, jsonb, jsonb),
+	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb, jsonb)
 TO lifecycle_auditor;

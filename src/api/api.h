@@ -44,6 +44,7 @@ extern void admin_workflow_policies(const char *workflow, int version);
 /* migrate.c: moving instances to another version of their workflow */
 extern int	migrate_target_state(const LcGraph *g, const char *name);
 extern void migrate_check_map(const LcGraph *g, Jsonb *map);
+extern const char *migrate_map_get(Jsonb *map, const char *state);
 extern Jsonb *migrate_resolve(const LcGraph *g, Jsonb *map,
 							  const LcWorkflowGroup *groups, int n,
 							  const char *what);

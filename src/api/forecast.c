@@ -20,8 +20,8 @@
  * limits the forecast to one workflow.  With a workflow_definition, the
  * running instances of that workflow are simulated as if
  * lifecycle_migrate_workflow() had moved them to it (states by name: a
- * state the definition lacks is refused with 22023, as the migration
- * would refuse it without a state_map); their policies as the migration
+ * state the definition lacks and state_map does not map is refused with
+ * 22023, as the migration refuses it); their policies as the migration
  * would define them for it (migrate_policy_for()).
  *
  * Only the instances whose next timer falls inside the horizon are read
@@ -100,6 +100,7 @@ typedef struct ForecastState
 	int			nslots;
 	int			maxslots;
 	const LcGraph *proposed;	/* workflow_definition, compiled; or NULL */
+	Jsonb	   *state_map;		/* every running state -> its state in it */
 	ForecastPolicy *policies;	/* proposed policy versions, by name */
 	int			npolicies;
 	LcPolicy   *hypothetical;	/* NULL: each user's own version */
@@ -310,7 +311,7 @@ forecast_definition(const char *name, Jsonb *def, ArrayType *schemas_arr)
 
 /*
  * lifecycle._forecast(horizon, policy, tenant, definition, search_schemas,
- *					   workflow, workflow_definition)
+ *					   workflow, workflow_definition, state_map)
  *	   -> table(day date, event text, users bigint, workflow text)
  */
 Datum
@@ -325,6 +326,9 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 		args_opt_text_arg(fcinfo, 5, "workflow", NAMEDATALEN - 1);
 	Jsonb	   *wdef = PG_NARGS() < 7 || PG_ARGISNULL(6) ? NULL :
 		PG_GETARG_JSONB_P(6);
+	/* and the first 0.3.0 SQL (without state_map) seven */
+	Jsonb	   *map = PG_NARGS() < 8 ? NULL : PG_ARGISNULL(7) ? NULL :
+		PG_GETARG_JSONB_P(7);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Interval   *horizon;
 	Interval	zero;
@@ -366,6 +370,16 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("workflow must not be null when a workflow_definition is given"),
 				 errhint("Name the workflow whose running instances the definition would apply to.")));
+	if (PG_NARGS() >= 8 && PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("state_map must not be null"),
+				 errhint("Pass '{}' to map every state to the state of the same name.")));
+	if (map != NULL && wdef == NULL && JB_ROOT_COUNT(map) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a state_map needs a workflow_definition"),
+				 errhint("It maps the states of the running instances to those of the proposed definition.")));
 	if (wdef != NULL && def != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -412,9 +426,10 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 		fs.proposed = workflow_compile(workflow,
 									   cache_workflow_latest(workflow) + 1,
 									   wdef, callercxt);
+		migrate_check_map(fs.proposed, map);
 		ngroups = store_migrate_groups(workflow, INT_MAX, &groups);
-		(void) migrate_resolve(fs.proposed, NULL, groups, ngroups,
-							   "migrating them to this definition needs a state_map");
+		fs.state_map = migrate_resolve(fs.proposed, map, groups, ngroups,
+									   "migrating them to this definition needs a state_map");
 		scope = LC_FORECAST_WORKFLOW;
 	}
 
@@ -467,9 +482,13 @@ lifecycle_forecast_internal(PG_FUNCTION_ARGS)
 			}
 			if (fs.proposed != NULL)
 			{
-				/* As migrated: the state by name, the timer re-armed. */
+				/* As migrated: the state mapped, the timer re-armed. */
+				const char *target = migrate_map_get(fs.state_map,
+													 r->state_name);
+
 				policy = forecast_proposed_policy(&fs, r->policy);
 				r->user.state = migrate_target_state(fs.proposed,
+													 target != NULL ? target :
 													 r->state_name);
 				if (r->user.state < 0)
 					continue;	/* reached meanwhile: not migrated */

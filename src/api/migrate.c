@@ -54,8 +54,6 @@
 
 PG_FUNCTION_INFO_V1(lifecycle_migrate_workflow);
 
-static const char *migrate_map_get(Jsonb *map, const char *state);
-
 /*
  * The state of graph g named name that an instance may be moved to: a
  * state of the definition (not none, not erased); -1 for anything else.
@@ -73,7 +71,7 @@ migrate_target_state(const LcGraph *g, const char *name)
 /*
  * state_map's string for state, or NULL.
  */
-static const char *
+const char *
 migrate_map_get(Jsonb *map, const char *state)
 {
 	JsonbValue	k;

@@ -1,31 +1,69 @@
 #!/usr/bin/env bash
-# The lifecycle demo: a throwaway cluster, 10,000 users, two simulated years.
+# The lifecycle demo: a throwaway cluster, 10,000 users, two simulated years,
+# and about a hundred data subject requests.
 #
 #   bash scripts/demo.sh          # as root (or it re-runs itself with sudo)
 #
 # Installs what is missing (scripts/deps.sh), builds and installs the
 # extension from a temporary copy, starts a private cluster as the postgres
 # OS user (Unix socket in a temporary directory, no TCP), and the local
-# webhook sink of test/sinks/ if there is one.  The application starts
-# with an existing user base (60% of DEMO_USERS: stale accounts, active
-# ones, never-confirmed sign-ups) in its own table, adopted with
-# lifecycle_adopt() (one call per tenant, from a view; the stale accounts'
-# notices spread over two weeks).  Then it invites newcomers, registers,
-# touches, completes, restores and erases users for 104 weeks of the
-# lifecycle clock (lifecycle_travel()) while the real scheduler worker
-# advances their timers; after each week the demo waits until
-# lifecycle.overdue is empty.  At week DEMO_MIGRATE_WEEK the DPO shortens
-# the policy: the demo prints lifecycle_forecast() of the current and the
-# proposed definition, draws both as a chart (gnuplot), and moves the
-# running users with lifecycle_migrate().  At the end it prints the
-# retention report, the (empty) violations view, the delivery summary, the
-# worker stats and a sample of lifecycle.metrics, and renders
-# lifecycle_graph() to a PNG.  Everything but the two PNGs is removed on
-# exit.
+# webhook and SMTP sinks of test/sinks/.  The application starts with an
+# existing user base (60% of DEMO_USERS: stale accounts, active ones,
+# never-confirmed sign-ups) in its own table, adopted with lifecycle_adopt()
+# (one call per tenant, from a view; the stale accounts' notices spread
+# over two weeks).  Then it invites newcomers, registers, touches,
+# completes, restores and erases users for DEMO_WEEKS weeks of the
+# lifecycle clock (once a week), while the real scheduler worker advances
+# their timers.
 #
-# Environment: DEMO_USERS (10000), DEMO_WEEKS (104), DEMO_MIGRATE_WEEK (26),
-# DEMO_PORT (7520), DEMO_SINK_PORT (7521), DEMO_KEEP=1 keeps the cluster
-# directory.
+# Data subject requests (the built-in dsar workflow, README "Data subject
+# requests"): the DPO routes the dsar policy's e-mails to the SMTP sink;
+# about 1% of DEMO_USERS (at least five) file a request through the run,
+# each a ticket of the application's own table filed with
+# lifecycle_start('dsar', subject, tenant, key => 'ticket-N', data =>
+# '{"kind": ...}') in the ticket's transaction, and the application acts on
+# its plan: most are answered in time (some before any reminder, some after
+# the 7-day or the 1-day one), some extended first (lifecycle_signal(...,
+# 'extend', ...)) and answered before the extended deadline, one refused,
+# and one deliberately left unanswered: it goes overdue.
+#
+# The clock moves in 1-day steps (lifecycle_travel('1 day'), then the demo
+# waits until lifecycle.overdue is empty), short enough that no reminder
+# is ever skipped (dsar's last reminder is 1 day before the deadline),
+# EXCEPT in one deliberate, announced outage: at week DEMO_OUTAGE_WEEK the
+# workers are stopped (lifecycle.enabled = off) for 14 days while the
+# application goes on; the unanswered request's reminders and deadline fall
+# in it.  The demo shows lifecycle.violations and lifecycle.overdue while
+# the worker is down, then the catch-up by the lateness principle: late
+# timers fire at once, oldest first, a reminder reached at or after its
+# deadline is skipped (reminder_skipped in history; their count is
+# printed), the request becomes overdue as of its deadline.
+#
+# At week DEMO_MIGRATE_WEEK the DPO shortens the user policy: the demo
+# prints lifecycle_forecast() of the current and the proposed definition,
+# draws both as a chart (gnuplot), and moves the running users with
+# lifecycle_migrate().  At the end it prints the retention report, the
+# (empty) violations view, the requests (how many answered, extended,
+# refused; the overdue one in lifecycle.instances, lifecycle.audit_trail
+# and lifecycle.retention_report), the retention bounds of both workflows
+# (lifecycle.retention_bounds), the delivery summary (webhooks and
+# e-mails), the worker stats and a sample of lifecycle.metrics, renders
+# lifecycle_graph() of both workflows' policies to PNGs, and checks (exit
+# status 1 if one fails): no request but the deliberate one is overdue,
+# violations and lifecycle.overdue are empty, no reminder was skipped
+# outside the outage, every message is final (sent or cancelled; unrouted
+# without sinks), every request e-mail reached the SMTP sink.  Everything
+# but the PNGs is removed on exit.  It takes a few minutes on two cores.
+#
+# Environment: DEMO_USERS (10000), DEMO_WEEKS (104, at least 16: an
+# extended request runs three months), DEMO_MIGRATE_WEEK (26),
+# DEMO_OUTAGE_WEEK (DEMO_WEEKS / 2; its two weeks and the week after them
+# must not hold the migration), DEMO_PORT (7520), DEMO_SINK_PORT (7521), DEMO_SMTP_PORT
+# (7523), DEMO_EXPORTER_PORT (7522), DEMO_OUT (/tmp: where the PNGs go),
+# DEMO_KEEP=1 keeps the cluster directory.  With PG_CONFIG set, the
+# extension is built for and installed into that PostgreSQL 15 (whose
+# bindir runs the cluster); DEMO_INSTALLED=1 skips the build (it is
+# installed there already: scripts/test.sh's demo suite).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
 cd "$(dirname "$0")/.."
@@ -36,8 +74,29 @@ WEEKS=${DEMO_WEEKS:-104}
 MIGRATE_WEEK=${DEMO_MIGRATE_WEEK:-26}
 PORT=${DEMO_PORT:-7520}
 SINK_PORT=${DEMO_SINK_PORT:-7521}
-BIN=/usr/lib/postgresql/15/bin
+SMTP_PORT=${DEMO_SMTP_PORT:-7523}
+OUT=${DEMO_OUT:-/tmp}
+# The outage: two weeks (the application's weekly rhythm) with the workers off.
+OUTAGE_WEEK=${DEMO_OUTAGE_WEEK:-$(( WEEKS / 2 ))}
+OUTAGE_WEEKS=2
 started=$(date +%s)
+
+if [ "$WEEKS" -lt 16 ]; then
+	echo "DEMO_WEEKS must be at least 16: an extended request runs three months" >&2
+	exit 2
+fi
+# The unanswered request is filed 20 days before the outage (its reminders
+# and its deadline then fall in it), and the workers catch up before the end.
+if [ "$OUTAGE_WEEK" -lt 3 ] || [ "$OUTAGE_WEEK" -gt $(( WEEKS - OUTAGE_WEEKS - 1 )) ] ||
+	{ [ "$MIGRATE_WEEK" -ge "$OUTAGE_WEEK" ] && [ "$MIGRATE_WEEK" -le $(( OUTAGE_WEEK + OUTAGE_WEEKS )) ]; }; then
+	echo "DEMO_OUTAGE_WEEK must be between 3 and $(( WEEKS - OUTAGE_WEEKS - 1 )), the migration (week $MIGRATE_WEEK) not in it nor the week after it" >&2
+	exit 2
+fi
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# Debian's Python runs the sinks (python3-aiosmtpd), whatever python3
+# comes first in PATH.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 
 # Does something accept connections on 127.0.0.1:$1?  (bash only, no ss)
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -45,12 +104,17 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 say "dependencies (scripts/deps.sh)"
 bash scripts/deps.sh
+BIN=$("$PG_CONFIG" --bindir)
 
 work=$(mktemp -d /tmp/lifecycle-demo.XXXXXX)
 chmod 755 "$work"
-png=/tmp/lifecycle-demo-graph.png
-forecast_png=/tmp/lifecycle-demo-forecast.png
+mkdir -p "$OUT"
+png=$OUT/lifecycle-demo-graph.png
+dsar_png=$OUT/lifecycle-demo-graph-dsar.png
+forecast_png=$OUT/lifecycle-demo-forecast.png
+rm -f "$png" "$dsar_png" "$forecast_png"
 sink_pid=""
+smtp_pid=""
 exporter_pid=""
 cleanup() {
 	local rc=$?
@@ -59,10 +123,12 @@ cleanup() {
 		kill "$exporter_pid" 2>/dev/null || true
 		wait "$exporter_pid" 2>/dev/null || true
 	fi
-	if [ -n "$sink_pid" ] && kill -0 "$sink_pid" 2>/dev/null; then
-		kill "$sink_pid" 2>/dev/null || true
-		wait "$sink_pid" 2>/dev/null || true
-	fi
+	for pid in "$sink_pid" "$smtp_pid"; do
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	if [ -f "$work/data/postmaster.pid" ]; then
 		runuser -u postgres -- "$BIN/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
@@ -80,11 +146,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "build and install (in $work/src)"
-rsync -a --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
-	--exclude 'tmp_check*' --exclude results ./ "$work/src/"
-make -C "$work/src" -s -j2 >/dev/null
-make -C "$work/src" -s install >/dev/null
+if [ -n "${DEMO_INSTALLED:-}" ]; then
+	say "the extension as installed for $PG_CONFIG"
+else
+	say "build and install (in $work/src, for $PG_CONFIG)"
+	rsync -a --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
+		--exclude 'tmp_check*' --exclude results ./ "$work/src/"
+	make -C "$work/src" -s -j2 PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$work/src" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+fi
 
 as_pg() { runuser -u postgres -- "$@"; }
 psql_demo() {
@@ -120,7 +190,7 @@ if [ -n "$sink" ]; then
 	if listening "$SINK_PORT"; then
 		echo "port $SINK_PORT is taken: running without the webhook sink"
 	else
-		python3 "$sink" --port "$SINK_PORT" --secret "$secret" \
+		"$PY" "$sink" --port "$SINK_PORT" --secret "$secret" \
 			--log "$work/sink.jsonl" >"$work/sink.log" 2>&1 &
 		sink_pid=$!
 		for _ in $(seq 50); do
@@ -139,6 +209,32 @@ if [ -n "$sink" ]; then
 	fi
 else
 	echo "no webhook sink in test/sinks/: notices stay in lifecycle.outbox as 'unrouted'"
+fi
+
+# The local SMTP sink (test/sinks/smtp_sink.py, python3-aiosmtpd): the
+# data subject requests' e-mails.  Without it they go to the webhook sink.
+mail_channel=$channel
+if [ -f test/sinks/smtp_sink.py ]; then
+	if listening "$SMTP_PORT"; then
+		echo "port $SMTP_PORT is taken: request e-mails go to the webhook sink"
+	else
+		"$PY" test/sinks/smtp_sink.py --dir "$work/mail" --port "$SMTP_PORT" \
+			>"$work/smtp.log" 2>&1 &
+		smtp_pid=$!
+		for _ in $(seq 50); do
+			listening "$SMTP_PORT" && break
+			kill -0 "$smtp_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if listening "$SMTP_PORT"; then
+			say "SMTP sink test/sinks/smtp_sink.py on 127.0.0.1:$SMTP_PORT"
+			mail_channel='"mail"'
+		else
+			echo "the SMTP sink did not start (see below): request e-mails go to the webhook sink"
+			tail -n 5 "$work/smtp.log" || true
+			smtp_pid=""
+		fi
+	fi
 fi
 
 say "extension, the application's table and hooks, policy"
@@ -164,12 +260,31 @@ CREATE FUNCTION app_erase(subject text, tenant text) RETURNS void
 		WHERE a.tenant = \$2 AND a.subject = \$1 \$\$;
 \o /dev/null
 $( [ "$channel" != null ] && echo "SELECT lifecycle_add_channel('notices', 'webhook', 'http://127.0.0.1:$SINK_PORT/hooks', '$secret');" )
+$( [ "$mail_channel" = '"mail"' ] && echo "SELECT lifecycle_add_channel('mail', 'smtp', 'smtp://127.0.0.1:$SMTP_PORT', NULL, '{\"from\": \"dpo@example.com\", \"starttls\": false}');" )
 \o
 SELECT lifecycle_define_policy('saas', '{
 	"dormant_after": "90 days", "archive_after": "30 days",
 	"erase_after": "365 days", "channel": $channel,
 	"hooks": {"archive": "app_archive", "restore": "app_restore",
 			  "erase": "app_erase"}}') AS policy_version \gset
+-- The DPO's version of the built-in dsar workflow's policy: its defaults
+-- (answer within 1 mon of receipt, one extension by 2 mons, reminders 7
+-- days and 1 day before the deadline, closed requests kept 2 years), the
+-- e-mails to the subject by SMTP.  lifecycle_start('dsar', ...) uses it.
+SELECT lifecycle_define_policy('dsar', '{"workflow": "dsar", "channel": $mail_channel}') AS dsar_policy_version \gset
+-- The application's own tickets of data subject requests; the key of
+-- each request is 'ticket-' || ticket.  plan drives the simulation:
+-- answer (answer_before the deadline), extend (act_after the receipt,
+-- then answer answer_before the extended deadline), refuse (act_after
+-- the receipt), ignore (the one left unanswered).
+CREATE TABLE app_requests (
+	ticket int PRIMARY KEY, kind text NOT NULL, filed_day int NOT NULL,
+	plan text NOT NULL, act_after interval, answer_before interval,
+	tenant text, subject text, instance bigint, filed_at timestamptz,
+	status text, closed_at timestamptz);
+-- When the workers' outage and the policy migration happened, on the
+-- lifecycle clock: the only two times a reminder may be skipped.
+CREATE TABLE demo_gaps (what text PRIMARY KEY, started timestamptz, ended timestamptz);
 -- Wait (in its own transactions) until the worker has fired every due timer.
 CREATE PROCEDURE demo_wait(timeout_s float8 = 60) LANGUAGE plpgsql AS \$\$
 DECLARE
@@ -187,9 +302,58 @@ BEGIN
 	END LOOP;
 END
 \$\$;
+-- One day of the application's data subject requests: the tickets filed
+-- today (each a user with a live account and no request yet; the ticket
+-- and the request in one transaction), then the tickets acted on by plan
+-- (the ticket's status is the request's new state).
+CREATE PROCEDURE demo_requests(day int) LANGUAGE plpgsql AS \$\$
+DECLARE
+	t record;
+	s record;
+BEGIN
+	FOR t IN SELECT r.* FROM app_requests r WHERE r.filed_day = day ORDER BY r.ticket LOOP
+		SELECT a.tenant, a.subject INTO s
+		  FROM app_accounts a JOIN lifecycle.users u USING (tenant, subject)
+		 WHERE u.workflow = 'user' AND NOT u.held
+		   AND u.state IN ('active', 'dormant', 'completed', 'archived')
+		   AND NOT EXISTS (SELECT 1 FROM app_requests o
+							WHERE o.tenant = a.tenant AND o.subject = a.subject)
+		 ORDER BY (a.k::bigint * 7919 + t.ticket * 104729) % 10007, a.k LIMIT 1;
+		CONTINUE WHEN NOT FOUND;
+		UPDATE app_requests r
+		   SET tenant = s.tenant, subject = s.subject, filed_at = lifecycle_now(),
+			   status = 'received',
+			   instance = lifecycle_start('dsar', s.subject, s.tenant,
+										  key => 'ticket-' || t.ticket,
+										  data => jsonb_build_object('kind', t.kind))
+		 WHERE r.ticket = t.ticket;
+		COMMIT;
+	END LOOP;
+	UPDATE app_requests r
+	   SET status = lifecycle_signal('dsar', r.subject, 'extend', r.tenant, 'ticket-' || r.ticket)
+	 WHERE r.plan = 'extend' AND r.status = 'received'
+	   AND lifecycle_now() >= r.filed_at + r.act_after;
+	UPDATE app_requests r
+	   SET status = lifecycle_signal('dsar', r.subject, 'refuse', r.tenant, 'ticket-' || r.ticket),
+		   closed_at = lifecycle_now()
+	 WHERE r.plan = 'refuse' AND r.status = 'received'
+	   AND lifecycle_now() >= r.filed_at + r.act_after;
+	UPDATE app_requests r
+	   SET status = lifecycle_signal('dsar', r.subject, 'answer', r.tenant, 'ticket-' || r.ticket),
+		   closed_at = lifecycle_now()
+	  FROM lifecycle.users i
+	 WHERE r.plan IN ('answer', 'extend')
+	   AND r.status = CASE r.plan WHEN 'answer' THEN 'received' ELSE 'extended' END
+	   AND i.id = r.instance
+	   AND lifecycle_now() >= i.deadline_at - r.answer_before;
+	COMMIT;
+END
+\$\$;
 -- One week of the application: invitations, registrations, activity,
--- completions, returning users, an erasure request, legal holds.
-CREATE PROCEDURE demo_week(week int, invites int, first_k int) LANGUAGE plpgsql AS \$\$
+-- completions, returning users, an erasure request, legal holds; then its
+-- days with their requests.
+CREATE PROCEDURE demo_week(week int, invites int, first_k int, worker_up boolean = true)
+LANGUAGE plpgsql AS \$\$
 BEGIN
 	-- New people, two tenants, two regions.  kind (by k): 15% never
 	-- register, 5% register after the reminders, the rest at once; of
@@ -238,6 +402,8 @@ BEGIN
 		  FROM (SELECT a.*, row_number() OVER (ORDER BY a.k) AS n
 				  FROM app_accounts a JOIN lifecycle.users u USING (tenant, subject)
 				 WHERE a.kind = 'churner' AND a.tenant = 'acme' AND u.state = 'active'
+				   AND NOT EXISTS (SELECT 1 FROM app_requests r
+									WHERE r.tenant = a.tenant AND r.subject = a.subject)
 				 ORDER BY a.k LIMIT 3) a;
 	END IF;
 	IF week = 90 THEN
@@ -249,13 +415,23 @@ BEGIN
 		PERFORM lifecycle_erase(a.subject, a.tenant, 'data subject request (Art. 17)')
 		  FROM (SELECT a.* FROM app_accounts a JOIN lifecycle.users u USING (tenant, subject)
 				 WHERE u.state IN ('active', 'dormant') AND NOT u.held
+				   AND NOT EXISTS (SELECT 1 FROM app_requests r
+									WHERE r.tenant = a.tenant AND r.subject = a.subject)
 				 ORDER BY a.k LIMIT 5) a;
 	END IF;
 	COMMIT;
-	-- One week passes; the worker fires what falls due.
-	PERFORM lifecycle_travel('7 days');
-	COMMIT;
-	CALL demo_wait();
+	-- The week passes a day at a time (so that no reminder is skipped:
+	-- dsar's last one is a day before the deadline): each day the
+	-- application files and acts on requests, then the worker fires what
+	-- falls due (unless it is down).
+	FOR d IN 0..6 LOOP
+		CALL demo_requests(week * 7 + d);
+		PERFORM lifecycle_travel('1 day');
+		COMMIT;
+		IF worker_up THEN
+			CALL demo_wait();
+		END IF;
+	END LOOP;
 END
 \$\$;
 EOF
@@ -385,9 +561,16 @@ GP
 SELECT lifecycle_define_policy('saas',
 		(SELECT p.definition FROM lifecycle.policies p WHERE p.name = 'saas'
 		  ORDER BY p.version DESC LIMIT 1) || :'def'::jsonb) AS new_version;
+INSERT INTO demo_gaps VALUES ('migration', lifecycle_now(), NULL);
 SELECT lifecycle_migrate('saas') AS users_moved;
 SQL
-	psql_demo -c "CALL demo_wait(120)"
+	psql_demo -c "CALL demo_wait(120)" -c "UPDATE demo_gaps SET ended = lifecycle_now() WHERE what = 'migration'"
+	echo "dormant users whose shortened archive deadline has already passed are archived at once, their"
+	echo "reminders skipped (reminder_skipped in history, no message; the lateness principle):"
+	psql_demo -P footer=off -c "SELECT h.event, count(*)
+		FROM lifecycle.history h, demo_gaps g
+		WHERE g.what = 'migration' AND h.at >= g.started AND h.at <= g.ended
+		  AND h.event IN ('reminder_skipped', 'archive_due') GROUP BY 1 ORDER BY 1"
 }
 
 # The scheduler started with the server, before the database existed; it
@@ -399,17 +582,91 @@ for _ in $(seq 200); do
 done
 [ "$up" = 1 ] || { echo "the scheduler worker did not start" >&2; exit 1; }
 
+# The data subject requests of the run: about 1% of DEMO_USERS (at least
+# five), filed over the run until 100 days before its end (an extended
+# request runs three months), with their plans; one of them refused.
+# And one more, filed 20 days before the outage and never answered: its
+# two reminders and its deadline fall in the outage.
+nreq=$(( USERS / 100 ))
+[ "$nreq" -ge 5 ] || nreq=5
+window=$(( WEEKS * 7 - 100 ))
+outage_day=$(( OUTAGE_WEEK * 7 ))
+psql_demo <<EOF
+INSERT INTO app_requests (ticket, kind, filed_day, plan, act_after, answer_before)
+SELECT 1001 + i,
+	   (ARRAY['access', 'erasure', 'rectification', 'portability', 'objection'])[1 + i % 5],
+	   1 + i * ($window - 1) / $nreq,
+	   CASE WHEN i = $nreq / 2 THEN 'refuse' WHEN i % 3 = 1 THEN 'extend' ELSE 'answer' END,
+	   CASE WHEN i = $nreq / 2 THEN interval '12 days'
+			WHEN i % 3 = 1 THEN (7 + i * 5 % 14) * interval '1 day' END,
+	   (ARRAY[interval '1 day', '3 days', '10 days', '25 days'])[1 + i / 2 % 4]
+  FROM generate_series(0, $nreq - 1) i;
+INSERT INTO app_requests (ticket, kind, filed_day, plan)
+VALUES (1001 + $nreq, 'access', $outage_day - 20, 'ignore');
+EOF
+
+# The workers off (lifecycle.enabled) and on again: ALTER SYSTEM and a
+# reload; wait until both have taken the SIGHUP.
+workers_enabled() {
+	local before
+	before=$(psql_demo -At -c "SELECT max(last_wake) FROM lifecycle.worker_stats")
+	psql_demo -c "ALTER SYSTEM $1" -c "SELECT pg_reload_conf()" >/dev/null
+	for _ in $(seq 200); do
+		[ "$(psql_demo -At -c "SELECT count(*) = 2 FROM lifecycle.worker_stats
+			WHERE worker IN ('scheduler', 'sender') AND last_wake > '$before'")" = t ] && break
+		sleep 0.05
+	done
+	sleep 0.2
+}
+
+# What the views show at the end of the outage (before the workers come
+# back): the deadlines passed unrecorded, the timers not fired.
+outage_views() {
+	echo
+	say "day $(( outage_day + 7 * OUTAGE_WEEKS )), the workers still down: what the views show"
+	echo "lifecycle.violations: every instance whose retention or answer deadline passed more than a minute"
+	echo "ago without the database recording the step it owed (the worker is down), per workflow:"
+	psql_demo -P footer=off -c "SELECT workflow, count(*) AS instances, date_trunc('hour', max(overdue_by)) AS most_late
+		FROM lifecycle.violations GROUP BY workflow ORDER BY workflow"
+	echo "the requests among them: the one left unanswered, past its answer deadline (deadline_event respond)"
+	echo "and still 'received': a breach of Art. 12(3) the database has not recorded yet:"
+	psql_demo -P footer=off -c "SELECT v.id, v.tenant, i.key, v.state, v.deadline_event,
+			to_char(v.deadline_at, 'YYYY-MM-DD HH24:MI') AS deadline_at, date_trunc('hour', v.overdue_by) AS overdue_by,
+			v.next_event, to_char(v.next_at, 'YYYY-MM-DD HH24:MI') AS next_at
+		FROM lifecycle.violations v JOIN lifecycle.instances i USING (id)
+		WHERE v.workflow = 'dsar' ORDER BY v.deadline_at"
+	echo "lifecycle.overdue: every timer due but not fired, reminders included (per workflow and event):"
+	psql_demo -P footer=off -c "SELECT workflow, next_event, count(*) AS timers, date_trunc('hour', max(overdue_by)) AS most_late
+		FROM lifecycle.overdue GROUP BY 1, 2 ORDER BY 1, 2"
+	echo "its requests (a reminder due is the next timer of a request; the deadline comes after it):"
+	psql_demo -P footer=off -c "SELECT o.id, o.tenant, i.key, o.state, o.next_event,
+			to_char(o.due_at, 'YYYY-MM-DD HH24:MI') AS due_at, date_trunc('hour', o.overdue_by) AS overdue_by,
+			to_char(i.deadline_at, 'YYYY-MM-DD HH24:MI') AS deadline_at
+		FROM lifecycle.overdue o JOIN lifecycle.instances i USING (id)
+		WHERE o.workflow = 'dsar' ORDER BY o.due_at"
+}
+
 weekly=$(( (USERS - base) / WEEKS ))
 first=$(( USERS - base - weekly * (WEEKS - 1) ))
-say "$USERS users, $WEEKS weeks on the lifecycle clock, the real worker advancing them"
+say "$USERS users and $((nreq + 1)) data subject requests, $WEEKS weeks on the lifecycle clock in 1-day steps, the real worker advancing them"
 k=$((base + 1))
 sim_start=$(date +%s.%N)
 for week in $(seq 0 "$WEEKS"); do
 	[ "$week" -eq "$MIGRATE_WEEK" ] && shorten_policy
+	worker_up=true
+	if [ "$week" -ge "$OUTAGE_WEEK" ] && [ "$week" -lt $(( OUTAGE_WEEK + OUTAGE_WEEKS )) ]; then
+		worker_up=false
+	fi
+	if [ "$week" -eq "$OUTAGE_WEEK" ]; then
+		echo
+		say "day $outage_day: worker down for $(( 7 * OUTAGE_WEEKS )) days (lifecycle.enabled = off; the application goes on)"
+		workers_enabled "SET lifecycle.enabled = off"
+		psql_demo -c "INSERT INTO demo_gaps VALUES ('outage', lifecycle_now(), NULL)"
+	fi
 	n=$weekly
 	[ "$week" -eq 0 ] && n=$first
 	[ "$week" -eq "$WEEKS" ] && n=0
-	psql_demo -c "CALL demo_week($week, $n, $k)"
+	psql_demo -c "CALL demo_week($week, $n, $k, $worker_up)"
 	k=$((k + n))
 	line=$(psql_demo -At -F ' ' -c "
 		SELECT to_char(lifecycle_now(), 'YYYY-MM-DD'),
@@ -420,19 +677,44 @@ for week in $(seq 0 "$WEEKS"); do
 			   count(*) FILTER (WHERE state = 'archived'),
 			   count(*) FILTER (WHERE state = 'expired'),
 			   count(*) FILTER (WHERE state = 'erased'),
+			   (SELECT count(*) FROM lifecycle.users
+				 WHERE workflow = 'dsar' AND state IN ('received', 'extended')),
+			   (SELECT count(*) FROM lifecycle.users
+				 WHERE workflow = 'dsar' AND state NOT IN ('received', 'extended')),
 			   (SELECT count(*) FROM lifecycle.history),
 			   (SELECT count(*) FROM lifecycle.outbox),
 			   (SELECT count(*) FROM lifecycle.outbox WHERE status = 'sent')
-		  FROM lifecycle.users")
-	read -r day inv act dor com arc exp era hist msgs sent <<<"$line"
-	printf '\r\033[Kweek %3d/%d %s  invited %4d active %4d dormant %4d completed %3d archived %4d expired %3d erased %4d | %5d transitions %5d messages (%5d sent)' \
-		"$week" "$WEEKS" "$day" "$inv" "$act" "$dor" "$com" "$arc" "$exp" "$era" "$hist" "$msgs" "$sent"
+		  FROM lifecycle.users WHERE workflow = 'user'")
+	read -r day inv act dor com arc exp era ropen rclosed hist msgs sent <<<"$line"
+	printf '\r\033[Kweek %3d/%d %s  invited %4d active %4d dormant %4d completed %3d archived %4d expired %3d erased %4d | requests %3d open %3d closed | %5d transitions %5d messages (%5d sent)' \
+		"$week" "$WEEKS" "$day" "$inv" "$act" "$dor" "$com" "$arc" "$exp" "$era" "$ropen" "$rclosed" "$hist" "$msgs" "$sent"
+	if [ "$week" -eq $(( OUTAGE_WEEK + OUTAGE_WEEKS - 1 )) ]; then
+		outage_views
+		psql_demo -c "UPDATE demo_gaps SET ended = lifecycle_now() WHERE what = 'outage'"
+		catchup_start=$(date +%s.%N)
+		workers_enabled "RESET lifecycle.enabled"
+		psql_demo -c "CALL demo_wait(300)"
+		catchup_end=$(date +%s.%N)
+		say "the workers are back: caught up with $(( 7 * OUTAGE_WEEKS )) days in $(awk -v a="$catchup_start" -v b="$catchup_end" 'BEGIN { printf "%.1f", b - a }') s"
+		echo "in the catch-up, a reminder reached before its deadline is sent late; one reached at or after"
+		echo "its deadline is skipped (reminder_skipped in history, no message), per workflow:"
+		psql_demo -P footer=off -c "SELECT u.workflow, count(*) AS reminders_skipped
+			FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id, demo_gaps g
+			WHERE h.event = 'reminder_skipped' AND g.what = 'outage' AND h.at >= g.ended
+			GROUP BY u.workflow ORDER BY u.workflow"
+		echo "the unanswered request's history (lifecycle.audit_trail): its reminders skipped, then overdue as of"
+		echo "its deadline (due_at), recorded late (at); its record is kept two years from the deadline:"
+		psql_demo -P footer=off -c "SELECT a.event, a.from_state, a.to_state,
+				to_char(a.due_at, 'YYYY-MM-DD HH24:MI') AS due_at, to_char(a.at, 'YYYY-MM-DD HH24:MI') AS at
+			FROM lifecycle.audit_trail a JOIN app_requests r ON r.instance = a.user_id
+			WHERE r.plan = 'ignore' ORDER BY a.at, a.id"
+	fi
 done
 sim_end=$(date +%s.%N)
 echo
 
 # Let the sender drain the outbox (bounded).
-if [ -n "$sink_pid" ]; then
+if [ -n "$sink_pid$smtp_pid" ]; then
 	for _ in $(seq 600); do
 		pending=$(psql_demo -At -c "SELECT count(*) FROM lifecycle.outbox WHERE status = 'pending'")
 		printf '\r\033[Kmessages still pending: %s' "$pending"
@@ -445,10 +727,11 @@ fi
 say "retention report (lifecycle.retention_report)"
 psql_demo -P footer=off -c "SELECT tenant, policy, state, users, held,
 		to_char(oldest_since, 'YYYY-MM-DD') AS oldest_since,
-		to_char(next_due, 'YYYY-MM-DD HH24:MI') AS next_due
-	FROM lifecycle.retention_report ORDER BY tenant, policy, state"
+		to_char(next_due, 'YYYY-MM-DD HH24:MI') AS next_due,
+		to_char(next_deadline, 'YYYY-MM-DD') AS next_deadline, violations, workflow
+	FROM lifecycle.retention_report ORDER BY tenant, workflow DESC, policy, state"
 say "violations (lifecycle.violations: must be empty)"
-psql_demo -c "SELECT tenant, subject, state, deadline_event, overdue_by FROM lifecycle.violations"
+psql_demo -c "SELECT tenant, subject, state, deadline_event, overdue_by, workflow FROM lifecycle.violations"
 say "legal holds (lifecycle.holds)"
 psql_demo -P footer=off -c "SELECT tenant, subject, state, reason, to_char(until, 'YYYY-MM-DD') AS until FROM lifecycle.holds"
 say "erasure evidence (lifecycle.erasures)"
@@ -456,15 +739,15 @@ psql_demo -P footer=off -c "SELECT tenant, reason, state_before, requested_by, c
 	FROM lifecycle.erasures GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 say "messages (lifecycle.comms)"
 if psql_demo -At -c "SELECT to_regclass('lifecycle.comms') IS NOT NULL" | grep -q t; then
-	psql_demo -P footer=off -c "SELECT coalesce(channel, '(none)') AS channel, status, messages,
+	psql_demo -P footer=off -c "SELECT coalesce(channel, '(none)') AS channel, kind, workflow, status, messages,
 			to_char(last_sent_at, 'YYYY-MM-DD') AS last_sent, last_error
-		FROM lifecycle.comms ORDER BY 1, 2"
+		FROM lifecycle.comms ORDER BY 1, workflow DESC, status"
 else
 	psql_demo -P footer=off -c "SELECT coalesce(channel, '(none)') AS channel, message, status, count(*)
 		FROM lifecycle.outbox GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 fi
 if [ -n "$sink_pid" ]; then
-	python3 - "$work/sink.jsonl" <<'PY'
+	"$PY" - "$work/sink.jsonl" >"$work/webhooks.txt" <<'PY'
 import collections, json, sys
 n = valid = 0
 types = collections.Counter()
@@ -481,6 +764,31 @@ print("the webhook sink received %d requests, %d with a valid signature" % (n, v
 for t, c in sorted(types.items(), key=lambda x: str(x[0])):
     print("  %-20s %6d" % (t, c))
 PY
+	cat "$work/webhooks.txt"
+fi
+if [ -n "$smtp_pid" ]; then
+	"$PY" - "$work/mail" >"$work/mails.txt" <<'PY'
+import collections, email, email.policy, glob, os, sys
+kinds = collections.Counter()
+sample = None
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.eml"))):
+    with open(path, "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    kinds[m.get("X-Lifecycle-Message", "?")] += 1
+    if sample is None and m.get("X-Lifecycle-Message") == "request_extended":
+        sample = m
+print("the SMTP sink received %d e-mails" % sum(kinds.values()))
+for t, c in sorted(kinds.items()):
+    print("  %-20s %6d" % (t, c))
+if sample is not None:
+    print("one of them (request_extended):")
+    for h in ("To", "Subject", "X-Lifecycle-Message"):
+        print("  %s: %s" % (h, sample.get(h)))
+    body = sample.get_body(preferencelist=("plain",))
+    for line in (body.get_content() if body else "").strip().splitlines():
+        print("  | " + line)
+PY
+	cat "$work/mails.txt"
 fi
 say "workers (lifecycle.worker_stats)"
 psql_demo -P footer=off -c "SELECT worker, pid, batches, transitions_total, failed_total, errors_total,
@@ -495,8 +803,9 @@ exporter=/usr/bin/prometheus-postgres-exporter
 EXPORTER_PORT=${DEMO_EXPORTER_PORT:-7522}
 if [ -x "$exporter" ] && ! listening "$EXPORTER_PORT"; then
 	say "prometheus-postgres-exporter with contrib/prometheus-postgres-exporter/lifecycle-queries.yaml"
+	install -m 644 contrib/prometheus-postgres-exporter/lifecycle-queries.yaml "$work/"
 	runuser -u postgres -- env DATA_SOURCE_NAME="host=$work port=$PORT user=postgres dbname=demo sslmode=disable" \
-		"$exporter" --extend.query-path="$work/src/contrib/prometheus-postgres-exporter/lifecycle-queries.yaml" \
+		"$exporter" --extend.query-path="$work/lifecycle-queries.yaml" \
 		--web.listen-address="127.0.0.1:$EXPORTER_PORT" --disable-default-metrics \
 		--disable-settings-metrics --log.level=warn >"$work/exporter.log" 2>&1 &
 	exporter_pid=$!
@@ -515,16 +824,164 @@ fi
 say "the application's table agrees (hooks ran in the same transactions)"
 psql_demo -P footer=off -c "SELECT count(*) FILTER (WHERE NOT a.archived AND u.state = 'archived') AS archived_not_flagged,
 		count(*) FILTER (WHERE a.archived AND u.state <> 'archived') AS flagged_not_archived,
-		(SELECT count(*) FROM lifecycle.users WHERE state = 'erased') AS erased_users,
+		(SELECT count(*) FROM lifecycle.users WHERE workflow = 'user' AND state = 'erased') AS erased_users,
 		$((k - 1)) - (SELECT count(*) FROM app_accounts) AS app_rows_deleted
-	FROM app_accounts a JOIN lifecycle.users u USING (tenant, subject)"
+	FROM app_accounts a JOIN lifecycle.users u USING (tenant, subject) WHERE u.workflow = 'user'"
+
+# The data subject requests: what became of each (from history, which
+# outlives an erased request), by kind.
+psql_demo <<'SQL'
+CREATE VIEW demo_request_outcomes AS
+SELECT r.ticket, r.kind, r.plan, i.id, i.state,
+	   bool_or(h.event = 'extend') AS extended,
+	   bool_or(h.event = 'answer') AS answered,
+	   bool_or(h.event = 'refuse') AS refused,
+	   bool_or(h.event = 'respond_due') AS missed,
+	   count(*) FILTER (WHERE h.event = 'respond_reminder') AS reminders,
+	   count(*) FILTER (WHERE h.event = 'reminder_skipped') AS skipped
+  FROM app_requests r
+  JOIN lifecycle.users i ON i.id = r.instance
+  JOIN lifecycle.history h ON h.user_id = i.id
+ GROUP BY r.ticket, r.kind, r.plan, i.id, i.state;
+SQL
+say "data subject requests (the application's tickets and each request's history)"
+psql_demo -P footer=off -c "SELECT coalesce(kind, 'all') AS kind, count(*) AS filed,
+		count(*) FILTER (WHERE answered AND NOT extended AND NOT missed) AS answered,
+		count(*) FILTER (WHERE answered AND extended AND NOT missed) AS extended_answered,
+		count(*) FILTER (WHERE refused) AS refused,
+		count(*) FILTER (WHERE missed) AS overdue,
+		count(*) FILTER (WHERE state IN ('received', 'extended')) AS open,
+		count(*) FILTER (WHERE state = 'erased') AS erased,
+		sum(reminders) AS reminders_sent, sum(skipped) AS reminders_skipped
+	FROM demo_request_outcomes GROUP BY ROLLUP (kind) ORDER BY GROUPING(kind), 1"
+psql_demo -At -c "SELECT format('requests: %s filed, %s answered in time, %s extended then answered, %s refused, %s overdue (ticket-%s, left unanswered on purpose), %s still open',
+		count(*), count(*) FILTER (WHERE answered AND NOT extended AND NOT missed),
+		count(*) FILTER (WHERE answered AND extended AND NOT missed),
+		count(*) FILTER (WHERE refused), count(*) FILTER (WHERE missed),
+		min(ticket) FILTER (WHERE plan = 'ignore'),
+		count(*) FILTER (WHERE state IN ('received', 'extended')))
+	FROM demo_request_outcomes"
+
+say "the request left unanswered, as the views show it now"
+echo "lifecycle.instances (for auditors, no personal data): the request is 'overdue', the record of a missed"
+echo "Art. 12(3) deadline; its deadline_event is now 'close': the record is kept two years from the missed"
+echo "deadline, then erased:"
+psql_demo -P footer=off -c "SELECT id, tenant, workflow, key, state,
+		to_char(state_since, 'YYYY-MM-DD HH24:MI') AS state_since, deadline_event,
+		to_char(deadline_at, 'YYYY-MM-DD HH24:MI') AS deadline_at
+	FROM lifecycle.instances WHERE workflow = 'dsar' AND state = 'overdue' ORDER BY id"
+echo "lifecycle.audit_trail: when its deadline was (due_at) and when the late worker recorded it (at):"
+psql_demo -P footer=off -c "SELECT i.tenant, i.id, i.key, to_char(a.due_at, 'YYYY-MM-DD HH24:MI') AS deadline,
+		to_char(a.at, 'YYYY-MM-DD HH24:MI') AS recorded
+	FROM lifecycle.instances i JOIN lifecycle.audit_trail a ON a.user_id = i.id
+	WHERE i.workflow = 'dsar' AND a.event = 'respond_due' ORDER BY a.due_at"
+echo "lifecycle.retention_report, workflow dsar: the overdue request is the group 'overdue', kept until"
+echo "its next_deadline (two years from the missed deadline); violations 0: nothing is kept past a deadline:"
+psql_demo -P footer=off -c "SELECT tenant, policy, state, users,
+		to_char(next_deadline, 'YYYY-MM-DD') AS next_deadline, violations
+	FROM lifecycle.retention_report WHERE workflow = 'dsar' ORDER BY tenant, state"
+echo "lifecycle.violations and lifecycle.overdue list it no more: the breach is recorded, no timer is late:"
+psql_demo -P footer=off -c "SELECT (SELECT count(*) FROM lifecycle.violations WHERE workflow = 'dsar') AS dsar_violations,
+		(SELECT count(*) FROM lifecycle.overdue WHERE workflow = 'dsar') AS dsar_timers_overdue"
+
+say "retention bounds of the policies in force (lifecycle.retention_bounds): the longest an instance"
+say "can still exist after entering each state if nobody acts again"
+psql_demo -P footer=off -c "SELECT b.workflow, b.policy, b.policy_version AS version, b.state, b.bound,
+		array_to_string(b.path, ' > ') AS longest_path
+	FROM lifecycle.retention_bounds b
+	WHERE (b.policy, b.policy_version) IN (SELECT p.name, max(p.version) FROM lifecycle.policies p
+											WHERE p.name IN ('saas', 'dsar') GROUP BY p.name)
+	ORDER BY b.workflow DESC, b.bound DESC, b.state"
 
 psql_demo -At -c "SELECT lifecycle_graph('saas')" > "$work/graph.dot"
 dot -Tpng -o "$png" "$work/graph.dot"
-chmod 644 "$png"
-say "state graph of policy saas with live counts: $png"
-[ -f "$forecast_png" ] && say "forecast of policy saas before it was shortened: $forecast_png"
+psql_demo -At -c "SELECT lifecycle_graph('dsar')" > "$work/graph-dsar.dot"
+dot -Tpng -o "$dsar_png" "$work/graph-dsar.dot"
+chmod 644 "$png" "$dsar_png"
+
+say "checks"
+failed=0
+passed=0
+check() {
+	local r
+	r=$(psql_demo -At -c "$2" 2>&1 || true)
+	if [ "$r" = t ]; then
+		passed=$((passed + 1))
+		echo "ok: $1"
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $1 (got: $r)"
+	fi
+}
+check "every ticket was filed as a request" \
+	"SELECT count(*) = 0 FROM app_requests WHERE instance IS NULL"
+check "every request ended as the application meant it to (answered, extended then answered, refused)" \
+	"SELECT bool_and(CASE plan
+			WHEN 'answer' THEN answered AND NOT extended AND NOT refused AND NOT missed
+			WHEN 'extend' THEN answered AND extended AND NOT refused AND NOT missed
+			WHEN 'refuse' THEN refused AND NOT answered AND NOT missed
+			ELSE true END) FROM demo_request_outcomes"
+check "no request but the one left unanswered is overdue, and that one is" \
+	"SELECT count(*) FILTER (WHERE missed OR state = 'overdue') = 1
+		AND bool_and((plan = 'ignore') = (missed AND state = 'overdue' AND NOT answered AND NOT refused))
+	FROM demo_request_outcomes"
+check "the unanswered request's two reminders fell in the outage and were skipped" \
+	"SELECT reminders = 0 AND skipped = 2 FROM demo_request_outcomes WHERE plan = 'ignore'"
+check "no reminder skipped but in the outage's catch-up and at the migration (the 1-day steps reach every reminder before its deadline)" \
+	"SELECT count(*) = 0 FROM lifecycle.history h
+		LEFT JOIN demo_gaps o ON o.what = 'outage'
+		LEFT JOIN demo_gaps m ON m.what = 'migration'
+	WHERE h.event = 'reminder_skipped'
+	  AND NOT coalesce(h.due_at >= o.started AND h.due_at <= o.ended AND h.at >= o.ended
+					   AND h.at < o.ended + interval '1 day', false)
+	  AND NOT coalesce(h.due_at <= m.started AND h.at >= m.started AND h.at <= m.ended, false)"
+check "lifecycle.violations is empty (the workers caught up)" \
+	"SELECT count(*) = 0 FROM lifecycle.violations"
+check "lifecycle.overdue is empty" \
+	"SELECT count(*) = 0 FROM lifecycle.overdue"
+if [ "$channel" != null ] && [ "$mail_channel" != null ]; then
+	check "every message is final: sent or cancelled" \
+		"SELECT count(*) = 0 FROM lifecycle.outbox WHERE status NOT IN ('sent', 'cancelled') OR claimed_at IS NOT NULL"
+else
+	check "every message is final: sent, cancelled or unrouted (no sink)" \
+		"SELECT count(*) = 0 FROM lifecycle.outbox
+		WHERE status NOT IN ('sent', 'cancelled', 'unrouted') OR claimed_at IS NOT NULL"
+fi
+# Every request message written (one per history row of these events,
+# history outlives the outbox's retention) arrived at its sink, once.
+written=$(psql_demo -At -F ' ' -c "SELECT m, count(*) FROM (
+		SELECT CASE h.event WHEN 'request' THEN 'request_received'
+				WHEN 'respond_reminder' THEN 'request_reminder' WHEN 'extend' THEN 'request_extended'
+				WHEN 'answer' THEN 'request_answered' WHEN 'refuse' THEN 'request_refused'
+				WHEN 'respond_due' THEN 'request_overdue' END AS m
+		  FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id
+		 WHERE u.workflow = 'dsar') x WHERE m IS NOT NULL GROUP BY m" | LC_ALL=C sort)
+arrived=""
+if [ "$mail_channel" = '"mail"' ]; then
+	arrived=$(awk '$1 ~ /^request_/ && NF == 2 { print $1, $2 }' "$work/mails.txt" | LC_ALL=C sort)
+	sink_name="the SMTP sink"
+elif [ "$mail_channel" != null ]; then
+	arrived=$(awk '$1 ~ /^request_/ && NF == 2 { print $1, $2 }' "$work/webhooks.txt" | LC_ALL=C sort)
+	sink_name="the webhook sink"
+fi
+if [ "$mail_channel" != null ]; then
+	if [ "$written" = "$arrived" ]; then
+		passed=$((passed + 1))
+		echo "ok: every request message written reached $sink_name once ($(echo "$written" | awk '{ n += $2 } END { print n }') messages)"
+	else
+		failed=$((failed + 1))
+		echo "FAILED: request messages written and received by $sink_name differ:"
+		diff <(echo "$written") <(echo "$arrived") || true
+	fi
+fi
+echo "demo checks: $passed passed, $failed failed"
+
+say "pictures"
+echo "  $png: the user lifecycle's graph (policy saas) with live counts"
+echo "  $dsar_png: the dsar workflow's graph (policy dsar) with live counts"
+[ -f "$forecast_png" ] && echo "  $forecast_png: the forecast of policy saas before it was shortened"
 
 worker_lines=$(grep -c "lifecycle" "$work/postgres.log" || true)
 awk -v a="$sim_start" -v b="$sim_end" -v t="$(( $(date +%s) - started ))" -v l="$worker_lines" \
 	'BEGIN { printf "simulation %.1f s, total %d s; %d lifecycle lines in the server log\n", b - a, t, l }'
+[ "$failed" -eq 0 ] || exit 1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every lifecycle test suite: pg_regress, isolation, TAP.
+# Run every lifecycle test suite: pg_regress, isolation, TAP, and a short
+# run of the demo (scripts/demo.sh) whose output is checked.
 # Installs what is missing, builds with warnings as errors and assertions
 # where the server allows, installs, then runs the suites as the postgres
 # OS user on temporary clusters of their own (never a running server).
@@ -7,10 +8,11 @@
 #   bash scripts/test.sh            # everything
 #   SUITES="regress" bash scripts/test.sh
 #   PROVE_TESTS="test/t/010_worker.pl" SUITES=tap bash scripts/test.sh
+#   SUITES=demo bash scripts/test.sh
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
 cd "$(dirname "$0")/.."
-SUITES=${SUITES:-"regress isolation tap"}
+SUITES=${SUITES:-"regress isolation tap demo"}
 
 bash scripts/deps.sh
 
@@ -107,6 +109,55 @@ status=0
 as_pg() { runuser -u postgres -- env PATH="$PGBINDIR:$PATH" PG_CONFIG="$PG_CONFIG" \
 	LIFECYCLE_GIT_DIR="${LIFECYCLE_GIT_DIR:-}" LIFECYCLE_PGROOT="$pgroot" "$@"; }
 
+# The demo, short (1,000 users, 20 weeks: the requests, the outage and the
+# migration all happen), with the extension installed above, its sinks on
+# free ports, its pictures in the work directory; then its output must
+# show what README says it shows, and its own checks must pass.
+demo_suite() {
+	local log="$work/demo.log" out="$work/demo-out" ports missing=0
+	mkdir -p "$out"
+	ports=$(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+	read -r sink_port smtp_port exporter_port <<<"$ports"
+	if ! env DEMO_USERS=1000 DEMO_WEEKS=20 DEMO_MIGRATE_WEEK=4 DEMO_OUT="$out" \
+		DEMO_INSTALLED=1 PG_CONFIG="$PG_CONFIG" DEMO_SINK_PORT="$sink_port" \
+		DEMO_SMTP_PORT="$smtp_port" DEMO_EXPORTER_PORT="$exporter_port" \
+		bash "$work/scripts/demo.sh" >"$log" 2>&1; then
+		echo "the demo failed (exit status); the end of its output:"
+		tail -n 80 "$log"
+		return 1
+	fi
+	expect() {
+		grep -Eq -- "$2" "$log" || { echo "the demo's output lacks $1 (/$2/)"; missing=1; }
+	}
+	expect "the announced outage" 'worker down for 14 days'
+	expect "the unanswered request in lifecycle.violations while the worker is down" \
+		'\| ticket-[0-9]+ +\| received +\| respond +\|'
+	expect "its skipped reminders" '^ *dsar +\| +[1-9][0-9]* *$'
+	expect "the overdue request in lifecycle.instances" '\| dsar +\| ticket-[0-9]+ +\| overdue +\| .*\| close +\|'
+	expect "the overdue request in lifecycle.retention_report" '\| dsar +\| overdue +\| +1 \|'
+	expect "the user workflow's retention bounds" '^ *user +\| saas +\| +2 \| active +\| 254 days +\|'
+	expect "the dsar workflow's retention bounds" '^ *dsar +\| dsar +\| +[0-9]+ \| extended +\| 823 days +\| extended > respond_due > overdue'
+	expect "the requests' outcomes" \
+		'^requests: [0-9]+ filed, [1-9][0-9]* answered in time, [1-9][0-9]* extended then answered, 1 refused, 1 overdue \(ticket-[0-9]+, left unanswered on purpose\), 0 still open$'
+	expect "the request e-mails at the SMTP sink" '^ok: every request message written reached the SMTP sink once'
+	expect "its checks passed" '^demo checks: [0-9]+ passed, 0 failed$'
+	expect "the user graph" "^  $out/lifecycle-demo-graph.png: "
+	expect "the dsar graph" "^  $out/lifecycle-demo-graph-dsar.png: "
+	for f in lifecycle-demo-graph.png lifecycle-demo-graph-dsar.png lifecycle-demo-forecast.png; do
+		[ "$(head -c 4 "$out/$f" 2>/dev/null | od -An -c | tr -d ' ')" = '211PNG' ] ||
+			{ echo "the demo wrote no PNG $out/$f"; missing=1; }
+	done
+	if [ "$missing" -ne 0 ]; then
+		echo "--- the demo's output (log $log)"
+		sed 's/\r/\n/g' "$log" | tail -n 150
+		return 1
+	fi
+	grep -E '^(requests:|demo checks:|simulation )' "$log"
+}
+
 for suite in $SUITES; do
 	case $suite in
 	regress)
@@ -130,6 +181,9 @@ for suite in $SUITES; do
 			done
 			status=1
 		fi ;;
+	demo)
+		echo "== demo"
+		demo_suite || status=1 ;;
 	esac
 done
 exit $status

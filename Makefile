@@ -76,6 +76,13 @@ check-model:
 	MODEL_SEED=$(SEED) MODEL_STEPS=$(STEPS) PROVE_TESTS=test/t/800_model.pl \
 		SUITES=tap bash scripts/test.sh
 
+# lifecycle on a coordinator and two Citus workers (test/t/930_citus_cluster.pl,
+# docs/CITUS.md): scripts/test.sh builds Citus from ../shared/citus/ (or
+# CITUS_SRC) once, caches it, and runs the cluster test alone.
+check-citus:
+	PROVE_TESTS="$(or $(PROVE_TESTS),$(sort $(wildcard test/t/93*.pl)))" \
+		SUITES=tap bash scripts/test.sh
+
 # The regression, isolation and red-team suites with the extension built
 # with AddressSanitizer and UBSan and the runtimes preloaded into the test
 # servers (scripts/sanitize.sh; README "Tests" says how long it takes).
@@ -96,4 +103,4 @@ bench-scale:
 bench-compare:
 	bash bench/compare.sh
 
-.PHONY: bench-compare check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale sanitize
+.PHONY: bench-compare check-citus check-model installcheck-regress installcheck-isolation prove_installcheck bench bench-scale sanitize

@@ -103,11 +103,24 @@ fi
 
 make -C "$work" -s PG_CONFIG="$PG_CONFIG" LIFECYCLE_CFLAGS="-Werror ${LIFECYCLE_CFLAGS:-}" >/dev/null
 make -C "$work" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+# Citus, for the scale-out test (test/t/930_citus_cluster.pl): built once
+# from its source tarball and cached (scripts/citus.sh), installed into the
+# private copy; when it cannot be built the test skips with the reason.
+citus_skip=""
+case " $SUITES " in *" tap "*)
+	case "${PROVE_TESTS:-test/t/93}" in *test/t/93*)
+		if ! bash scripts/citus.sh "$pgroot" 2>&1 | tee "$work/citus.err" >&2; then
+			citus_skip=$(tail -n 1 "$work/citus.err")
+			echo "$citus_skip (the Citus test skips)" >&2
+		fi ;;
+	esac ;;
+esac
 chown -R postgres: "$work"
 status=0
 
 as_pg() { runuser -u postgres -- env PATH="$PGBINDIR:$PATH" PG_CONFIG="$PG_CONFIG" \
-	LIFECYCLE_GIT_DIR="${LIFECYCLE_GIT_DIR:-}" LIFECYCLE_PGROOT="$pgroot" "$@"; }
+	LIFECYCLE_GIT_DIR="${LIFECYCLE_GIT_DIR:-}" LIFECYCLE_PGROOT="$pgroot" \
+	LIFECYCLE_CITUS_SKIP="$citus_skip" "$@"; }
 
 # The demo, short (1,000 users, 20 weeks: the requests, the outage and the
 # migration all happen), with the extension installed above, its sinks on

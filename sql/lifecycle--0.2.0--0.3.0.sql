@@ -2382,6 +2382,44 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.lifecycle_forecast(interval, text, text, jsonb, text, jsonb, jsonb)
 TO lifecycle_auditor;
 
+-- ---- lifecycle.holds: when and by whom the subject's hold was placed (issue 18; sql/src/20_views.sql) ----
+-- An instance started while its subject was held takes the hold from the
+-- call that starts it: held_since and held_by are the earliest of the
+-- held instances' latest hold rows (one instance: as before).
+CREATE OR REPLACE VIEW lifecycle.holds WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
+	   u.hold_until AS until, p.at AS held_since, p.actor AS held_by,
+	   CASE WHEN u.subject IS NULL THEN ARRAY[u.workflow]
+	   ELSE ARRAY(SELECT DISTINCT w.workflow FROM lifecycle.users w
+				   WHERE w.tenant = u.tenant AND w.subject = u.subject
+					 AND w.held AND (w.hold_until IS NULL
+						 OR w.hold_until > @extschema@.lifecycle_now())
+				   ORDER BY w.workflow) END AS workflows
+  FROM (SELECT DISTINCT ON (h.tenant, h.subject,
+							CASE WHEN h.subject IS NULL THEN h.id END) h.*
+		  FROM lifecycle.users h
+		 WHERE h.held AND (h.hold_until IS NULL
+			   OR h.hold_until > @extschema@.lifecycle_now())
+		   AND lifecycle._tenant_visible(h.tenant)
+		 ORDER BY h.tenant, h.subject,
+				  CASE WHEN h.subject IS NULL THEN h.id END,
+				  h.workflow <> 'user', h.id) u
+  -- When and by whom the subject's hold was placed: of the latest hold
+  -- row of each of its held instances, the earliest (an instance started
+  -- while the subject was held took the hold later, from the call that
+  -- started it).  One instance: its latest hold row, as in 0.2.0.
+  LEFT JOIN LATERAL (
+	SELECT l.at, l.actor
+	  FROM lifecycle.users w
+	 CROSS JOIN LATERAL (SELECT h.at, h.id, h.actor FROM lifecycle.history h
+						  WHERE h.user_id = w.id AND h.event = 'hold'
+						  ORDER BY h.at DESC, h.id DESC LIMIT 1) l
+	 WHERE w.id = u.id
+		OR (u.subject IS NOT NULL AND w.tenant = u.tenant AND w.subject = u.subject
+			AND w.held AND (w.hold_until IS NULL
+				OR w.hold_until > @extschema@.lifecycle_now()))
+	 ORDER BY l.at, l.id LIMIT 1) p ON true;
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

@@ -128,12 +128,7 @@ SELECT v.* FROM (
 -- users_hold_until and the subject's instances from users_tenant_subject.
 CREATE VIEW lifecycle.holds WITH (security_barrier) AS
 SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
-	   u.hold_until AS until,
-	   (SELECT max(h.at) FROM lifecycle.history h
-		 WHERE h.user_id = u.id AND h.event = 'hold') AS held_since,
-	   (SELECT h.actor FROM lifecycle.history h
-		 WHERE h.user_id = u.id AND h.event = 'hold'
-		 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS held_by,
+	   u.hold_until AS until, p.at AS held_since, p.actor AS held_by,
 	   CASE WHEN u.subject IS NULL THEN ARRAY[u.workflow]
 	   ELSE ARRAY(SELECT DISTINCT w.workflow FROM lifecycle.users w
 				   WHERE w.tenant = u.tenant AND w.subject = u.subject
@@ -148,7 +143,22 @@ SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 		   AND lifecycle._tenant_visible(h.tenant)
 		 ORDER BY h.tenant, h.subject,
 				  CASE WHEN h.subject IS NULL THEN h.id END,
-				  h.workflow <> 'user', h.id) u;
+				  h.workflow <> 'user', h.id) u
+  -- When and by whom the subject's hold was placed: of the latest hold
+  -- row of each of its held instances, the earliest (an instance started
+  -- while the subject was held took the hold later, from the call that
+  -- started it).  One instance: its latest hold row, as in 0.2.0.
+  LEFT JOIN LATERAL (
+	SELECT l.at, l.actor
+	  FROM lifecycle.users w
+	 CROSS JOIN LATERAL (SELECT h.at, h.id, h.actor FROM lifecycle.history h
+						  WHERE h.user_id = w.id AND h.event = 'hold'
+						  ORDER BY h.at DESC, h.id DESC LIMIT 1) l
+	 WHERE w.id = u.id
+		OR (u.subject IS NOT NULL AND w.tenant = u.tenant AND w.subject = u.subject
+			AND w.held AND (w.hold_until IS NULL
+				OR w.hold_until > @extschema@.lifecycle_now()))
+	 ORDER BY l.at, l.id LIMIT 1) p ON true;
 
 -- The workers, from shared memory (no rows' pids without preloading).
 CREATE VIEW lifecycle.worker_stats AS

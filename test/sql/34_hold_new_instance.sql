@@ -87,12 +87,22 @@ SELECT lifecycle_start('dsar', 'h1', 't34h', key => 'r2')
 	   = (SELECT id FROM lifecycle.users WHERE tenant = 't34h' AND key = 'r2') AS same_id;
 SELECT count(*) AS hold_rows FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id
  WHERE u.tenant = 't34h' AND u.key = 'r2' AND h.event = 'hold';
--- The user lifecycle begun now starts held too.
+-- The user lifecycle begun now (by the application) starts held too.
+CREATE ROLE regress_t34h_app IN ROLE lifecycle_app;
+SET ROLE regress_t34h_app;
 SELECT lifecycle_invite('h1', 'h1@example.com', 't34h') > 0 AS invited;
+RESET ROLE;
 SELECT * FROM pg_temp.insts('h1');
--- lifecycle.holds: one row for the subject, naming both workflows.
-SELECT subject, reason, workflows, until IS NOT NULL AS until_set
+-- lifecycle.holds: one row for the subject, naming both workflows; its
+-- hold was placed when and by whom lifecycle_hold() placed it (the user
+-- lifecycle's own hold row is the invitation's).
+SELECT subject, reason, workflows, until IS NOT NULL AS until_set,
+	   held_by = session_user AS held_by_the_admin,
+	   held_since = (SELECT h.at FROM lifecycle.history h JOIN lifecycle.users r ON r.id = h.user_id
+					  WHERE r.tenant = 't34h' AND r.key = 'r1' AND h.event = 'hold') AS since_the_hold
   FROM lifecycle.holds WHERE tenant = 't34h';
+SELECT h.actor FROM lifecycle.history h JOIN lifecycle.users u ON u.id = h.user_id
+ WHERE u.tenant = 't34h' AND u.workflow = 'user' AND h.event = 'hold';
 SELECT workflow, key, held FROM lifecycle_instances('h1', 't34h') ORDER BY id;
 SELECT pg_temp.counts_exact('t34h') AS counts_exact;
 
@@ -121,3 +131,4 @@ SELECT pg_temp.counts_exact('t34h') AS counts_exact;
 -- Nothing of this file is left running (h2's hold lapses at the tick).
 SELECT lifecycle_tick() >= 1 AS ticked;
 SELECT lifecycle_erase(s, 't34h') > 0 AS erased FROM (VALUES ('h1'), ('h2')) v(s);
+DROP ROLE regress_t34h_app;

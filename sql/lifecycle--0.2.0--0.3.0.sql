@@ -2420,6 +2420,97 @@ SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
 				OR w.hold_until > @extschema@.lifecycle_now()))
 	 ORDER BY l.at, l.id LIMIT 1) p ON true;
 
+-- ---------------------------------------------------------------------
+-- Citus (issue 21, docs/CITUS.md): the schema made distributable.
+-- ---------------------------------------------------------------------
+-- The NOTIFY lifecycle_messages of an unrouted message comes from the
+-- statement that writes it (src/store/store_outbox.c), not from a trigger
+-- on the outbox: on Citus the trigger would run on a shard, whose
+-- two-phase commit refuses NOTIFY.  The function stays (unused).
+DROP TRIGGER outbox_notify ON lifecycle.outbox;
+
+-- The bucket of a subject (src/core/shard.c), and the column "shard" on
+-- every per-subject table, last: the users row's bucket from its tenant
+-- and subject (an erased row, whose subject is gone, from its id: it is
+-- never looked up by subject), its history, messages and evidence the
+-- bucket of their users row.  Keys include it (Citus wants the
+-- distribution column in every unique key); rows are addressed by
+-- (id, shard), never by ctid.  (Added without a default and filled, so
+-- that no "missing value" is left in the catalog.)
+CREATE FUNCTION lifecycle._shard(tenant text, subject text)
+RETURNS smallint
+AS 'MODULE_PATHNAME', 'lifecycle_shard'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION lifecycle._shard(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._shard(text, text) TO lifecycle_app;
+
+ALTER TABLE lifecycle.users ADD COLUMN shard smallint;
+UPDATE lifecycle.users
+   SET shard = COALESCE(lifecycle._shard(tenant, subject), lifecycle._shard(tenant, id::text));
+ALTER TABLE lifecycle.users
+	ALTER COLUMN shard SET DEFAULT 0, ALTER COLUMN shard SET NOT NULL,
+	DROP CONSTRAINT users_pkey, ADD PRIMARY KEY (id, shard);
+DROP INDEX lifecycle.users_tenant_subject;
+CREATE UNIQUE INDEX users_tenant_subject ON lifecycle.users (tenant, subject, workflow, key, shard)
+	WHERE subject IS NOT NULL;
+
+-- lifecycle.holds reads u.* of its held rows (20_views.sql): defined again,
+-- so that it has the new column at its end, as a fresh install's.
+CREATE OR REPLACE VIEW lifecycle.holds WITH (security_barrier) AS
+SELECT u.id, u.tenant, u.subject, u.state, u.hold_reason AS reason,
+	   u.hold_until AS until, p.at AS held_since, p.actor AS held_by,
+	   CASE WHEN u.subject IS NULL THEN ARRAY[u.workflow]
+	   ELSE ARRAY(SELECT DISTINCT w.workflow FROM lifecycle.users w
+				   WHERE w.tenant = u.tenant AND w.subject = u.subject
+					 AND w.held AND (w.hold_until IS NULL
+						 OR w.hold_until > @extschema@.lifecycle_now())
+				   ORDER BY w.workflow) END AS workflows
+  FROM (SELECT DISTINCT ON (h.tenant, h.subject,
+							CASE WHEN h.subject IS NULL THEN h.id END) h.*
+		  FROM lifecycle.users h
+		 WHERE h.held AND (h.hold_until IS NULL
+			   OR h.hold_until > @extschema@.lifecycle_now())
+		   AND lifecycle._tenant_visible(h.tenant)
+		 ORDER BY h.tenant, h.subject,
+				  CASE WHEN h.subject IS NULL THEN h.id END,
+				  h.workflow <> 'user', h.id) u
+  -- When and by whom the subject's hold was placed: of the latest hold
+  -- row of each of its held instances, the earliest (an instance started
+  -- while the subject was held took the hold later, from the call that
+  -- started it).  One instance: its latest hold row, as in 0.2.0.
+  LEFT JOIN LATERAL (
+	SELECT l.at, l.actor
+	  FROM lifecycle.users w
+	 CROSS JOIN LATERAL (SELECT h.at, h.id, h.actor FROM lifecycle.history h
+						  WHERE h.user_id = w.id AND h.event = 'hold'
+						  ORDER BY h.at DESC, h.id DESC LIMIT 1) l
+	 WHERE w.id = u.id
+		OR (u.subject IS NOT NULL AND w.tenant = u.tenant AND w.subject = u.subject
+			AND w.held AND (w.hold_until IS NULL
+				OR w.hold_until > @extschema@.lifecycle_now()))
+	 ORDER BY l.at, l.id LIMIT 1) p ON true;
+
+ALTER TABLE lifecycle.history ADD COLUMN shard smallint;
+UPDATE lifecycle.history AS h
+   SET shard = COALESCE((SELECT u.shard FROM lifecycle.users AS u WHERE u.id = h.user_id), 0);
+ALTER TABLE lifecycle.history
+	ALTER COLUMN shard SET DEFAULT 0, ALTER COLUMN shard SET NOT NULL,
+	DROP CONSTRAINT history_pkey, ADD PRIMARY KEY (id, shard);
+
+ALTER TABLE lifecycle.outbox ADD COLUMN shard smallint;
+UPDATE lifecycle.outbox AS o
+   SET shard = COALESCE((SELECT u.shard FROM lifecycle.users AS u WHERE u.id = o.user_id), 0);
+ALTER TABLE lifecycle.outbox
+	ALTER COLUMN shard SET DEFAULT 0, ALTER COLUMN shard SET NOT NULL,
+	DROP CONSTRAINT outbox_pkey, ADD PRIMARY KEY (id, shard);
+
+ALTER TABLE lifecycle.erasures ADD COLUMN shard smallint;
+UPDATE lifecycle.erasures AS e
+   SET shard = COALESCE((SELECT u.shard FROM lifecycle.users AS u WHERE u.id = e.user_id), 0);
+ALTER TABLE lifecycle.erasures
+	ALTER COLUMN shard SET DEFAULT 0, ALTER COLUMN shard SET NOT NULL,
+	DROP CONSTRAINT erasures_pkey, ADD PRIMARY KEY (id, shard);
+
 -- engine (issue 17): the retention deadlines again, from the compiled user
 -- workflow (an install coming from 0.1.0 skipped them in the 0.1.0 ->
 -- 0.2.0 script, whose schema the 0.3.0 library cannot read).  Keep this

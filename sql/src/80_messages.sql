@@ -166,8 +166,9 @@ GRANT EXECUTE ON FUNCTION @extschema@.lifecycle_prune_outbox() TO lifecycle_admi
 -- lifecycle_ack_messages() marks them 'sent'.  An unacknowledged claim
 -- comes back after its lease.  Only messages of tenants the acting role
 -- may see.  Every transaction that writes an unrouted message sends
--- NOTIFY lifecycle_messages at commit, so a consumer can LISTEN (the
--- trigger outbox_notify and the index outbox_unrouted are in 00_schema).
+-- NOTIFY lifecycle_messages at commit, so a consumer can LISTEN (sent by
+-- the writing statement's caller, src/store/store_outbox.c; the index
+-- outbox_unrouted is in 00_schema).
 
 CREATE FUNCTION @extschema@.lifecycle_claim_messages(max int = 100,
 	lease interval = '5 minutes')

@@ -15,11 +15,14 @@
  * Both functions see only the tenants the acting role may see (acting.c,
  * through lifecycle._tenant_visible()).
  *
- * The NOTIFY comes from a BEFORE INSERT trigger on lifecycle.outbox for
- * unrouted rows: whatever path writes the message (a call, a tick, the
- * worker), its transaction notifies once at commit (PostgreSQL folds
- * duplicate notifications of a transaction into one) and not at all if it
- * rolls back.
+ * The NOTIFY comes from the statements that write unrouted messages
+ * (src/store/store.c, store_outbox_notify()): whatever path writes the
+ * message (a call, a tick, the worker), its transaction notifies once at
+ * commit (PostgreSQL folds duplicate notifications of a transaction into
+ * one) and not at all if it rolls back.  Until 0.3.0 a BEFORE INSERT
+ * trigger on lifecycle.outbox sent it; a trigger on a Citus shard cannot
+ * (docs/CITUS.md), and lifecycle_outbox_notify() stays only for 0.2.0's
+ * install script, which names it.
  *
  * IDENTIFICATION
  *	  src/api_messages.c
@@ -40,9 +43,6 @@
 
 #include "clock.h"
 #include "store_outbox.h"
-
-/* The channel consumers LISTEN on. */
-#define LC_NOTIFY_CHANNEL	"lifecycle_messages"
 
 /* Bounds of lifecycle_claim_messages()'s arguments. */
 #define LC_CLAIM_MAX		10000
@@ -151,8 +151,10 @@ lifecycle_ack_messages(PG_FUNCTION_ARGS)
 }
 
 /*
- * BEFORE INSERT trigger on lifecycle.outbox (WHEN status = 'unrouted'):
- * NOTIFY lifecycle_messages at commit.
+ * 0.2.0's BEFORE INSERT trigger on lifecycle.outbox (WHEN status =
+ * 'unrouted'): NOTIFY lifecycle_messages at commit.  0.3.0 has no such
+ * trigger (store_outbox_notify() instead); the function stays so that the
+ * 0.1.0 and 0.2.0 scripts, and their upgrade, load.
  */
 Datum
 lifecycle_outbox_notify(PG_FUNCTION_ARGS)

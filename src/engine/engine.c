@@ -89,7 +89,7 @@ engine_change(LcChange *c, const LcUserRow *row, const LcPolicy *policy,
 {
 	memset(c, 0, sizeof(*c));
 	c->id = row->id;
-	c->ctid = row->ctid;
+	c->shard = row->shard;
 	c->graph = policy->graph;
 	c->from = row->user.state;
 	c->to = o->to;

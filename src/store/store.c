@@ -30,8 +30,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "shard.h"
 #include "shmem.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "cache.h"
 #include "version.h"
 
@@ -92,7 +94,7 @@ static StoreState store_state;
 #define STORE_USER_COLUMNS \
 	"id, tenant, subject, policy, policy_version, state, state_since, " \
 	"last_seen, step, held, hold_until, next_at, next_event, hold_reason, " \
-	"retries, ctid, state_due_at, workflow, workflow_version, created_at, key"
+	"retries, shard, state_due_at, workflow, workflow_version, created_at, key"
 
 static void store_exec(StorePlan which, const char *sql, int nargs,
 					   const Oid *argtypes, Datum *values, const char *nulls,
@@ -168,7 +170,7 @@ store_exec(StorePlan which, const char *sql, int nargs, const Oid *argtypes,
 
 /*
  * store_exec(), with generic true for a statement whose generic plan is
- * right whatever its parameters (rows addressed by TID or key).  Without
+ * right whatever its parameters (rows addressed by key).  Without
  * that the plan cache plans such a statement anew on every call: the
  * generic plan's estimate for unnest() of the parameter arrays (100 rows)
  * never beats a custom plan's for a single row, so it keeps choosing
@@ -307,7 +309,7 @@ store_read_user(HeapTuple tup, TupleDesc desc, LcUserRow *row, char **names,
 	names[1] = store_getstr(tup, desc, 13, CurrentMemoryContext);
 	row->hold_reason = store_getstr(tup, desc, 14, cxt);
 	row->retries = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
-	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 16, &isnull));
+	row->shard = DatumGetInt16(SPI_getbinval(tup, desc, 16, &isnull));
 	d = SPI_getbinval(tup, desc, 17, &isnull);
 	row->user.state_due_at = isnull ? 0 : DatumGetTimestampTz(d);
 	row->workflow = store_getstr(tup, desc, 18, cxt);
@@ -728,12 +730,12 @@ int64
 store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 				  bool *subject_others)
 {
-	Oid			types[22] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	Oid			types[23] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		vals[22];
-	char		nulls[22];
+	TEXTOID, JSONBOID, TIMESTAMPTZOID, INT2OID};
+	Datum		vals[23];
+	char		nulls[23];
 	bool		isnull;
 	bool		held;
 	bool		others;
@@ -777,6 +779,7 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 		vals[21] = TimestampTzGetDatum(inv->archive_at);
 	else
 		nulls[21] = 'n';
+	vals[22] = Int16GetDatum(shard_of(inv->tenant, inv->subject));
 
 	/*
 	 * The start message carries the deadline it announces as archive_at,
@@ -800,29 +803,30 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 			   " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 			   "  policy, policy_version, state, state_since, step, next_at, next_event,"
 			   "  created_at, deadline_at, deadline_event, state_due_at, workflow,"
-			   "  workflow_version, key, data)"
+			   "  workflow_version, key, data, shard)"
 			   " VALUES ($1, $2, COALESCE($3, (SELECT email FROM s)),"
 			   "  COALESCE($4, (SELECT attrs FROM s), '{}'),"
 			   "  COALESCE($5, (SELECT region FROM s)), $6, $7, $15, $8, 0, $9, $10, $8,"
-			   "  $13, $14, $8, $18, $19, $20, COALESCE($21, '{}'))"
-			   " ON CONFLICT (tenant, subject, workflow, key) WHERE subject IS NOT NULL"
+			   "  $13, $14, $8, $18, $19, $20, COALESCE($21, '{}'), $23)"
+			   " ON CONFLICT (tenant, subject, workflow, key, shard) WHERE subject IS NOT NULL"
 			   " DO NOTHING RETURNING *),"
 			   " h AS ("
-			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-			   " SELECT id, $8, NULL, $15, $16, $11 FROM u),"
+			   " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor,"
+			   "  shard)"
+			   " SELECT id, $8, NULL, $15, $16, $11, shard FROM u),"
 			   " o AS ("
 			   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload, status,"
-			   "  next_attempt_at, created_at)"
+			   "  next_attempt_at, created_at, shard)"
 			   " SELECT id, $12, $17, " STORE_PAYLOAD("u") ", 'state', $15)"
 			   STORE_PAYLOAD_INSTANCE("u")
 			   "  OPERATOR(pg_catalog.||) CASE WHEN $22 IS NULL THEN '{}'::pg_catalog.jsonb"
 			   "  ELSE pg_catalog.jsonb_build_object('archive_at', $22) END,"
 			   "  CASE WHEN $12 IS NULL THEN 'unrouted' ELSE 'pending' END,"
-			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8 FROM u"
+			   "  CASE WHEN $12 IS NULL THEN NULL ELSE $8 END, $8, shard FROM u"
 			   "  WHERE $17 IS NOT NULL)"
 			   " SELECT u.id, u.held, EXISTS (SELECT FROM s), u.email, u.attrs, u.region"
 			   " FROM u",
-			   22, types, vals, nulls, SPI_OK_SELECT);
+			   23, types, vals, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -872,6 +876,8 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 		shmem_note_timer(inv->next_at);
 	if (inv->channel && inv->message)
 		shmem_note_message();
+	if (!inv->channel && inv->message)
+		store_outbox_notify();	/* an unrouted message (store_outbox.c) */
 	return id;
 }
 
@@ -882,10 +888,10 @@ store_user_insert(const LcInvite *inv, TimestampTz now, const char *actor,
 void
 store_user_reinvite(LcUserRow *row, const LcInvite *inv)
 {
-	bool		isnull;
-	Oid			types[6] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		vals[6];
-	char		nulls[6];
+	Oid			types[7] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, INT4OID,
+	INT2OID};
+	Datum		vals[7];
+	char		nulls[7];
 
 	memset(nulls, ' ', sizeof(nulls));
 	vals[0] = Int64GetDatum(row->id);
@@ -897,13 +903,11 @@ store_user_reinvite(LcUserRow *row, const LcInvite *inv)
 		nulls[3] = 'n';
 	vals[4] = CStringGetTextDatum(inv->policy);
 	vals[5] = Int32GetDatum(inv->policy_version);
+	vals[6] = Int16GetDatum(row->shard);
 	store_exec(SP_USER_REINVITE,
 			   "UPDATE lifecycle.users SET email = $2, attrs = $3, region = $4,"
-			   " policy = $5, policy_version = $6 WHERE id = $1 RETURNING ctid",
-			   6, types, vals, nulls, false, 0, SPI_OK_UPDATE_RETURNING);
-	row->ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-															 SPI_tuptable->tupdesc,
-															 1, &isnull));
+			   " policy = $5, policy_version = $6 WHERE id = $1 AND shard = $7",
+			   7, types, vals, nulls, false, 0, SPI_OK_UPDATE);
 }
 
 /*
@@ -938,7 +942,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		TIMESTAMPTZARRAYOID, INT4ARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID, TIDARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID, INT2ARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID
 	};
 	Oid			elemtypes[20] = {
@@ -948,11 +952,12 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
 	};
 	Datum		vals[23];
-	Datum	   *tids;
+	Datum	   *shards;
 	bool		isnull;
 	Datum	   *d[20];
 	bool	   *nl[20];
 	bool		messages = false;
+	bool		unrouted = false;
 	TimestampTz earliest = 0;
 
 	if (n == 0)
@@ -963,7 +968,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		d[k] = palloc(sizeof(Datum) * n);
 		nl[k] = palloc0(sizeof(bool) * n);
 	}
-	tids = palloc(sizeof(Datum) * n);
+	shards = palloc(sizeof(Datum) * n);
 
 #define SET_TS(k, v) do { if ((v) == 0) nl[k][i] = true; else d[k][i] = TimestampTzGetDatum(v); } while (0)
 #define SET_STR(k, v) do { if ((v) == NULL) nl[k][i] = true; else d[k][i] = CStringGetTextDatum(v); } while (0)
@@ -971,7 +976,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	for (int i = 0; i < n; i++)
 	{
 		d[0][i] = Int64GetDatum(c[i].id);
-		tids[i] = PointerGetDatum(&c[i].ctid);
+		shards[i] = Int16GetDatum(c[i].shard);
 		SET_STR(1, c[i].from == LC_STATE_NONE ? NULL : machine_state_name(c[i].graph, c[i].from));
 		SET_STR(2, machine_state_name(c[i].graph, c[i].to));
 		SET_TS(3, c[i].state_since);
@@ -994,6 +999,8 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 
 		if (c[i].message != LC_MSG_NONE && c[i].channel != NULL)
 			messages = true;
+		if (c[i].message != LC_MSG_NONE && c[i].channel == NULL)
+			unrouted = true;
 		if (c[i].next_at != 0 && (earliest == 0 || c[i].next_at < earliest))
 			earliest = c[i].next_at;
 	}
@@ -1004,7 +1011,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		vals[k] = store_array(d[k], nl[k], n, elemtypes[k]);
 	vals[17] = TimestampTzGetDatum(now);
 	vals[18] = CStringGetTextDatum(actor);
-	vals[19] = store_array(tids, NULL, n, TIDOID);
+	vals[19] = store_array(shards, NULL, n, INT2OID);
 	for (int k = 17; k < 20; k++)
 		vals[k + 3] = store_array(d[k], nl[k], n, elemtypes[k]);
 
@@ -1014,7 +1021,7 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 	 *
 	 * The statement writes its own count deltas (src/store/counts.c): the
 	 * users' groups before (b: the locked rows as they were, every part
-	 * of one statement seeing the same snapshot; a TID that is not one of
+	 * of one statement seeing the same snapshot; a key that is not one of
 	 * the batch's rows would make the count below short) and after, and
 	 * the history and outbox rows it inserts, from the RETURNING rows; the
 	 * count triggers skip its rows (store_counts_self()).  A short count below
@@ -1024,14 +1031,14 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 				   "WITH v AS ("
 				   " SELECT * FROM unnest($1, $2, $3,"
 				   "  $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-				   "  $21, $22, $23)"
+				   "  $21, $22, $23, $20)"
 				   " AS v(id, from_state, to_state, since, last_seen, step, held,"
 				   "  hold_reason, hold_until, next_at, next_event, event, due_at,"
 				   "  message, channel, archive_at, detail, state_due_at, deadline_at,"
-				   "  deadline_event)),"
+				   "  deadline_event, shard)),"
 				   " b AS ("
 				   " SELECT b.tenant, b.policy, b.state, b.held FROM lifecycle.users AS b"
-				   " WHERE b.ctid = ANY ($20)),"
+				   " WHERE b.id = ANY ($1) AND b.shard = ANY ($20)),"
 				   " u AS ("
 				   " UPDATE lifecycle.users AS u SET state = v.to_state,"
 				   "  state_since = v.since, last_seen = v.last_seen, step = v.step,"
@@ -1040,23 +1047,24 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 				   "  state_due_at = v.state_due_at, deadline_at = v.deadline_at,"
 				   "  deadline_event = v.deadline_event,"
 				   "  retry_at = NULL, retries = 0, last_error = NULL"
-				   " FROM v WHERE u.ctid = ANY ($20) AND u.id = v.id"
+				   " FROM v WHERE u.id = ANY ($1) AND u.shard = ANY ($20)"
+				   "  AND u.id = v.id AND u.shard = v.shard"
 				   " RETURNING u.id, u.tenant, u.subject, u.email, u.region, u.attrs,"
 				   "  u.policy, u.held, v.from_state, v.to_state, v.event, v.due_at, v.message,"
-				   "  v.channel, v.archive_at, v.detail, u.workflow, u.key),"
+				   "  v.channel, v.archive_at, v.detail, u.workflow, u.key, u.shard),"
 				   " h AS ("
 				   " INSERT INTO lifecycle.history (user_id, at, due_at, from_state,"
-				   "  to_state, event, actor, detail)"
+				   "  to_state, event, actor, detail, shard)"
 				   " SELECT id, $18, due_at, from_state, to_state, event, $19,"
-				   "  detail::jsonb FROM u WHERE event IS NOT NULL),"
+				   "  detail::jsonb, shard FROM u WHERE event IS NOT NULL),"
 				   " o AS ("
 				   " INSERT INTO lifecycle.outbox (user_id, channel, message, payload,"
-				   "  status, next_attempt_at, created_at)"
+				   "  status, next_attempt_at, created_at, shard)"
 				   " SELECT id, channel, message, " STORE_PAYLOAD("u")
 				   ", 'state', to_state, 'archive_at', archive_at)"
 				   STORE_PAYLOAD_INSTANCE("u") ","
 				   "  CASE WHEN channel IS NULL THEN 'unrouted' ELSE 'pending' END,"
-				   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18"
+				   "  CASE WHEN channel IS NULL THEN NULL ELSE $18 END, $18, shard"
 				   " FROM u WHERE message IS NOT NULL),"
 				   " d AS ("
 				   " INSERT INTO lifecycle.count_deltas (family, tenant, key1, key2, n, held)"
@@ -1097,6 +1105,8 @@ store_apply(const LcChange *c, int n, TimestampTz now, const char *actor)
 		shmem_note_timer(earliest);
 	if (messages)
 		shmem_note_message();
+	if (unrouted)
+		store_outbox_notify();	/* an unrouted message (store_outbox.c) */
 }
 
 /*
@@ -1153,7 +1163,7 @@ store_erase_batch(const int64 *ids, const char *const *before, int n,
 			   " UPDATE lifecycle.users AS u SET subject = NULL, email = NULL,"
 			   "  attrs = '{}', data = '{}', hold_reason = NULL, last_error = NULL"
 			   " FROM v WHERE u.id = ANY ($1) AND u.id = v.id"
-			   " RETURNING u.id, u.tenant, u.policy, v.before),"
+			   " RETURNING u.id, u.tenant, u.policy, v.before, u.shard),"
 			   " o AS ("
 			   " UPDATE lifecycle.outbox SET payload = '{}', last_error = NULL,"
 			   "  status = CASE WHEN status IN ('pending', 'unrouted', 'blocked')"
@@ -1163,8 +1173,8 @@ store_erase_batch(const int64 *ids, const char *const *before, int n,
 			   " WHERE user_id = ANY ($1) AND (payload <> '{}' OR last_error IS NOT NULL"
 			   "  OR status IN ('pending', 'unrouted', 'blocked')))"
 			   " INSERT INTO lifecycle.erasures (user_id, tenant, policy, reason,"
-			   "  state_before, requested_by, erased_at)"
-			   " SELECT u.id, u.tenant, u.policy, $3, u.before, $4, $5"
+			   "  state_before, requested_by, erased_at, shard)"
+			   " SELECT u.id, u.tenant, u.policy, $3, u.before, $4, $5, u.shard"
 			   " FROM u RETURNING id, user_id",
 			   5, types, vals, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != (uint64) n)

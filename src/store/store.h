@@ -23,7 +23,7 @@
 typedef struct LcUserRow
 {
 	int64		id;
-	ItemPointerData ctid;		/* valid while the row lock is held */
+	int16		shard;			/* with id, the row's key (docs/CITUS.md) */
 	char	   *tenant;
 	char	   *subject;
 	char	   *policy;
@@ -43,7 +43,7 @@ typedef struct LcUserRow
 typedef struct LcChange
 {
 	int64		id;
-	ItemPointerData ctid;		/* of the locked row: the UPDATE is a TID scan */
+	int16		shard;			/* with id, the locked row's key */
 	const LcGraph *graph;		/* names the ids below */
 	LcState		from;			/* LC_STATE_NONE for a new user */
 	LcState		to;

@@ -198,10 +198,10 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 " ins AS ("
 					 " INSERT INTO lifecycle.users (tenant, subject, email, attrs, region,"
 					 "  policy, policy_version, state, state_since, last_seen, step, next_at,"
-					 "  next_event, created_at, state_due_at, deadline_at, deadline_event)"
+					 "  next_event, created_at, state_due_at, deadline_at, deadline_event, shard)"
 					 " SELECT $1, x.subject, x.email, x.attrs, x.region, $2, $3, x.state,"
 					 "  $4, x.last_seen, 0, x.next_at, x.next_event, $4, $4, x.next_at,"
-					 "  x.deadline_event"
+					 "  x.deadline_event, lifecycle._shard($1, x.subject)"
 					 " FROM (SELECT c.subject, c.email, COALESCE(c.attrs, '{}') AS attrs,"
 					 "  c.region, c.last_seen,"
 					 "  CASE WHEN c.registered THEN $13 ELSE $14 END AS state,"
@@ -212,12 +212,13 @@ bulk_adopt_sql(const LcAdoptSpec *spec, bool calendar_dormancy,
 					 " FROM (SELECT e.*%s FROM (SELECT d.*, d.registered AND d.dormant_at <= $4 AS due"
 					 "   FROM (SELECT s.*, %s AS dormant_at FROM (%s) AS s) AS d) AS e%s) AS c) AS x"
 					 " WHERE (SELECT chk.ok FROM chk)"
-					 " ON CONFLICT (tenant, subject, workflow, key) WHERE subject IS NOT NULL"
+					 " ON CONFLICT (tenant, subject, workflow, key, shard) WHERE subject IS NOT NULL"
 					 " DO NOTHING"
-					 " RETURNING id, state, next_at),"
+					 " RETURNING id, state, next_at, shard),"
 					 " h AS ("
-					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-					 " SELECT ins.id, $4, NULL, ins.state, 'adopt', $5 FROM ins)"
+					 " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor,"
+					 "  shard)"
+					 " SELECT ins.id, $4, NULL, ins.state, 'adopt', $5, ins.shard FROM ins)"
 					 " SELECT chk.n, chk.ok, (SELECT pg_catalog.count(*) FROM ins),"
 					 "  (SELECT pg_catalog.min(ins.next_at) FROM ins),"
 					 "  (SELECT pg_catalog.count(*) FROM ins"
@@ -484,7 +485,7 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 			  "  deadline_at = CASE WHEN $5 IS NULL THEN u.deadline_at ELSE $11 END,"
 			  "  deadline_event = CASE WHEN $5 IS NULL THEN u.deadline_event ELSE $12 END"
 			  " FROM f WHERE u.id = $1 AND pg_catalog.cardinality(f.fields) > 0"
-			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields),"
+			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields, u.shard),"
 			  " o AS ("
 			  " UPDATE lifecycle.outbox AS o SET payload = o.payload"
 			  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('email', u.email,"
@@ -492,9 +493,10 @@ store_bulk_update(const LcUpdateSpec *spec, TimestampTz now,
 			  " FROM u WHERE o.user_id = u.id AND o.status NOT IN ('sent', 'cancelled')),"
 			  " h AS ("
 			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
-			  "  actor, detail)"
+			  "  actor, detail, shard)"
 			  " SELECT u.id, $9, u.state, u.state, 'update', $10,"
-			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)) FROM u)"
+			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)),"
+			  "  u.shard FROM u)"
 			  " SELECT pg_catalog.cardinality(f.fields) FROM f",
 			  12, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -537,12 +539,14 @@ store_bulk_migrate(const char *policy, int to_version, TimestampTz now,
 			  " WHERE o.id = u.id AND o.policy = $1 AND o.policy_version < $2"
 			  "  AND o.state <> 'erased'"
 			  "  AND u.policy = $1 AND u.policy_version < $2 AND u.state <> 'erased'"
-			  " RETURNING u.id, u.state, o.policy_version AS from_version, u.next_at),"
+			  " RETURNING u.id, u.state, o.policy_version AS from_version, u.next_at,"
+			  "  u.shard),"
 			  " h AS ("
 			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
-			  "  actor, detail)"
+			  "  actor, detail, shard)"
 			  " SELECT m.id, $3, m.state, m.state, 'migrate', $4,"
-			  "  pg_catalog.jsonb_build_object('from', m.from_version, 'to', $2) FROM m)"
+			  "  pg_catalog.jsonb_build_object('from', m.from_version, 'to', $2), m.shard"
+			  " FROM m)"
 			  " SELECT pg_catalog.count(*), pg_catalog.min(m.next_at) FROM m",
 			  4, types, vals, NULL, false, 0, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -570,8 +574,10 @@ store_bulk_export(int64 id, const char *state, TimestampTz now, const char *acto
 	vals[2] = CStringGetTextDatum(actor);
 	vals[3] = CStringGetTextDatum(state);
 	store_run(&bulk_state.plans[BP_EXPORT_RECORD],
-			  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor)"
-			  " VALUES ($1, $2, $4, $4, 'export', $3)",
+			  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event, actor,"
+			  " shard)"
+			  " SELECT $1, $2, $4, $4, 'export', $3, u.shard FROM lifecycle.users AS u"
+			  " WHERE u.id = $1",
 			  4, types, vals, NULL, false, 0, SPI_OK_INSERT);
 
 	store_run(&bulk_state.plans[BP_EXPORT],
@@ -656,7 +662,7 @@ store_bulk_update_shared(const int64 *ids, int n, const char *email,
 			  " UPDATE lifecycle.users AS u SET email = COALESCE($2, u.email),"
 			  "  attrs = COALESCE($3, u.attrs), region = COALESCE($4, u.region)"
 			  " FROM f WHERE u.id = f.id AND pg_catalog.cardinality(f.fields) > 0"
-			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields),"
+			  " RETURNING u.id, u.email, u.attrs, u.region, u.state, f.fields, u.shard),"
 			  " o AS ("
 			  " UPDATE lifecycle.outbox AS o SET payload = o.payload"
 			  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('email', u.email,"
@@ -664,9 +670,10 @@ store_bulk_update_shared(const int64 *ids, int n, const char *email,
 			  " FROM u WHERE o.user_id = u.id AND o.status NOT IN ('sent', 'cancelled')),"
 			  " h AS ("
 			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
-			  "  actor, detail)"
+			  "  actor, detail, shard)"
 			  " SELECT u.id, $5, u.state, u.state, 'update', $6,"
-			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)) FROM u)"
+			  "  pg_catalog.jsonb_build_object('fields', pg_catalog.to_jsonb(u.fields)),"
+			  "  u.shard FROM u)"
 			  " SELECT pg_catalog.count(*) FROM u",
 			  6, types, vals, nulls, false, 0, SPI_OK_SELECT);
 	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -714,9 +721,10 @@ store_bulk_export_instances(const int64 *ids, int n, const int64 *record,
 		vals[3] = CStringGetTextDatum(actor);
 		store_run(&bulk_state.plans[BP_EXPORT_RECORD_MANY],
 				  "INSERT INTO lifecycle.history (user_id, at, from_state, to_state,"
-				  " event, actor)"
-				  " SELECT r.id, $3, r.state, r.state, 'export', $4"
-				  " FROM unnest($1, $2) AS r(id, state)",
+				  " event, actor, shard)"
+				  " SELECT r.id, $3, r.state, r.state, 'export', $4, u.shard"
+				  " FROM unnest($1, $2) AS r(id, state)"
+				  " JOIN lifecycle.users AS u ON u.id = r.id",
 				  4, rtypes, vals, NULL, false, 0, SPI_OK_INSERT);
 	}
 

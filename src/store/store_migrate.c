@@ -149,14 +149,14 @@ store_migrate_instances(const char *workflow, int to_version,
 			  "  AND u.workflow_version < $2 AND u.state <> 'erased'"
 			  " RETURNING u.id, o.state AS from_state, u.state AS to_state,"
 			  "  o.workflow_version AS from_version,"
-			  "  o.policy_version AS from_policy_version, u.next_at),"
+			  "  o.policy_version AS from_policy_version, u.next_at, u.shard),"
 			  " h AS ("
 			  " INSERT INTO lifecycle.history (user_id, at, from_state, to_state, event,"
-			  "  actor, detail)"
+			  "  actor, detail, shard)"
 			  " SELECT m.id, $6, m.from_state, m.to_state, 'migrate', $7,"
 			  "  pg_catalog.jsonb_build_object('workflow', $1, 'from', m.from_version,"
-			  "   'to', $2, 'policy_from', m.from_policy_version, 'policy_to', $4)"
-			  " FROM m)"
+			  "   'to', $2, 'policy_from', m.from_policy_version, 'policy_to', $4),"
+			  "  m.shard FROM m)"
 			  " SELECT pg_catalog.count(*), pg_catalog.min(m.next_at) FROM m",
 			  7, types, vals, NULL, false, 0, SPI_OK_SELECT);
 #undef MIGRATE_REARM_ARGS

@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -72,6 +73,20 @@ static int	outbox_run_lease(int op, const char *sql, int expected,
 static void outbox_app_message(HeapTuple tup, TupleDesc desc,
 							   MemoryContext cxt, LcAppMessage *m);
 
+
+/*
+ * The calling transaction has written an unrouted message (store.c):
+ * NOTIFY lifecycle_messages at its commit (PostgreSQL folds a
+ * transaction's duplicates into one; none if it rolls back), so a
+ * consumer that LISTENs claims it.  Sent by the statement's caller, not
+ * by a trigger on lifecycle.outbox: on Citus the outbox is a shard, and
+ * a shard's transaction commits in two phases, which refuse NOTIFY.
+ */
+void
+store_outbox_notify(void)
+{
+	Async_Notify(LC_NOTIFY_CHANNEL, "");
+}
 /*
  * A jsonb column, detoasted and copied into cxt; NULL for SQL NULL.
  */

@@ -56,6 +56,10 @@ typedef struct LcAppMessage
 	int			attempts;		/* including this lease */
 } LcAppMessage;
 
+/* The channel application consumers LISTEN on (lifecycle_claim_messages()). */
+#define LC_NOTIFY_CHANNEL	"lifecycle_messages"
+
+extern void store_outbox_notify(void);
 extern int	store_outbox_reclaim(TimestampTz now);
 extern int	store_outbox_claim(TimestampTz now, TimestampTz lease_until,
 							   int limit, LcOutboxRow **rows);

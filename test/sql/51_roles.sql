@@ -48,6 +48,7 @@ INSERT INTO cmp_rules VALUES
  ('lifecycle_migrate_workflow','{admin}', false),
  ('lifecycle_forecast',      '{auditor,admin}', true),
  ('lifecycle._adopt_problem','{app,admin}', true),
+ ('lifecycle._shard',       '{app,admin}', false),
  ('lifecycle._forecast',     '{auditor,admin}', true),
  ('lifecycle._rearm_at',     '{}', true),
  ('lifecycle._rearm_event',  '{}', true),

@@ -187,8 +187,8 @@ SELECT state_before, reason, requested_by FROM lifecycle.erasures ORDER BY id;
 -- qualified, they must see the caller's search_path to resolve
 -- unqualified hook names), the internal lifecycle._minus (granted to
 -- nobody, search_path pinned) and pure C helpers that run no SQL
--- (lifecycle._adopt_problem, _rearm_at, _rearm_event, and the triggers
--- _cache_invalidate and _outbox_notify).
+-- (lifecycle._adopt_problem, _rearm_at, _rearm_event, _shard, and the
+-- triggers _cache_invalidate and _outbox_notify).
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
    AND d.classid = 'pg_proc'::regclass

@@ -463,7 +463,10 @@ lifecycle_restore(PG_FUNCTION_ARGS)
  *
  * Subject-wide: every live instance of the subject, of every workflow,
  * takes its workflow's reserved erase edge at once (all or none: one
- * instance on legal hold refuses the call with its own 55000).  The
+ * instance on legal hold refuses the call with its own 55000; a hold
+ * whose end has passed has lapsed: its hold_lapse is written first).
+ * The subject's instances are read again once locked, so an instance
+ * started while the call waited for their locks is erased too.  The
  * transitions are one statement, each instance's erase hook runs as its
  * policy binds it, then the personal data of all of them goes in one
  * statement that cancels their pending messages and writes one evidence
@@ -485,6 +488,7 @@ lifecycle_erase(PG_FUNCTION_ARGS)
 	StringInfoData detail;
 	int64		evidence;
 	int			n;
+	bool		lapsed;
 
 	SPI_connect();
 	acting_check_tenant(tenant);
@@ -492,7 +496,22 @@ lifecycle_erase(PG_FUNCTION_ARGS)
 	n = store_subject_instances(tenant, subject, &rows);
 	if (n == 0)
 		api_not_found(tenant);
+	/* again, now locked: an instance started meanwhile is erased too */
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
 	now = clock_now_precise();	/* locked: when it takes effect */
+
+	/*
+	 * A hold whose end has passed has lapsed, written or not: its lapse is
+	 * written first, as the worker writes it, then the rows read again.
+	 */
+	lapsed = false;
+	for (int i = 0; i < n; i++)
+		if (engine_fire_lapse(&rows[i], now))
+			lapsed = true;
+	if (lapsed)
+		n = store_subject_instances(tenant, subject, &rows);
 
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"reason\": ");

@@ -90,6 +90,10 @@ lifecycle_update(PG_FUNCTION_ARGS)
 	n = store_subject_instances(tenant, subject, &rows);
 	if (n == 0)
 		api_not_found(tenant);
+	/* again, now locked: an instance started meanwhile is updated too */
+	n = store_subject_instances(tenant, subject, &rows);
+	if (n == 0)
+		api_not_found(tenant);
 	others = palloc(sizeof(int64) * n);
 	for (int i = 0; i < n; i++)
 	{

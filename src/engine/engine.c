@@ -378,6 +378,39 @@ engine_fire_due(LcUserRow *row, TimestampTz now)
 }
 
 /*
+ * Write the lapse of a hold whose end has passed on one instance whose row
+ * the caller has locked, as the worker writes it (DESIGN "Holds": a hold
+ * whose until has passed counts as lapsed everywhere at once, whether or
+ * not the worker has written its hold_lapse yet): the machine's hold_lapse
+ * event, due at the hold's end, by the worker's actor, through
+ * store_apply() (history, counts, timers re-armed from their anchors).  A
+ * call that a hold refuses (lifecycle_erase()) writes it first and then
+ * acts on the released instance; the timers it re-arms are left to the
+ * worker.  Returns whether it wrote one (the caller then reads the row
+ * again).
+ */
+bool
+engine_fire_lapse(const LcUserRow *row, TimestampTz now)
+{
+	LcPolicy   *policy;
+	LcOutcome	o;
+	LcChange	change;
+
+	if (!row->user.held || row->user.hold_until == 0 ||
+		row->user.hold_until > now)
+		return false;
+	policy = policy_get(row->policy, row->policy_version);
+	machine_apply(policy, &row->user, LC_EV_HOLD_LAPSE, now, &o);
+	if (!o.allowed)
+		elog(ERROR, "lifecycle instance " INT64_FORMAT " refuses the lapse of its hold",
+			 row->id);
+	engine_change(&change, row, policy, LC_EV_HOLD_LAPSE, &o,
+				  row->user.hold_until);
+	store_apply(&change, 1, now, LC_WORKER_ACTOR);
+	return true;
+}
+
+/*
  * Advance up to "limit" users due at "due_by".
  */
 void

@@ -37,6 +37,7 @@ extern int64 engine_erase_effects(const LcUserRow *rows, LcPolicy **policies,
 								  const char *reason, const char *actor,
 								  TimestampTz now);
 extern bool engine_fire_due(LcUserRow *row, TimestampTz now);
+extern bool engine_fire_lapse(const LcUserRow *row, TimestampTz now);
 extern void engine_tick_batch(TimestampTz due_by, int limit, const char *actor,
 							  LcTickResult *result);
 
